@@ -1,0 +1,115 @@
+/* job.h - the job model: states, the legal transitions between them, ids and JSON. */
+#ifndef PICLUSTER_JOB_H
+#define PICLUSTER_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "picluster/error.h"
+
+/*
+ * The job state machine:
+ *
+ *   created --> queued --> running --> finished
+ *      |          |           |-----> errored
+ *      |          |---------->|-----> errored   (queued -> errored: refused by the scheduler,
+ *      |                                          or its compute died before it started)
+ *      |--> errored                              (created -> errored: submission failed)
+ *      \----------\-----------\-----> cancelled
+ *
+ * finished, errored and cancelled are terminal: nothing leaves them.
+ */
+enum job_state {
+	JOB_CREATED,
+	JOB_QUEUED,
+	JOB_RUNNING,
+	JOB_FINISHED,
+	JOB_ERRORED,
+	JOB_CANCELLED,
+	JOB_STATE_COUNT
+};
+
+/* Lowercase name of a state ("queued"); static, never NULL ("invalid" when out of range). */
+const char *job_state_name(enum job_state state);
+
+/* Parses a lowercase state name. PC_EINVAL for anything else; *out untouched then. */
+pc_err job_state_parse(const char *name, enum job_state *out);
+
+/* True for finished, errored and cancelled. */
+bool job_state_is_terminal(enum job_state state);
+
+/* True when the machine above allows from -> to (a state never moves to itself). */
+bool job_transition_is_legal(enum job_state from, enum job_state to);
+
+/* A job id is a random UUID, version 4, lowercase: 36 characters. */
+#define JOB_ID_LEN 36
+
+/* Writes a fresh UUIDv4 and its NUL into out, from getrandom(2). PC_EIO if the kernel's
+ * random source fails. */
+pc_err job_id_new(char out[JOB_ID_LEN + 1]);
+
+/* True only for exactly 36 characters of lowercase hex and dashes in the 8-4-4-4-12 shape,
+ * version nibble 4 and variant 8..b: anything that passes is safe in a file name or key. */
+bool job_id_is_valid(const char *s);
+
+/* Field sizes; strings are always NUL-terminated and truncated to fit. */
+#define JOB_OBJECT_MAX	      256
+#define JOB_SHA256_HEX	      64
+#define JOB_ERROR_CODE_MAX    48
+#define JOB_ERROR_MESSAGE_MAX 512
+#define JOB_SCHED_NAME_MAX    16
+#define JOB_SCHED_ID_MAX      64
+
+/*
+ * One job as stored. Times are milliseconds since the Unix epoch, 0 meaning "has not
+ * happened" (null in JSON). A plain value: copy it freely, it owns no memory.
+ */
+struct job {
+	char id[JOB_ID_LEN + 1];
+	enum job_state state;
+	uint64_t digits;
+	int64_t created_at_ms;
+	int64_t updated_at_ms;
+	int64_t started_at_ms;
+	int64_t finished_at_ms;
+	double progress; /* 0 to 1 */
+
+	bool has_result;
+	char result_object[JOB_OBJECT_MAX]; /* name in the object store: jobs/<id>/pi.txt */
+	uint64_t result_bytes;
+	char result_sha256[JOB_SHA256_HEX + 1]; /* lowercase hex of the downloadable bytes */
+
+	bool has_error;
+	char error_code[JOB_ERROR_CODE_MAX];
+	char error_message[JOB_ERROR_MESSAGE_MAX];
+
+	char sched_name[JOB_SCHED_NAME_MAX]; /* "" until submitted, then "local" or "slurm" */
+	char sched_job_id[JOB_SCHED_ID_MAX]; /* the scheduler's own id for it, "" if none */
+};
+
+/* Initialises a new job in state created with a fresh id, the given digits and
+ * created_at = updated_at = now. PC_EIO if no id could be made. */
+pc_err job_init_new(struct job *job, uint64_t digits);
+
+/* The object name of a job's digits: "jobs/<id>/pi.txt". PC_EINVAL for a bad id. */
+pc_err job_result_object_name(const char *id, char *out, size_t cap);
+
+/* Current wall-clock time in milliseconds since the epoch. */
+int64_t job_now_ms(void);
+
+/* Formats ms as RFC 3339 UTC with milliseconds ("2026-11-27T23:05:56.123Z"). */
+void job_format_time(int64_t ms, char out[32]);
+
+/*
+ * Returns the job as the API shows it (new reference, NULL only when out of memory):
+ * {"id", "state", "digits", "created_at", "updated_at", "started_at", "finished_at",
+ *  "progress", "result": null | {"object", "bytes", "sha256", "download"},
+ *  "error": null | {"code", "message"}, "scheduler": null | {"name", "job_id"}}
+ * result.download is "/job/download/<id>".
+ */
+json_t *job_to_json(const struct job *job);
+
+#endif

@@ -1,0 +1,82 @@
+/* objstore.h - object storage for results: one interface, a file:// and an s3:// backend. */
+#ifndef PICLUSTER_OBJSTORE_H
+#define PICLUSTER_OBJSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "picluster/error.h"
+
+/*
+ * An object store holds named objects ("jobs/<id>/pi.txt"). Objects are written as a stream
+ * and appear atomically on commit: a reader sees the whole object or nothing, never part.
+ * Callers never test which backend they have. A store handle may be used by one thread at
+ * a time; open one per thread.
+ */
+typedef struct objstore objstore;
+typedef struct objstore_writer objstore_writer;
+
+/*
+ * Opens a store from its URL:
+ *   file:///absolute/dir
+ *   s3://BUCKET[/PREFIX][?endpoint=http://HOST:PORT&region=REGION&part_size=BYTES]
+ * S3 credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
+ * On success *out is a new handle (objstore_free); on failure *out is NULL. PC_EINVAL for a
+ * malformed URL (a message for the user is logged), PC_EIO if a file store's directory
+ * cannot be created.
+ */
+pc_err objstore_open(objstore **out, const char *url);
+
+/* Frees the handle. NULL is ignored. */
+void objstore_free(objstore *os);
+
+/* True for names made of [A-Za-z0-9._-] segments joined by single '/', with no segment
+ * "." or "..", no leading '/', at most 255 bytes. Every entry point checks it. */
+bool objstore_name_is_valid(const char *name);
+
+/*
+ * Starts writing object `name`. On success *out is a new writer that must end in exactly
+ * one of objstore_writer_commit or objstore_writer_abort; on failure *out is NULL.
+ */
+pc_err objstore_writer_open(objstore *os, const char *name, objstore_writer **out);
+
+/* Appends len bytes. Memory stays bounded (one part buffer for S3). */
+pc_err objstore_write(objstore_writer *w, const void *buf, size_t len);
+
+/* Publishes the object atomically (file: fsync + rename; S3: PUT or complete multipart) and
+ * frees w, whatever the outcome. On failure nothing is published and nothing is left. */
+pc_err objstore_writer_commit(objstore_writer *w);
+
+/* Discards everything written (S3: aborts the multipart upload) and frees w. NULL ignored. */
+void objstore_writer_abort(objstore_writer *w);
+
+struct objstore_stat {
+	uint64_t size;
+};
+
+/* Size of an object. PC_ENOTFOUND if it does not exist. */
+pc_err objstore_stat(objstore *os, const char *name, struct objstore_stat *out);
+
+/* Receives the bytes of a read, in order; a non-PC_OK return stops the read with it. */
+typedef pc_err (*objstore_sink)(void *ctx, const void *buf, size_t len);
+
+/*
+ * Streams bytes [offset, offset + length) of an object into sink, in bounded chunks (the
+ * whole object is never held in memory). PC_ENOTFOUND if it does not exist, PC_ERANGE if the
+ * range goes past its end.
+ */
+pc_err objstore_read(objstore *os, const char *name, uint64_t offset, uint64_t length,
+		     objstore_sink sink, void *ctx);
+
+/* Deletes an object. Deleting a missing object is PC_OK. */
+pc_err objstore_delete(objstore *os, const char *name);
+
+/*
+ * Makes a URL that a plain HTTP client can GET for expires_s seconds without credentials
+ * (S3: SigV4 query signing). *url is a new string (free()); NULL on failure. PC_ENOTSUP for
+ * the file store.
+ */
+pc_err objstore_presign_get(objstore *os, const char *name, unsigned expires_s, char **url);
+
+#endif

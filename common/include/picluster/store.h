@@ -1,0 +1,115 @@
+/* store.h - jobs in Redis: atomic state transitions, listing, and the reliable submit queue. */
+#ifndef PICLUSTER_STORE_H
+#define PICLUSTER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "picluster/error.h"
+#include "picluster/job.h"
+
+/*
+ * One Redis connection. Not thread-safe: a multi-threaded program opens one store per
+ * thread. Every call reconnects once if the connection was lost, and fails with
+ * PC_EUNAVAILABLE when Redis does not answer within the store's timeout.
+ *
+ * Keys (all under the configurable prefix, default "picluster:"):
+ *   <prefix>job:<id>            hash, one field per struct job member
+ *   <prefix>state:<state>       sorted set of ids in that state, score created_at_ms
+ *   <prefix>jobs                sorted set of all ids, score created_at_ms (for listing)
+ *   <prefix>queue               list of ids waiting to be submitted (state created)
+ *   <prefix>processing:<owner>  list of ids one submitter has taken and not yet acked
+ * Every write of a job's state goes through one Lua script that checks the transition
+ * against the state machine in job.h, so no illegal transition is ever stored, whoever
+ * writes.
+ */
+typedef struct store store;
+
+/*
+ * Connects to url: "redis://HOST:PORT[/DB]" or "unix:///path/to/redis.sock[?db=N]".
+ * prefix NULL means "picluster:". timeout_ms bounds connect and every command.
+ * On success *out owns the connection (free with store_free); on failure *out is NULL.
+ * PC_EINVAL for a malformed url, PC_EUNAVAILABLE when Redis cannot be reached.
+ */
+pc_err store_open(store **out, const char *url, const char *prefix, int timeout_ms);
+
+/* Closes the connection and frees everything. NULL is ignored. */
+void store_free(store *st);
+
+/* PC_OK when Redis answers PING. */
+pc_err store_ping(store *st);
+
+/*
+ * Records a new job (state created) and appends its id to the submit queue, atomically.
+ * PC_EFULL when max_queued > 0 and at least that many jobs are created or queued;
+ * PC_EEXISTS if the id is taken.
+ */
+pc_err store_job_create(store *st, const struct job *job, uint64_t max_queued);
+
+/* Reads a job. PC_ENOTFOUND if there is none with that id. */
+pc_err store_job_get(store *st, const char *id, struct job *out);
+
+/* What a transition writes besides the state; unset members leave fields as they are. */
+struct job_update {
+	bool set_result; /* result_object, result_bytes, result_sha256 from job */
+	bool set_error;	 /* error_code, error_message */
+	bool set_sched;	 /* sched_name, sched_job_id */
+	const char *result_object;
+	uint64_t result_bytes;
+	const char *result_sha256;
+	const char *error_code;
+	const char *error_message;
+	const char *sched_name;
+	const char *sched_job_id;
+};
+
+/*
+ * Moves job id to state `to` atomically, only if the move is legal from its current state
+ * and, when expect is not NULL, only if the current state is *expect. Sets updated_at; sets
+ * started_at on entering running and finished_at on entering a terminal state; progress
+ * becomes 1 on finished. upd may be NULL. On success and when after is not NULL, *after is
+ * the job as stored. PC_ENOTFOUND for an unknown id; PC_ECONFLICT when the move is illegal or
+ * the state is not *expect (then *after, when given, holds the job as it is).
+ */
+pc_err store_job_transition(store *st, const char *id, enum job_state to,
+			    const enum job_state *expect, const struct job_update *upd,
+			    struct job *after);
+
+/* Stores progress (clamped to [0, 1]) of a running job. PC_ECONFLICT if it is not running. */
+pc_err store_job_set_progress(store *st, const char *id, double progress);
+
+/* Records the scheduler's name and id for a job in any non-terminal state. */
+pc_err store_job_set_sched(store *st, const char *id, const char *sched_name,
+			   const char *sched_job_id);
+
+/*
+ * Lists jobs newest first. filter NULL lists every state. cursor NULL or "" starts at the
+ * newest; next_cursor receives an opaque cursor for the following page, "" at the end.
+ * *jobs is a new array of *count jobs (free with free()); NULL when empty.
+ */
+pc_err store_job_list(store *st, const enum job_state *filter, size_t limit, const char *cursor,
+		      struct job **jobs, size_t *count, char *next_cursor, size_t next_cursor_cap);
+
+/* Fills counts[s] with the number of jobs in state s. */
+pc_err store_count_by_state(store *st, uint64_t counts[JOB_STATE_COUNT]);
+
+/* Ids of every job in one state, oldest first: *ids is a new array of *count ids (free()). */
+pc_err store_ids_in_state(store *st, enum job_state state, char (**ids)[JOB_ID_LEN + 1],
+			  size_t *count);
+
+/*
+ * The reliable submit queue. A submitter named `owner` takes an id with store_queue_take
+ * (BLMOVE from the queue to its own processing list, waiting up to timeout_ms; PC_ETIMEOUT
+ * when nothing came), submits it, and then store_queue_ack's it. If the submitter dies in
+ * between, the id stays in its processing list and store_queue_recover(owner) puts it back
+ * at the head of the queue on restart: no accepted job is ever lost.
+ */
+pc_err store_queue_take(store *st, const char *owner, int timeout_ms, char id[JOB_ID_LEN + 1]);
+pc_err store_queue_ack(store *st, const char *owner, const char *id);
+pc_err store_queue_recover(store *st, const char *owner);
+
+/* Length of the submit queue (jobs waiting for a submitter). */
+pc_err store_queue_length(store *st, uint64_t *length);
+
+#endif

@@ -1,0 +1,28 @@
+/* error.c - messages and names for pc_err, generated from PC_ERR_MAP. */
+#include "picluster/error.h"
+
+static const char *const messages[] = {
+#define PC_ERR_MSG(name, msg) msg,
+    PC_ERR_MAP(PC_ERR_MSG)
+#undef PC_ERR_MSG
+};
+
+static const char *const names[] = {
+#define PC_ERR_NAME(name, msg) #name,
+    PC_ERR_MAP(PC_ERR_NAME)
+#undef PC_ERR_NAME
+};
+
+const char *pc_strerror(pc_err err)
+{
+	if ((unsigned)err >= PC_ERR_COUNT)
+		return "unknown error";
+	return messages[err];
+}
+
+const char *pc_errname(pc_err err)
+{
+	if ((unsigned)err >= PC_ERR_COUNT)
+		return "UNKNOWN";
+	return names[err];
+}
