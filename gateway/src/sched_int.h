@@ -1,0 +1,31 @@
+/* sched_int.h - what a scheduler backend implements; only sched*.c include this. */
+#ifndef PICLUSTER_GATEWAY_SCHED_INT_H
+#define PICLUSTER_GATEWAY_SCHED_INT_H
+
+#include "sched.h"
+
+/* One backend: a table of functions, chosen by name in sched_new. */
+struct sched_ops {
+	const char *name;
+	/* Sets up s->backend; called once by sched_new after s->cfg is filled. */
+	pc_err (*init)(sched *s);
+	/* Frees s->backend. Running compute jobs are left alone (they report to Redis). */
+	void (*fini)(sched *s);
+	bool (*has_capacity)(sched *s);
+	pc_err (*submit)(sched *s, const struct job *job, char *sched_job_id, size_t id_cap,
+			 char *message, size_t message_cap);
+	pc_err (*cancel)(sched *s, const struct job *job);
+	pc_err (*poll)(sched *s, const struct job *jobs, size_t n, struct sched_report *reports);
+};
+
+struct sched {
+	const struct sched_ops *ops;
+	struct sched_config cfg; /* every string is a private copy, freed by sched_free */
+	void *backend;		 /* the backend's own state */
+};
+
+extern const struct sched_ops sched_none_ops;
+extern const struct sched_ops sched_local_ops;
+extern const struct sched_ops sched_slurm_ops;
+
+#endif
