@@ -1,0 +1,438 @@
+/* objstore_file.c - the file:// object store: one file per object under a root directory. */
+#include "objstore_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "picluster/log.h"
+
+/* Reads go through a buffer of this size: memory stays bounded whatever the range. */
+#define FILE_READ_CHUNK (256 * 1024)
+
+struct file_store {
+	struct objstore base;
+	char *root; /* absolute, without trailing '/' */
+};
+
+/*
+ * A writer fills "<dir>/<base>.~tmp.<16 hex>" and renames it onto "<dir>/<base>" on commit.
+ * '~' is not allowed in object names, so a temporary file never has a valid object's name,
+ * and the random suffix (with O_EXCL) keeps concurrent writers of one name apart: each one
+ * publishes a whole object and the last rename wins.
+ */
+struct file_writer {
+	struct objstore_writer base;
+	int fd;
+	bool failed; /* a write failed: commit must refuse */
+	char *tmp_path;
+	char *final_path;
+};
+
+static const struct objstore_ops file_ops;
+
+/* Joins root and name into a new string; NULL when out of memory or too long. */
+static char *file_path(const struct file_store *fs, const char *name)
+{
+	size_t rlen = strlen(fs->root), nlen = strlen(name);
+	char *path;
+
+	if (rlen + 1 + nlen + 1 > PATH_MAX)
+		return NULL;
+	path = malloc(rlen + 1 + nlen + 1);
+	if (!path)
+		return NULL;
+	memcpy(path, fs->root, rlen);
+	path[rlen] = '/';
+	memcpy(path + rlen + 1, name, nlen + 1);
+	return path;
+}
+
+/* fsyncs a directory so that entries created, renamed or removed in it are durable. */
+static pc_err fsync_dir(const char *dir)
+{
+	pc_err err = PC_OK;
+	int fd;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("file store: open directory %s: %s", dir, strerror(errno));
+		return PC_EIO;
+	}
+	if (fsync(fd) < 0) {
+		log_error("file store: fsync directory %s: %s", dir, strerror(errno));
+		err = PC_EIO;
+	}
+	close(fd);
+	return err;
+}
+
+/* fsyncs the directory holding path (path is a file's absolute path). */
+static pc_err fsync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t len;
+
+	if (!slash)
+		return PC_EINVAL;
+	len = slash == path ? 1 : (size_t)(slash - path);
+	if (len >= sizeof(dir))
+		return PC_ERANGE;
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	return fsync_dir(dir);
+}
+
+/*
+ * Creates every missing directory of path up to (not including) its last component,
+ * starting at byte `from` (directories before it are known to exist). A new directory's
+ * parent is fsynced so the directory survives a crash. Like mkdir -p; races with other
+ * creators are fine (EEXIST).
+ */
+static pc_err make_parents(const char *path, size_t from)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+	size_t i;
+
+	if (len >= sizeof(buf))
+		return PC_ERANGE;
+	memcpy(buf, path, len + 1);
+	for (i = from + 1; i < len; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) == 0) {
+			pc_err err = fsync_parent(buf);
+
+			if (err != PC_OK)
+				return err;
+		} else if (errno != EEXIST) {
+			log_error("file store: mkdir %s: %s", buf, strerror(errno));
+			return PC_EIO;
+		}
+		buf[i] = '/';
+	}
+	return PC_OK;
+}
+
+pc_err objstore_file_open(objstore **out, const char *dir)
+{
+	struct file_store *fs;
+	struct stat st;
+	size_t len;
+	pc_err err;
+
+	*out = NULL;
+	if (dir[0] != '/' || strstr(dir, "/../") || strstr(dir, "/./") || strchr(dir, '?') ||
+	    strchr(dir, '#')) {
+		log_error("file store: '%.200s' is not an absolute directory (file:///DIR)", dir);
+		return PC_EINVAL;
+	}
+	len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	if (len + 2 >= PATH_MAX) {
+		log_error("file store: directory name too long");
+		return PC_EINVAL;
+	}
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return PC_ENOMEM;
+	fs->base.ops = &file_ops;
+	fs->root = strndup(dir, len);
+	if (!fs->root) {
+		err = PC_ENOMEM;
+		goto out_free_fs;
+	}
+	if (len > 1) {
+		/* make_parents stops before the last component: give it "<root>/". */
+		char probe[PATH_MAX];
+
+		snprintf(probe, sizeof(probe), "%s/", fs->root);
+		err = make_parents(probe, 0);
+		if (err != PC_OK)
+			goto out_free_root;
+	}
+	if (stat(fs->root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_error("file store: %s is not a directory", fs->root);
+		err = PC_EIO;
+		goto out_free_root;
+	}
+	*out = &fs->base;
+	return PC_OK;
+
+out_free_root:
+	free(fs->root);
+out_free_fs:
+	free(fs);
+	return err;
+}
+
+static void file_free(objstore *os)
+{
+	struct file_store *fs = (struct file_store *)os;
+
+	free(fs->root);
+	free(fs);
+}
+
+static void file_writer_free(struct file_writer *fw)
+{
+	free(fw->tmp_path);
+	free(fw->final_path);
+	free(fw);
+}
+
+static pc_err file_writer_open(objstore *os, const char *name, objstore_writer **out)
+{
+	struct file_store *fs = (struct file_store *)os;
+	struct file_writer *fw;
+	unsigned char rnd[8];
+	size_t cap;
+	pc_err err;
+
+	fw = calloc(1, sizeof(*fw));
+	if (!fw)
+		return PC_ENOMEM;
+	fw->base.os = os;
+	fw->fd = -1;
+	fw->final_path = file_path(fs, name);
+	if (!fw->final_path) {
+		err = PC_ENOMEM;
+		goto out_free_writer;
+	}
+	cap = strlen(fw->final_path) + sizeof(".~tmp.") + 2 * sizeof(rnd);
+	fw->tmp_path = malloc(cap);
+	if (!fw->tmp_path) {
+		err = PC_ENOMEM;
+		goto out_free_writer;
+	}
+	err = make_parents(fw->final_path, strlen(fs->root));
+	if (err != PC_OK)
+		goto out_free_writer;
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		log_error("file store: getrandom: %s", strerror(errno));
+		err = PC_EIO;
+		goto out_free_writer;
+	}
+	snprintf(fw->tmp_path, cap, "%s.~tmp.%02x%02x%02x%02x%02x%02x%02x%02x", fw->final_path,
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	fw->fd = open(fw->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fw->fd < 0) {
+		log_error("file store: create %s: %s", fw->tmp_path, strerror(errno));
+		err = PC_EIO;
+		goto out_free_writer;
+	}
+	*out = &fw->base;
+	return PC_OK;
+
+out_free_writer:
+	file_writer_free(fw);
+	return err;
+}
+
+static pc_err file_write(objstore_writer *w, const void *buf, size_t len)
+{
+	struct file_writer *fw = (struct file_writer *)w;
+	const char *p = buf;
+
+	if (fw->failed)
+		return PC_EIO;
+	while (len > 0) {
+		ssize_t n = write(fw->fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("file store: write %s: %s", fw->tmp_path, strerror(errno));
+			fw->failed = true;
+			return errno == ENOSPC ? PC_EFULL : PC_EIO;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return PC_OK;
+}
+
+static void file_abort(objstore_writer *w)
+{
+	struct file_writer *fw = (struct file_writer *)w;
+
+	if (fw->fd >= 0)
+		close(fw->fd);
+	if (unlink(fw->tmp_path) < 0 && errno != ENOENT)
+		log_warn("file store: unlink %s: %s", fw->tmp_path, strerror(errno));
+	file_writer_free(fw);
+}
+
+static pc_err file_commit(objstore_writer *w)
+{
+	struct file_writer *fw = (struct file_writer *)w;
+	pc_err err;
+	int fd = fw->fd;
+
+	if (fw->failed) {
+		err = PC_EIO;
+		goto out_abort;
+	}
+	/* Data first, then the name: after a crash the name points at whole data or at the
+	 * previous object, never at a partly written file. */
+	if (fsync(fd) < 0) {
+		log_error("file store: fsync %s: %s", fw->tmp_path, strerror(errno));
+		err = PC_EIO;
+		goto out_abort;
+	}
+	fw->fd = -1;
+	if (close(fd) < 0) {
+		log_error("file store: close %s: %s", fw->tmp_path, strerror(errno));
+		err = PC_EIO;
+		goto out_abort;
+	}
+	if (rename(fw->tmp_path, fw->final_path) < 0) {
+		log_error("file store: rename %s: %s", fw->tmp_path, strerror(errno));
+		err = PC_EIO;
+		goto out_abort;
+	}
+	/* The object is visible now; fsync the directory so the rename is durable. */
+	err = fsync_parent(fw->final_path);
+	file_writer_free(fw);
+	return err;
+
+out_abort:
+	file_abort(w);
+	return err;
+}
+
+static pc_err file_stat(objstore *os, const char *name, struct objstore_stat *out)
+{
+	struct file_store *fs = (struct file_store *)os;
+	struct stat st;
+	char *path;
+	pc_err err = PC_OK;
+
+	path = file_path(fs, name);
+	if (!path)
+		return PC_ENOMEM;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR) {
+			err = PC_ENOTFOUND;
+		} else {
+			log_error("file store: stat %s: %s", path, strerror(errno));
+			err = PC_EIO;
+		}
+	} else if (!S_ISREG(st.st_mode)) {
+		err = PC_ENOTFOUND;
+	} else {
+		out->size = (uint64_t)st.st_size;
+	}
+	free(path);
+	return err;
+}
+
+static pc_err file_read(objstore *os, const char *name, uint64_t offset, uint64_t length,
+			objstore_sink sink, void *ctx)
+{
+	struct file_store *fs = (struct file_store *)os;
+	struct stat st;
+	char *path, *buf;
+	pc_err err = PC_OK;
+	int fd;
+
+	path = file_path(fs, name);
+	if (!path)
+		return PC_ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
+			err = PC_ENOTFOUND;
+		} else {
+			log_error("file store: open %s: %s", path, strerror(errno));
+			err = PC_EIO;
+		}
+		goto out_free_path;
+	}
+	/* The size of the open file: a concurrent commit replaces the name, not this file. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err = PC_ENOTFOUND;
+		goto out_close;
+	}
+	if (offset > (uint64_t)st.st_size || length > (uint64_t)st.st_size - offset) {
+		err = PC_ERANGE;
+		goto out_close;
+	}
+	buf = malloc(length < FILE_READ_CHUNK ? (size_t)length + 1 : FILE_READ_CHUNK);
+	if (!buf) {
+		err = PC_ENOMEM;
+		goto out_close;
+	}
+	while (length > 0) {
+		size_t want = length < FILE_READ_CHUNK ? (size_t)length : FILE_READ_CHUNK;
+		ssize_t n = pread(fd, buf, want, (off_t)offset);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* A file that shrank under us is damage, not a short object. */
+			log_error("file store: read %s: %s", path,
+				  n < 0 ? strerror(errno) : "short");
+			err = PC_EIO;
+			break;
+		}
+		err = sink(ctx, buf, (size_t)n);
+		if (err != PC_OK)
+			break;
+		offset += (uint64_t)n;
+		length -= (uint64_t)n;
+	}
+	free(buf);
+out_close:
+	close(fd);
+out_free_path:
+	free(path);
+	return err;
+}
+
+static pc_err file_remove(objstore *os, const char *name)
+{
+	struct file_store *fs = (struct file_store *)os;
+	char *path;
+	pc_err err = PC_OK;
+
+	path = file_path(fs, name);
+	if (!path)
+		return PC_ENOMEM;
+	if (unlink(path) == 0) {
+		err = fsync_parent(path);
+	} else if (errno != ENOENT && errno != ENOTDIR) {
+		log_error("file store: unlink %s: %s", path, strerror(errno));
+		err = PC_EIO;
+	}
+	free(path);
+	return err;
+}
+
+static pc_err file_presign_get(objstore *os, const char *name, unsigned expires_s, char **url)
+{
+	return PC_ENOTSUP;
+}
+
+static const struct objstore_ops file_ops = {
+    .scheme = "file",
+    .free = file_free,
+    .writer_open = file_writer_open,
+    .write = file_write,
+    .commit = file_commit,
+    .abort = file_abort,
+    .stat = file_stat,
+    .read = file_read,
+    .remove = file_remove,
+    .presign_get = file_presign_get,
+};

@@ -1,0 +1,41 @@
+/* objstore_int.h - what the object-store backends share with the dispatch in objstore.c. */
+#ifndef PICLUSTER_OBJSTORE_INT_H
+#define PICLUSTER_OBJSTORE_INT_H
+
+#include "picluster/objstore.h"
+
+/*
+ * One table of operations per backend. The dispatch in objstore.c validates names and
+ * arguments before calling in, so backends may assume valid object names.
+ */
+struct objstore_ops {
+	const char *scheme; /* "file", "s3": for log messages */
+	void (*free)(objstore *os);
+	pc_err (*writer_open)(objstore *os, const char *name, objstore_writer **out);
+	pc_err (*write)(objstore_writer *w, const void *buf, size_t len);
+	pc_err (*commit)(objstore_writer *w); /* frees w */
+	void (*abort)(objstore_writer *w);    /* frees w */
+	pc_err (*stat)(objstore *os, const char *name, struct objstore_stat *out);
+	pc_err (*read)(objstore *os, const char *name, uint64_t offset, uint64_t length,
+		       objstore_sink sink, void *ctx);
+	pc_err (*remove)(objstore *os, const char *name);
+	pc_err (*presign_get)(objstore *os, const char *name, unsigned expires_s, char **url);
+};
+
+/* Every backend's handle starts with this. */
+struct objstore {
+	const struct objstore_ops *ops;
+};
+
+/* Every backend's writer starts with this. */
+struct objstore_writer {
+	objstore *os;
+};
+
+/* Opens a file store rooted at the absolute directory dir (the URL after "file://"). */
+pc_err objstore_file_open(objstore **out, const char *dir);
+
+/* Opens an S3 store from the URL after "s3://": BUCKET[/PREFIX][?QUERY]. */
+pc_err objstore_s3_open(objstore **out, const char *rest);
+
+#endif
