@@ -1,0 +1,298 @@
+/* config.c - parses pi-gateway's flags and PICLUSTER_* environment variables into gw_config. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum opt_kind { OPT_STR, OPT_UINT, OPT_U64, OPT_LISTEN, OPT_SCHED, OPT_DOWNLOAD, OPT_HELP };
+
+/* One flag: its name, what its value is, where it goes, and the accepted range. */
+struct opt {
+	const char *name;
+	enum opt_kind kind;
+	size_t offset; /* into struct gw_config */
+	size_t size;   /* of the target member (strings: buffer size) */
+	uint64_t min, max;
+	const char *help;
+};
+
+#define STR_OPT(n, member, h)                                        \
+	{                                                            \
+		n, OPT_STR, offsetof(struct gw_config, member),      \
+		    sizeof(((struct gw_config *)0)->member), 0, 0, h \
+	}
+#define NUM_OPT(n, kind, member, lo, hi, h)                            \
+	{                                                              \
+		n, kind, offsetof(struct gw_config, member),           \
+		    sizeof(((struct gw_config *)0)->member), lo, hi, h \
+	}
+
+static const struct opt opts[] = {
+    {"listen", OPT_LISTEN, 0, 0, 0, 0, "HOST:PORT to bind (IPv4, default 127.0.0.1:8080)"},
+    STR_OPT("redis", redis_url, "redis://HOST:PORT[/DB] or unix:///path.sock[?db=N]"),
+    STR_OPT("store", store_url, "object store: file:///absolute/dir or s3://BUCKET/PREFIX?..."),
+    {"scheduler", OPT_SCHED, 0, 0, 0, 0, "local | none | slurm (default local)"},
+    NUM_OPT("ranks", OPT_UINT, ranks, 1, 4096, "MPI ranks per job (default 2)"),
+    NUM_OPT("max-digits", OPT_U64, max_digits, 1, UINT64_C(1000000000000),
+	    "largest accepted digits (default 100000000)"),
+    NUM_OPT("max-queued", OPT_U64, max_queued, 0, UINT64_MAX,
+	    "jobs waiting at most before POST answers 429 (default 10000, 0 = no limit)"),
+    NUM_OPT("max-running", OPT_UINT, max_running, 1, 65536,
+	    "local scheduler: jobs running at once (default 2)"),
+    STR_OPT("key-prefix", key_prefix, "Redis key prefix (default picluster:)"),
+    STR_OPT("instance", instance, "name of this submitter (default HOSTNAME:LISTEN)"),
+    {"download", OPT_DOWNLOAD, 0, 0, 0, 0, "proxy | redirect (default proxy)"},
+    NUM_OPT("presign-expiry", OPT_UINT, presign_expiry, 1, 604800,
+	    "seconds a redirect URL stays valid (default 900)"),
+    NUM_OPT("http-threads", OPT_UINT, http_threads, 2, 1024,
+	    "HTTP worker threads, one keep-alive connection each (default 64)"),
+    STR_OPT("state-dir", state_dir, "folder for compute logs (default: none, logs go to stderr)"),
+    STR_OPT("slurm-partition", slurm_partition, "slurm: partition (default: cluster default)"),
+    STR_OPT("slurm-time", slurm_time, "slurm: time limit (default: the script's)"),
+    STR_OPT("slurm-account", slurm_account, "slurm: account"),
+    STR_OPT("slurm-args", slurm_args, "slurm: extra sbatch arguments, split on spaces"),
+    STR_OPT("slurm-script", slurm_script, "slurm: batch script (default: slurm/pi.sbatch)"),
+    {"help", OPT_HELP, 0, 0, 0, 0, "print this help and exit"},
+};
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+void gw_config_usage(FILE *out, const char *program)
+{
+	fprintf(out,
+		"usage: %s --store URL [options]\n"
+		"Serves the picluster job API over HTTP. Every flag can also be set with the\n"
+		"environment variable PICLUSTER_<NAME> (e.g. PICLUSTER_MAX_QUEUED); flags win.\n\n",
+		program);
+	for (size_t i = 0; i < N_OPTS; i++)
+		fprintf(out, "  --%-18s %s\n", opts[i].name, opts[i].help);
+}
+
+static void set_defaults(struct gw_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8080");
+	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
+	cfg->listen_port = 8080;
+	snprintf(cfg->redis_url, sizeof(cfg->redis_url), "redis://127.0.0.1:6379");
+	snprintf(cfg->scheduler, sizeof(cfg->scheduler), "local");
+	cfg->ranks = 2;
+	cfg->max_digits = 100000000;
+	cfg->max_queued = 10000;
+	cfg->max_running = 2;
+	snprintf(cfg->key_prefix, sizeof(cfg->key_prefix), "picluster:");
+	cfg->download = GW_DOWNLOAD_PROXY;
+	cfg->presign_expiry = 900;
+	cfg->http_threads = 64;
+}
+
+/* Parses a decimal unsigned number in [min, max]: digits only, no sign, no spaces. */
+static pc_err parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s[0] || s[0] < '0' || s[0] > '9')
+		return PC_EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return PC_ERANGE;
+	if (errno || *end)
+		return PC_EINVAL;
+	if (v < min || v > max)
+		return PC_ERANGE;
+	*out = v;
+	return PC_OK;
+}
+
+/* HOST:PORT with HOST a numeric IPv4 address (civetweb here has no IPv6) and PORT 0..65535. */
+static pc_err parse_listen(struct gw_config *cfg, const char *value)
+{
+	const char *colon = strrchr(value, ':');
+	char host[64];
+	struct in_addr addr;
+	uint64_t port;
+	size_t hlen;
+
+	if (!colon)
+		return PC_EINVAL;
+	hlen = (size_t)(colon - value);
+	if (hlen == 0 || hlen >= sizeof(host))
+		return PC_EINVAL;
+	memcpy(host, value, hlen);
+	host[hlen] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (inet_pton(AF_INET, host, &addr) != 1)
+		return PC_EINVAL;
+	if (parse_u64(colon + 1, 0, 65535, &port) != PC_OK)
+		return PC_EINVAL;
+	if (strlen(value) >= sizeof(cfg->listen))
+		return PC_EINVAL;
+	snprintf(cfg->listen, sizeof(cfg->listen), "%s", value);
+	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", host);
+	cfg->listen_port = (unsigned)port;
+	return PC_OK;
+}
+
+/* Applies one flag's value; origin names where it came from, for the message. */
+static pc_err apply(struct gw_config *cfg, const struct opt *o, const char *value,
+		    const char *origin, char *err, size_t err_cap)
+{
+	char *base = (char *)cfg;
+	uint64_t v;
+	pc_err rc;
+
+	switch (o->kind) {
+	case OPT_HELP:
+		cfg->help = true;
+		return PC_OK;
+	case OPT_STR:
+		if (strlen(value) >= o->size) {
+			snprintf(err, err_cap, "%s: value of --%s is too long (at most %zu bytes)",
+				 origin, o->name, o->size - 1);
+			return PC_EINVAL;
+		}
+		snprintf(base + o->offset, o->size, "%s", value);
+		return PC_OK;
+	case OPT_UINT:
+	case OPT_U64:
+		rc = parse_u64(value, o->min, o->max, &v);
+		if (rc != PC_OK) {
+			snprintf(err, err_cap,
+				 "%s: --%s wants a whole number from %llu to %llu, not '%s'",
+				 origin, o->name, (unsigned long long)o->min,
+				 (unsigned long long)o->max, value);
+			return PC_EINVAL;
+		}
+		if (o->kind == OPT_UINT)
+			*(unsigned *)(void *)(base + o->offset) = (unsigned)v;
+		else
+			*(uint64_t *)(void *)(base + o->offset) = v;
+		return PC_OK;
+	case OPT_LISTEN:
+		if (parse_listen(cfg, value) != PC_OK) {
+			snprintf(err, err_cap,
+				 "%s: --listen wants IPV4:PORT (e.g. 127.0.0.1:8080), not '%s'",
+				 origin, value);
+			return PC_EINVAL;
+		}
+		return PC_OK;
+	case OPT_SCHED:
+		if (strcmp(value, "local") && strcmp(value, "none") && strcmp(value, "slurm")) {
+			snprintf(err, err_cap,
+				 "%s: --scheduler wants local, none or slurm, not '%s'", origin,
+				 value);
+			return PC_EINVAL;
+		}
+		snprintf(cfg->scheduler, sizeof(cfg->scheduler), "%s", value);
+		return PC_OK;
+	case OPT_DOWNLOAD:
+		if (strcmp(value, "proxy") == 0) {
+			cfg->download = GW_DOWNLOAD_PROXY;
+		} else if (strcmp(value, "redirect") == 0) {
+			cfg->download = GW_DOWNLOAD_REDIRECT;
+		} else {
+			snprintf(err, err_cap, "%s: --download wants proxy or redirect, not '%s'",
+				 origin, value);
+			return PC_EINVAL;
+		}
+		return PC_OK;
+	}
+	return PC_EINVAL;
+}
+
+/* "max-queued" -> "PICLUSTER_MAX_QUEUED". */
+static void env_name(const char *flag, char *out, size_t cap)
+{
+	size_t n = (size_t)snprintf(out, cap, "PICLUSTER_");
+
+	for (; *flag && n + 1 < cap; flag++, n++)
+		out[n] =
+		    *flag == '-' ? '_' : (char)(*flag >= 'a' && *flag <= 'z' ? *flag - 32 : *flag);
+	out[n] = '\0';
+}
+
+/* The default instance name: HOSTNAME:LISTEN, unique per gateway on one host. */
+static void default_instance(struct gw_config *cfg)
+{
+	char host[128];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(cfg->instance, sizeof(cfg->instance), "%.100s:%.150s", host, cfg->listen);
+}
+
+pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, size_t err_cap)
+{
+	struct option longopts[N_OPTS + 1];
+	char name[64], origin[96];
+	int c, idx;
+
+	set_defaults(cfg);
+	err[0] = '\0';
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const char *value;
+
+		if (opts[i].kind == OPT_HELP)
+			continue;
+		env_name(opts[i].name, name, sizeof(name));
+		value = getenv(name);
+		if (!value)
+			continue;
+		snprintf(origin, sizeof(origin), "environment variable %s", name);
+		if (apply(cfg, &opts[i], value, origin, err, err_cap) != PC_OK)
+			return PC_EINVAL;
+	}
+
+	for (size_t i = 0; i < N_OPTS; i++) {
+		longopts[i].name = opts[i].name;
+		longopts[i].has_arg = opts[i].kind == OPT_HELP ? no_argument : required_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = 0;
+	}
+	memset(&longopts[N_OPTS], 0, sizeof(longopts[N_OPTS]));
+
+	optind = 0; /* GNU: full re-initialisation, so the parser can run more than once */
+	opterr = 0;
+	for (;;) {
+		idx = -1;
+		c = getopt_long(argc, argv, "h", longopts, &idx);
+		if (c == -1)
+			break;
+		if (c == 'h') {
+			cfg->help = true;
+			continue;
+		}
+		if (c != 0 || idx < 0) {
+			const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+			snprintf(err, err_cap,
+				 "unknown option or missing value at '%s' (try --help)", bad);
+			return PC_EINVAL;
+		}
+		snprintf(origin, sizeof(origin), "flag --%s", opts[idx].name);
+		if (apply(cfg, &opts[idx], optarg, origin, err, err_cap) != PC_OK)
+			return PC_EINVAL;
+	}
+	if (optind < argc) {
+		snprintf(err, err_cap, "unexpected argument '%s' (try --help)", argv[optind]);
+		return PC_EINVAL;
+	}
+	if (cfg->help)
+		return PC_OK;
+	if (!cfg->store_url[0]) {
+		snprintf(err, err_cap,
+			 "--store is required (e.g. --store file:///var/lib/picluster)");
+		return PC_EINVAL;
+	}
+	if (!cfg->instance[0])
+		default_instance(cfg);
+	return PC_OK;
+}

@@ -1,0 +1,56 @@
+/* config.h - pi-gateway's settings: command-line flags over PICLUSTER_* environment variables. */
+#ifndef PICLUSTER_GATEWAY_CONFIG_H
+#define PICLUSTER_GATEWAY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "picluster/error.h"
+
+enum gw_download_mode { GW_DOWNLOAD_PROXY, GW_DOWNLOAD_REDIRECT };
+
+#define GW_CONFIG_STR_MAX 1024
+
+/*
+ * Every setting of the gateway. Strings are copies owned by the struct (fixed buffers, so it
+ * can be copied and needs no free); an empty string means "not set".
+ */
+struct gw_config {
+	char listen[GW_CONFIG_STR_MAX]; /* HOST:PORT, as given */
+	char listen_host[64];		/* numeric IPv4 address parsed from listen */
+	unsigned listen_port;		/* 0 = let the kernel pick a free port */
+	char redis_url[GW_CONFIG_STR_MAX];
+	char store_url[GW_CONFIG_STR_MAX];
+	char scheduler[16]; /* "local", "none" or "slurm" */
+	unsigned ranks;
+	uint64_t max_digits;
+	uint64_t max_queued;
+	unsigned max_running;
+	char key_prefix[256];
+	char instance[256]; /* owner name of this submitter's processing list */
+	enum gw_download_mode download;
+	unsigned presign_expiry;
+	unsigned http_threads;
+	char state_dir[GW_CONFIG_STR_MAX];
+	char slurm_partition[256];
+	char slurm_time[64];
+	char slurm_account[256];
+	char slurm_args[GW_CONFIG_STR_MAX];
+	char slurm_script[GW_CONFIG_STR_MAX];
+	bool help; /* --help was given: print gw_config_usage and exit 0 */
+};
+
+/*
+ * Fills cfg from the defaults, then the environment (PICLUSTER_LISTEN, PICLUSTER_REDIS, ...;
+ * the flag name upper-cased with '-' as '_'), then argv (flags win). On PC_EINVAL err holds a
+ * message for the user (the caller prints it and exits 2). Uses getopt_long, so it is not
+ * thread-safe; it may be called several times (it resets getopt).
+ */
+pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, size_t err_cap);
+
+/* Prints the usage text for --help. */
+void gw_config_usage(FILE *out, const char *program);
+
+#endif

@@ -1,0 +1,57 @@
+/* gateway.c - small services shared by the gateway's threads: state-change log, finding pi-compute.
+ */
+#include "gateway.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "picluster/log.h"
+
+void gw_note_transition(struct gateway *gw, const char *id, const char *from, enum job_state to,
+			const char *why)
+{
+	if ((unsigned)to < JOB_STATE_COUNT)
+		atomic_fetch_add_explicit(&gw->metrics.state_changes[to], 1, memory_order_relaxed);
+	log_info("job %s: %s -> %s%s%s", id, from ? from : "new", job_state_name(to),
+		 why ? ": " : "", why ? why : "");
+}
+
+/* True when dir/name is an executable file; its path goes to out. */
+static bool executable_in(const char *dir, size_t dir_len, const char *name, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%.*s/%s", (int)dir_len, dir, name);
+
+	return n > 0 && (size_t)n < cap && access(out, X_OK) == 0;
+}
+
+pc_err gw_find_compute(char *out, size_t cap)
+{
+	char self[PATH_MAX];
+	const char *path, *p;
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		char *slash;
+
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash && executable_in(self, (size_t)(slash - self), "pi-compute", out, cap))
+			return PC_OK;
+	}
+	path = getenv("PATH");
+	for (p = path; p && *p;) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+
+		if (len && p[0] == '/' && executable_in(p, len, "pi-compute", out, cap))
+			return PC_OK;
+		p += len + (colon ? 1 : 0);
+	}
+	if (cap)
+		out[0] = '\0';
+	return PC_ENOTFOUND;
+}

@@ -1,0 +1,33 @@
+/* gateway.h - the state shared by pi-gateway's HTTP threads, submitter and reconciler. */
+#ifndef PICLUSTER_GATEWAY_GATEWAY_H
+#define PICLUSTER_GATEWAY_GATEWAY_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "picluster/job.h"
+#include "sched.h"
+
+/* Milliseconds every Redis command may take before the store reports PC_EUNAVAILABLE. */
+#define GW_REDIS_TIMEOUT_MS 2000
+
+struct gateway {
+	struct gw_config cfg;
+	sched *sched;		     /* thread-safe; shared by every thread */
+	struct gw_metrics metrics;   /* atomic counters */
+	atomic_bool stopping;	     /* set on SIGINT/SIGTERM */
+	char compute_path[PATH_MAX]; /* pi-compute */
+};
+
+/* Logs a job's state change made by this gateway (one line with the job id) and counts it.
+ * from may be NULL when unknown; why may be NULL. */
+void gw_note_transition(struct gateway *gw, const char *id, const char *from, enum job_state to,
+			const char *why);
+
+/* Finds pi-compute: beside the running executable, else on PATH. PC_ENOTFOUND if neither. */
+pc_err gw_find_compute(char *out, size_t cap);
+
+#endif

@@ -1,0 +1,78 @@
+/* http.h - the HTTP layer's private interface: one request, response helpers, route handlers. */
+#ifndef PICLUSTER_GATEWAY_HTTP_H
+#define PICLUSTER_GATEWAY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <civetweb.h>
+#include <jansson.h>
+
+#include "gateway.h"
+#include "picluster/objstore.h"
+#include "picluster/store.h"
+
+/* What each civetweb worker thread owns: its own Redis connection and object store handle,
+ * opened on first use (neither is thread-safe). */
+struct gw_thread {
+	store *st;
+	objstore *os;
+};
+
+/* One request being answered. */
+struct gw_req {
+	struct mg_connection *conn;
+	const struct mg_request_info *ri;
+	struct gateway *gw;
+	struct gw_thread *thr;
+	enum gw_route route;
+	bool head;		 /* HEAD: send the headers only */
+	int status;		 /* set by the send helpers */
+	uint64_t sent;		 /* body bytes sent */
+	char id[JOB_ID_LEN + 1]; /* the job id of the path, "" if none */
+};
+
+/* Starts civetweb on cfg.listen with the gateway's routes. *out NULL on failure
+ * (PC_EIO: the address could not be bound; the reason is logged). */
+pc_err http_server_start(struct gateway *gw, struct mg_context **out);
+
+/* Stops accepting, waits for requests in flight, frees the context. NULL is ignored. */
+void http_server_stop(struct mg_context *ctx);
+
+/* The thread's Redis store, connected on first use; NULL (and a 503 already sent) when Redis
+ * cannot be reached. Borrowed: owned by the thread. */
+store *http_store(struct gw_req *r);
+
+/* The thread's object store, opened on first use; NULL (and a 500 already sent) on failure. */
+objstore *http_objstore(struct gw_req *r);
+
+/* Sends a whole response: status line, Content-Type, Content-Length, extra header lines
+ * (each ending "\r\n", or NULL) and body (not sent for HEAD). */
+void http_send(struct gw_req *r, int status, const char *content_type, const char *extra_headers,
+	       const void *body, size_t len);
+
+/* Sends j (borrowed) as application/json. */
+void http_send_json(struct gw_req *r, int status, const json_t *j, const char *extra_headers);
+
+/* Sends {"error": {"code": code, "message": ...}} as application/json. */
+void http_send_error(struct gw_req *r, int status, const char *code, const char *extra_headers,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Sends the error for a failed store or object-store call: 503 when Redis is unreachable,
+ * 404 for PC_ENOTFOUND, 500 otherwise. */
+void http_send_pc_error(struct gw_req *r, pc_err err, const char *what);
+
+/* Reason phrase of a status code ("Not Found"). */
+const char *http_status_text(int status);
+
+/* Route handlers: each sends exactly one response. */
+void routes_job_post(struct gw_req *r);
+void routes_job_get(struct gw_req *r);
+void routes_job_delete(struct gw_req *r);
+void routes_jobs_list(struct gw_req *r);
+void routes_download(struct gw_req *r);
+void routes_healthz(struct gw_req *r);
+void routes_metrics(struct gw_req *r);
+
+#endif

@@ -1,0 +1,279 @@
+/* http_server.c - civetweb setup, per-thread Redis connections, routing and the request log. */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "picluster/log.h"
+#include "request.h"
+
+/* Runs in every civetweb thread as it starts; worker threads get their resource slot. */
+static void *thread_init(const struct mg_context *ctx, int thread_type)
+{
+	if (thread_type != 1)
+		return NULL;
+	return calloc(1, sizeof(struct gw_thread));
+}
+
+static void thread_exit(const struct mg_context *ctx, int thread_type, void *ptr)
+{
+	struct gw_thread *thr = ptr;
+
+	if (!thr)
+		return;
+	store_free(thr->st);
+	objstore_free(thr->os);
+	free(thr);
+}
+
+store *http_store(struct gw_req *r)
+{
+	pc_err rc;
+
+	if (!r->thr) {
+		http_send_error(r, 500, "internal", NULL, "no thread state");
+		return NULL;
+	}
+	if (r->thr->st)
+		return r->thr->st;
+	rc = store_open(&r->thr->st, r->gw->cfg.redis_url, r->gw->cfg.key_prefix,
+			GW_REDIS_TIMEOUT_MS);
+	if (rc != PC_OK) {
+		http_send_pc_error(r, rc == PC_EINVAL ? PC_EINTERNAL : PC_EUNAVAILABLE, "redis");
+		return NULL;
+	}
+	return r->thr->st;
+}
+
+objstore *http_objstore(struct gw_req *r)
+{
+	pc_err rc;
+
+	if (!r->thr) {
+		http_send_error(r, 500, "internal", NULL, "no thread state");
+		return NULL;
+	}
+	if (r->thr->os)
+		return r->thr->os;
+	rc = objstore_open(&r->thr->os, r->gw->cfg.store_url);
+	if (rc != PC_OK) {
+		http_send_error(r, 500, "store_unavailable", NULL,
+				"cannot open the object store: %s", pc_strerror(rc));
+		return NULL;
+	}
+	return r->thr->os;
+}
+
+static bool method_is(const struct gw_req *r, const char *m)
+{
+	return strcmp(r->ri->request_method, m) == 0;
+}
+
+static void method_not_allowed(struct gw_req *r, const char *allow)
+{
+	char hdr[96];
+
+	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+	http_send_error(r, 405, "method_not_allowed", hdr, "%s is not allowed here; use %s",
+			r->ri->request_method, allow);
+}
+
+/* Read-only resources answer GET and HEAD. */
+static bool get_or_head(struct gw_req *r)
+{
+	if (method_is(r, "GET"))
+		return true;
+	if (method_is(r, "HEAD")) {
+		r->head = true;
+		return true;
+	}
+	method_not_allowed(r, "GET, HEAD");
+	return false;
+}
+
+static void route(struct gw_req *r, const char *path)
+{
+	switch (gw_path_parse(path, r->id)) {
+	case GW_PATH_JOB_NEW:
+		r->route = GW_ROUTE_POST_JOB;
+		if (method_is(r, "POST"))
+			routes_job_post(r);
+		else
+			method_not_allowed(r, "POST");
+		return;
+	case GW_PATH_JOB:
+		if (method_is(r, "DELETE")) {
+			r->route = GW_ROUTE_DELETE_JOB;
+			routes_job_delete(r);
+			return;
+		}
+		r->route = GW_ROUTE_GET_JOB;
+		if (method_is(r, "GET") || method_is(r, "HEAD")) {
+			r->head = method_is(r, "HEAD");
+			routes_job_get(r);
+		} else {
+			method_not_allowed(r, "GET, HEAD, DELETE");
+		}
+		return;
+	case GW_PATH_DOWNLOAD:
+		r->route = GW_ROUTE_DOWNLOAD;
+		if (get_or_head(r))
+			routes_download(r);
+		return;
+	case GW_PATH_JOBS:
+		r->route = GW_ROUTE_LIST_JOBS;
+		if (get_or_head(r))
+			routes_jobs_list(r);
+		return;
+	case GW_PATH_HEALTHZ:
+		r->route = GW_ROUTE_HEALTHZ;
+		if (get_or_head(r))
+			routes_healthz(r);
+		return;
+	case GW_PATH_METRICS:
+		r->route = GW_ROUTE_METRICS;
+		if (get_or_head(r))
+			routes_metrics(r);
+		return;
+	case GW_PATH_BAD_ID:
+		http_send_error(r, 400, "invalid_job_id", NULL,
+				"a job id is a lowercase UUID (version 4) of 36 characters");
+		return;
+	case GW_PATH_TOO_LONG:
+		http_send_error(r, 414, "uri_too_long", NULL, "the path is longer than %d bytes",
+				GW_MAX_PATH);
+		return;
+	case GW_PATH_UNKNOWN:
+		break;
+	}
+	http_send_error(r, 404, "not_found", NULL, "no such resource");
+}
+
+/* Copies at most 120 bytes of s for the log, with anything unprintable as '?'. */
+static void log_safe(const char *s, char *out, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 4 < cap && i < 120; i++)
+		out[i] = (s[i] > 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	if (s[i] && i + 4 < cap) {
+		memcpy(out + i, "...", 3);
+		i += 3;
+	}
+	out[i] = '\0';
+}
+
+static double elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* The one request handler: the path as the client sent it (request_uri, before civetweb's
+ * decoding and dot-segment removal) is matched exactly, so "..", "%00" and the like can only
+ * ever be unknown paths. */
+static int dispatch(struct mg_connection *conn, void *cbdata)
+{
+	struct gw_req r;
+	struct timespec t0;
+	char shown[128];
+	const char *path;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&r, 0, sizeof(r));
+	r.conn = conn;
+	r.ri = mg_get_request_info(conn);
+	r.gw = cbdata;
+	r.thr = mg_get_thread_pointer(conn);
+	r.route = GW_ROUTE_OTHER;
+	path = r.ri->request_uri ? r.ri->request_uri : "";
+	route(&r, path);
+	gw_metrics_count_request(&r.gw->metrics, r.route, r.status);
+	log_safe(path, shown, sizeof(shown));
+	log_info("%s %s %d %llub %.2fms %s", r.ri->request_method, shown, r.status,
+		 (unsigned long long)r.sent, elapsed_ms(&t0), r.ri->remote_addr);
+	return r.status ? r.status : 500;
+}
+
+/* civetweb's own errors (malformed requests, oversized headers) get the JSON error body too. */
+static int http_error(struct mg_connection *conn, int status, const char *msg)
+{
+	struct gw_req r;
+	struct mg_context *ctx = mg_get_context(conn);
+
+	memset(&r, 0, sizeof(r));
+	r.conn = conn;
+	r.ri = mg_get_request_info(conn);
+	r.gw = ctx ? mg_get_user_data(ctx) : NULL;
+	r.route = GW_ROUTE_OTHER;
+	http_send_error(&r, status, status == 404 ? "not_found" : "bad_request",
+			"Connection: close\r\n", "%s",
+			msg && msg[0] ? msg : http_status_text(status));
+	if (r.gw)
+		gw_metrics_count_request(&r.gw->metrics, r.route, status);
+	log_info("civetweb error %d: %s", status, msg ? msg : "");
+	return 0;
+}
+
+static int log_message(const struct mg_connection *conn, const char *message)
+{
+	log_warn("civetweb: %s", message);
+	return 1;
+}
+
+pc_err http_server_start(struct gateway *gw, struct mg_context **out)
+{
+	struct mg_callbacks cb;
+	struct mg_context *ctx;
+	struct mg_server_port ports[4];
+	char listen[96], threads[16];
+	const char *options[] = {
+	    "listening_ports",
+	    listen,
+	    "num_threads",
+	    threads,
+	    "enable_keep_alive",
+	    "yes",
+	    "tcp_nodelay",
+	    "1",
+	    "keep_alive_timeout_ms",
+	    "2000",
+	    "request_timeout_ms",
+	    "60000",
+	    "listen_backlog",
+	    "1024",
+	    NULL,
+	};
+	int n;
+
+	*out = NULL;
+	snprintf(listen, sizeof(listen), "%s:%u", gw->cfg.listen_host, gw->cfg.listen_port);
+	snprintf(threads, sizeof(threads), "%u", gw->cfg.http_threads);
+	memset(&cb, 0, sizeof(cb));
+	cb.init_thread = thread_init;
+	cb.exit_thread = thread_exit;
+	cb.http_error = http_error;
+	cb.log_message = log_message;
+	ctx = mg_start(&cb, gw, options);
+	if (!ctx) {
+		log_error("cannot listen on %s (address in use or not local?)", listen);
+		return PC_EIO;
+	}
+	mg_set_request_handler(ctx, "/", dispatch, gw);
+	n = mg_get_server_ports(ctx, 4, ports);
+	if (n > 0)
+		log_info("listening on http://%s:%d/ with %s threads", gw->cfg.listen_host,
+			 ports[0].port, threads);
+	*out = ctx;
+	return PC_OK;
+}
+
+void http_server_stop(struct mg_context *ctx)
+{
+	if (ctx)
+		mg_stop(ctx);
+}

@@ -1,0 +1,139 @@
+/* main.c - pi-gateway: the picluster job API (civetweb), its submitter and its reconciler. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gateway.h"
+#include "http.h"
+#include "picluster/log.h"
+#include "picluster/objstore.h"
+#include "workers.h"
+
+/* Checks the store URL once at start-up, so a typo fails now rather than at the first job. */
+static int check_store(const struct gw_config *cfg)
+{
+	objstore *os = NULL;
+	char *url = NULL;
+	pc_err rc;
+
+	rc = objstore_open(&os, cfg->store_url);
+	if (rc != PC_OK) {
+		fprintf(stderr, "pi-gateway: cannot open --store %s: %s\n", cfg->store_url,
+			pc_strerror(rc));
+		return rc == PC_EINVAL ? 2 : 1;
+	}
+	if (cfg->download == GW_DOWNLOAD_REDIRECT) {
+		rc = objstore_presign_get(os, "jobs/probe/pi.txt", cfg->presign_expiry, &url);
+		free(url);
+		if (rc == PC_ENOTSUP) {
+			fprintf(stderr,
+				"pi-gateway: --download redirect needs a store that can "
+				"presign URLs (s3://); %s cannot\n",
+				cfg->store_url);
+			objstore_free(os);
+			return 2;
+		}
+	}
+	objstore_free(os);
+	return 0;
+}
+
+static sched *make_sched(struct gateway *gw)
+{
+	const struct gw_config *c = &gw->cfg;
+	struct sched_config sc;
+	sched *s = NULL;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.name = c->scheduler;
+	sc.ranks = c->ranks;
+	sc.max_running = c->max_running;
+	sc.compute_path = gw->compute_path;
+	sc.redis_url = c->redis_url;
+	sc.key_prefix = c->key_prefix;
+	sc.store_url = c->store_url;
+	sc.state_dir = c->state_dir[0] ? c->state_dir : NULL;
+	sc.sbatch_script = c->slurm_script[0] ? c->slurm_script : NULL;
+	sc.partition = c->slurm_partition[0] ? c->slurm_partition : NULL;
+	sc.time_limit = c->slurm_time[0] ? c->slurm_time : NULL;
+	sc.account = c->slurm_account[0] ? c->slurm_account : NULL;
+	sc.extra_args = c->slurm_args[0] ? c->slurm_args : NULL;
+	if (sched_new(&s, &sc) != PC_OK)
+		return NULL;
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	static struct gateway gw; /* large (metrics); static keeps it off the stack */
+	struct mg_context *http = NULL;
+	gw_workers *workers = NULL;
+	sigset_t sigs;
+	char err[1024];
+	int status = 1, sig = 0, rc;
+
+	if (gw_config_parse(&gw.cfg, argc, argv, err, sizeof(err)) != PC_OK) {
+		fprintf(stderr, "pi-gateway: %s\n", err);
+		return 2;
+	}
+	if (gw.cfg.help) {
+		gw_config_usage(stdout, "pi-gateway");
+		return 0;
+	}
+	log_init("pi-gateway", LOG_LEVEL_INFO);
+	atomic_init(&gw.stopping, false);
+
+	rc = check_store(&gw.cfg);
+	if (rc)
+		return rc;
+	if (gw.cfg.state_dir[0] && mkdir(gw.cfg.state_dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "pi-gateway: cannot create --state-dir %s: %s\n", gw.cfg.state_dir,
+			strerror(errno));
+		return 1;
+	}
+	if (gw_find_compute(gw.compute_path, sizeof(gw.compute_path)) != PC_OK) {
+		if (strcmp(gw.cfg.scheduler, "local") == 0) {
+			fprintf(stderr, "pi-gateway: pi-compute is neither beside pi-gateway nor "
+					"on PATH\n");
+			return 1;
+		}
+		snprintf(gw.compute_path, sizeof(gw.compute_path), "pi-compute");
+	}
+	gw.sched = make_sched(&gw);
+	if (!gw.sched) {
+		fprintf(stderr, "pi-gateway: cannot use --scheduler %s\n", gw.cfg.scheduler);
+		return 2;
+	}
+
+	/* Signals: SIGPIPE ignored (a client hanging up is an error return, not death);
+	 * SIGINT/SIGTERM blocked in every thread and taken by sigwait below. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	if (gw_workers_start(&gw, &workers) != PC_OK)
+		goto out_free_sched;
+	if (http_server_start(&gw, &http) != PC_OK)
+		goto out_stop_workers;
+	log_info("pi-gateway up: scheduler %s, ranks %u, max-running %u, max-queued %llu, "
+		 "instance %s, redis %s, store %s",
+		 gw.cfg.scheduler, gw.cfg.ranks, gw.cfg.max_running,
+		 (unsigned long long)gw.cfg.max_queued, gw.cfg.instance, gw.cfg.redis_url,
+		 gw.cfg.store_url);
+	sigwait(&sigs, &sig);
+	log_info("signal %d (%s): shutting down; running jobs keep running and report to Redis",
+		 sig, strsignal(sig));
+	status = 0;
+	http_server_stop(http);
+out_stop_workers:
+	atomic_store(&gw.stopping, true);
+	gw_workers_stop(workers);
+out_free_sched:
+	sched_free(gw.sched);
+	return status;
+}

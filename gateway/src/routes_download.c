@@ -1,0 +1,149 @@
+/* routes_download.c - GET /job/download/<id>: the digits streamed from the store, or a redirect. */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "picluster/log.h"
+#include "request.h"
+
+/* objstore_read's sink: every chunk goes straight to the socket, so memory stays bounded. */
+static pc_err to_socket(void *ctx, const void *buf, size_t len)
+{
+	struct gw_req *r = ctx;
+
+	if (mg_write(r->conn, buf, len) <= 0)
+		return PC_EIO;
+	r->sent += len;
+	return PC_OK;
+}
+
+/* 409 with a code saying why the job has no digits to give. */
+static void not_downloadable(struct gw_req *r, const struct job *job)
+{
+	switch (job->state) {
+	case JOB_CANCELLED:
+		http_send_error(r, 409, "job_cancelled", NULL, "job %s was cancelled: no result",
+				job->id);
+		break;
+	case JOB_ERRORED:
+		http_send_error(r, 409, "job_errored", NULL, "job %s ended with an error: %s",
+				job->id, job->error_message);
+		break;
+	default:
+		http_send_error(r, 409, "not_finished", "Retry-After: 1\r\n",
+				"job %s is %s; the digits are ready when it is finished", job->id,
+				job_state_name(job->state));
+		break;
+	}
+}
+
+static void redirect(struct gw_req *r, objstore *os, const struct job *job)
+{
+	char *url = NULL;
+	char *hdr = NULL;
+	pc_err rc;
+
+	rc = objstore_presign_get(os, job->result_object, r->gw->cfg.presign_expiry, &url);
+	if (rc != PC_OK) {
+		http_send_error(r, 500, "presign_failed", NULL, "cannot presign %s: %s",
+				job->result_object, pc_strerror(rc));
+		return;
+	}
+	if (asprintf(&hdr, "Location: %s\r\n", url) < 0) {
+		http_send_error(r, 500, "internal", NULL, "out of memory");
+		hdr = NULL;
+		goto out_free_url;
+	}
+	http_send(r, 302, "text/plain", hdr, NULL, 0);
+	free(hdr);
+out_free_url:
+	free(url);
+}
+
+void routes_download(struct gw_req *r)
+{
+	char headers[256];
+	struct objstore_stat stat;
+	struct job job;
+	uint64_t first = 0, length;
+	const char *range;
+	objstore *os;
+	store *st;
+	pc_err rc;
+	int status = 200, n;
+
+	st = http_store(r);
+	if (!st)
+		return;
+	rc = store_job_get(st, r->id, &job);
+	if (rc != PC_OK) {
+		http_send_pc_error(r, rc, r->id);
+		return;
+	}
+	if (job.state != JOB_FINISHED || !job.has_result) {
+		not_downloadable(r, &job);
+		return;
+	}
+	/* The object name comes from Redis, written by pi-compute from the server-made id; check
+	 * it anyway before it reaches a store (the backend checks too). */
+	if (!objstore_name_is_valid(job.result_object)) {
+		http_send_error(r, 500, "internal", NULL, "job %s has a malformed result name",
+				job.id);
+		return;
+	}
+	os = http_objstore(r);
+	if (!os)
+		return;
+	if (r->gw->cfg.download == GW_DOWNLOAD_REDIRECT) {
+		redirect(r, os, &job);
+		return;
+	}
+	rc = objstore_stat(os, job.result_object, &stat);
+	if (rc != PC_OK) {
+		http_send_error(r, rc == PC_ENOTFOUND ? 410 : 500, "result_missing", NULL,
+				"the result of job %s is not in the store: %s", job.id,
+				pc_strerror(rc));
+		return;
+	}
+	length = stat.size;
+	range = mg_get_header(r->conn, "Range");
+	if (range) {
+		if (gw_parse_range(range, stat.size, &first, &length) != PC_OK) {
+			snprintf(headers, sizeof(headers), "Content-Range: bytes */%llu\r\n",
+				 (unsigned long long)stat.size);
+			http_send_error(r, 416, "range_not_satisfiable", headers,
+					"the result has %llu bytes; send one range like "
+					"bytes=0-99",
+					(unsigned long long)stat.size);
+			return;
+		}
+		status = 206;
+	}
+	/* The head is written by hand: Content-Length is the range, and the body follows in
+	 * chunks from the store instead of one buffer. */
+	n = snprintf(headers, sizeof(headers),
+		     "HTTP/1.1 %d %s\r\n"
+		     "Content-Type: text/plain\r\n"
+		     "Content-Length: %llu\r\n"
+		     "Accept-Ranges: bytes\r\n"
+		     "ETag: \"%s\"\r\n",
+		     status, http_status_text(status), (unsigned long long)length,
+		     job.result_sha256);
+	if (status == 206)
+		n += snprintf(headers + n, sizeof(headers) - (size_t)n,
+			      "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,
+			      (unsigned long long)(first + length - 1),
+			      (unsigned long long)stat.size);
+	n += snprintf(headers + n, sizeof(headers) - (size_t)n, "\r\n");
+	r->status = status;
+	if (mg_write(r->conn, headers, (size_t)n) <= 0 || r->head)
+		return;
+	rc = objstore_read(os, job.result_object, first, length, to_socket, r);
+	if (rc != PC_OK)
+		/* The head is gone already: all that is left is to cut the connection short,
+		 * which civetweb does when the handler's Content-Length was not met. */
+		log_warn("job %s: download stopped after %llu of %llu bytes: %s", job.id,
+			 (unsigned long long)r->sent, (unsigned long long)length, pc_strerror(rc));
+}

@@ -1,0 +1,251 @@
+/* routes_job.c - POST /job, GET and DELETE /job/<id>, GET /jobs: the job resource. */
+#include "http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "picluster/log.h"
+#include "request.h"
+
+#define LIST_DEFAULT_LIMIT 50
+#define LIST_MAX_LIMIT	   1000
+
+/* Sends the job as JSON with the given status. */
+static void send_job(struct gw_req *r, int status, const struct job *job, const char *headers)
+{
+	json_t *j = job_to_json(job);
+
+	if (!j) {
+		http_send_error(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	http_send_json(r, status, j, headers);
+	json_decref(j);
+}
+
+/*
+ * Reads the request body into buf (cap bytes, at least GW_MAX_BODY + 1). Returns the length,
+ * or -1 after sending 413 (too large) or 400 (the client went away mid-body).
+ */
+static long read_body(struct gw_req *r, char *buf, size_t cap)
+{
+	long long declared = r->ri->content_length;
+	size_t got = 0;
+
+	if (declared > GW_MAX_BODY) {
+		http_send_error(r, 413, "body_too_large", "Connection: close\r\n",
+				"the body may hold at most %d bytes", GW_MAX_BODY);
+		return -1;
+	}
+	/* Without Content-Length (chunked), read one byte past the limit to detect excess. */
+	while (got < cap) {
+		int n = mg_read(r->conn, buf + got, cap - got);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got > GW_MAX_BODY) {
+		http_send_error(r, 413, "body_too_large", "Connection: close\r\n",
+				"the body may hold at most %d bytes", GW_MAX_BODY);
+		return -1;
+	}
+	if (declared >= 0 && got != (size_t)declared) {
+		http_send_error(r, 400, "bad_request", "Connection: close\r\n",
+				"the body ended before Content-Length bytes");
+		return -1;
+	}
+	return (long)got;
+}
+
+void routes_job_post(struct gw_req *r)
+{
+	char body[GW_MAX_BODY + 1];
+	char msg[256], location[64];
+	struct job job;
+	uint64_t digits;
+	long len;
+	store *st;
+	pc_err rc;
+
+	len = read_body(r, body, sizeof(body));
+	if (len < 0)
+		return;
+	if (gw_parse_submit_body(body, (size_t)len, r->gw->cfg.max_digits, &digits, msg,
+				 sizeof(msg)) != PC_OK) {
+		http_send_error(r, 400, "invalid_body", NULL, "%s", msg);
+		return;
+	}
+	st = http_store(r);
+	if (!st)
+		return;
+	rc = job_init_new(&job, digits);
+	if (rc != PC_OK) {
+		http_send_pc_error(r, rc, "new job");
+		return;
+	}
+	rc = store_job_create(st, &job, r->gw->cfg.max_queued);
+	if (rc == PC_EFULL) {
+		http_send_error(r, 429, "queue_full", "Retry-After: 5\r\n",
+				"%llu jobs are already waiting; try again later",
+				(unsigned long long)r->gw->cfg.max_queued);
+		return;
+	}
+	if (rc != PC_OK) {
+		http_send_pc_error(r, rc, "create job");
+		return;
+	}
+	memcpy(r->id, job.id, sizeof(r->id));
+	gw_note_transition(r->gw, job.id, NULL, JOB_CREATED, "accepted over HTTP");
+	snprintf(location, sizeof(location), "Location: /job/%s\r\n", job.id);
+	send_job(r, 201, &job, location);
+}
+
+void routes_job_get(struct gw_req *r)
+{
+	struct job job;
+	store *st = http_store(r);
+	pc_err rc;
+
+	if (!st)
+		return;
+	rc = store_job_get(st, r->id, &job);
+	if (rc != PC_OK) {
+		http_send_pc_error(r, rc, r->id);
+		return;
+	}
+	send_job(r, 200, &job, NULL);
+}
+
+void routes_job_delete(struct gw_req *r)
+{
+	struct job job;
+	store *st = http_store(r);
+	char from[16];
+	pc_err rc;
+
+	if (!st)
+		return;
+	rc = store_job_get(st, r->id, &job);
+	if (rc != PC_OK) {
+		http_send_pc_error(r, rc, r->id);
+		return;
+	}
+	snprintf(from, sizeof(from), "%s", job_state_name(job.state));
+	if (!job_state_is_terminal(job.state))
+		rc = store_job_transition(st, r->id, JOB_CANCELLED, NULL, NULL, &job);
+	else
+		rc = PC_ECONFLICT;
+	if (rc == PC_ECONFLICT) {
+		http_send_error(r, 409, "job_terminal", NULL,
+				"job %s is already %s; only created, queued or running jobs can "
+				"be cancelled",
+				r->id, job_state_name(job.state));
+		return;
+	}
+	if (rc != PC_OK) {
+		http_send_pc_error(r, rc, r->id);
+		return;
+	}
+	gw_note_transition(r->gw, r->id, from, JOB_CANCELLED, "DELETE over HTTP");
+	/* Redis says cancelled first, so a compute that has not started yet never will (its
+	 * queued -> running is refused); then end whatever already runs. */
+	if (job.sched_job_id[0]) {
+		rc = sched_cancel(r->gw->sched, &job);
+		if (rc != PC_OK)
+			log_warn("job %s: cancel of %s job %s failed: %s", r->id, job.sched_name,
+				 job.sched_job_id, pc_strerror(rc));
+	}
+	send_job(r, 200, &job, NULL);
+}
+
+/* Parses limit: 1..LIST_MAX_LIMIT. */
+static bool parse_limit(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < 1 || v > LIST_MAX_LIMIT)
+		return false;
+	*out = v;
+	return true;
+}
+
+void routes_jobs_list(struct gw_req *r)
+{
+	const char *q = r->ri->query_string;
+	char state_s[32], limit_s[32], cursor[256], next[256];
+	enum job_state state;
+	const enum job_state *filter = NULL;
+	size_t limit = LIST_DEFAULT_LIMIT, count = 0;
+	struct job *jobs = NULL;
+	json_t *root, *arr;
+	store *st;
+	pc_err rc;
+
+	rc = gw_query_param(q, "state", state_s, sizeof(state_s));
+	if (rc == PC_OK) {
+		if (job_state_parse(state_s, &state) != PC_OK) {
+			http_send_error(r, 400, "invalid_query", NULL,
+					"state must be one of created, queued, running, "
+					"finished, errored, cancelled");
+			return;
+		}
+		filter = &state;
+	} else if (rc != PC_ENOTFOUND) {
+		http_send_error(r, 400, "invalid_query", NULL, "malformed state");
+		return;
+	}
+	rc = gw_query_param(q, "limit", limit_s, sizeof(limit_s));
+	if (rc == PC_OK ? !parse_limit(limit_s, &limit) : rc != PC_ENOTFOUND) {
+		http_send_error(r, 400, "invalid_query", NULL, "limit must be from 1 to %d",
+				LIST_MAX_LIMIT);
+		return;
+	}
+	rc = gw_query_param(q, "cursor", cursor, sizeof(cursor));
+	if (rc == PC_ENOTFOUND) {
+		cursor[0] = '\0';
+	} else if (rc != PC_OK) {
+		http_send_error(r, 400, "invalid_cursor", NULL, "malformed cursor");
+		return;
+	}
+	st = http_store(r);
+	if (!st)
+		return;
+	next[0] = '\0';
+	rc = store_job_list(st, filter, limit, cursor, &jobs, &count, next, sizeof(next));
+	if (rc == PC_EINVAL) {
+		http_send_error(r, 400, "invalid_cursor", NULL,
+				"cursor is not one this server handed out");
+		return;
+	}
+	if (rc != PC_OK) {
+		http_send_pc_error(r, rc, "list jobs");
+		return;
+	}
+	root = json_object();
+	arr = json_array();
+	if (!root || !arr)
+		goto out_nomem;
+	for (size_t i = 0; i < count; i++)
+		if (json_array_append_new(arr, job_to_json(&jobs[i])) != 0)
+			goto out_nomem;
+	if (json_object_set(root, "jobs", arr) != 0 ||
+	    json_object_set_new(root, "next_cursor", next[0] ? json_string(next) : json_null()) !=
+		0)
+		goto out_nomem;
+	http_send_json(r, 200, root, NULL);
+	goto out_free;
+out_nomem:
+	http_send_error(r, 500, "internal", NULL, "out of memory");
+out_free:
+	json_decref(arr);
+	json_decref(root);
+	free(jobs);
+}

@@ -1,0 +1,133 @@
+/* sched.c - picks a scheduler backend by name and forwards the interface calls to it. */
+#include "sched_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "picluster/log.h"
+
+static const struct sched_ops *find_ops(const char *name)
+{
+	if (strcmp(name, "local") == 0)
+		return &sched_local_ops;
+	if (strcmp(name, "none") == 0)
+		return &sched_none_ops;
+#ifdef PICLUSTER_HAVE_SLURM
+	if (strcmp(name, "slurm") == 0)
+		return &sched_slurm_ops;
+#endif
+	return NULL;
+}
+
+/* Copies src into *dst (NULL stays NULL). False when out of memory. */
+static bool dup_str(const char **dst, const char *src)
+{
+	*dst = NULL;
+	if (!src)
+		return true;
+	*dst = strdup(src);
+	return *dst != NULL;
+}
+
+static void free_config(struct sched_config *c)
+{
+	free((char *)c->name);
+	free((char *)c->compute_path);
+	free((char *)c->redis_url);
+	free((char *)c->key_prefix);
+	free((char *)c->store_url);
+	free((char *)c->state_dir);
+	free((char *)c->sbatch_script);
+	free((char *)c->partition);
+	free((char *)c->time_limit);
+	free((char *)c->account);
+	free((char *)c->extra_args);
+}
+
+pc_err sched_new(sched **out, const struct sched_config *cfg)
+{
+	const struct sched_ops *ops;
+	sched *s;
+	pc_err rc = PC_ENOMEM;
+
+	*out = NULL;
+	ops = cfg->name ? find_ops(cfg->name) : NULL;
+	if (!ops) {
+		if (cfg->name && strcmp(cfg->name, "slurm") == 0)
+			log_error("this pi-gateway was built without the slurm scheduler");
+		else
+			log_error("unknown scheduler '%s' (local, none or slurm)",
+				  cfg->name ? cfg->name : "(null)");
+		return PC_EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return PC_ENOMEM;
+	s->ops = ops;
+	s->cfg.ranks = cfg->ranks;
+	s->cfg.max_running = cfg->max_running;
+	if (!dup_str(&s->cfg.name, cfg->name) ||
+	    !dup_str(&s->cfg.compute_path, cfg->compute_path) ||
+	    !dup_str(&s->cfg.redis_url, cfg->redis_url) ||
+	    !dup_str(&s->cfg.key_prefix, cfg->key_prefix) ||
+	    !dup_str(&s->cfg.store_url, cfg->store_url) ||
+	    !dup_str(&s->cfg.state_dir, cfg->state_dir) ||
+	    !dup_str(&s->cfg.sbatch_script, cfg->sbatch_script) ||
+	    !dup_str(&s->cfg.partition, cfg->partition) ||
+	    !dup_str(&s->cfg.time_limit, cfg->time_limit) ||
+	    !dup_str(&s->cfg.account, cfg->account) ||
+	    !dup_str(&s->cfg.extra_args, cfg->extra_args))
+		goto out_free;
+	rc = ops->init(s);
+	if (rc != PC_OK)
+		goto out_free;
+	*out = s;
+	return PC_OK;
+out_free:
+	free_config(&s->cfg);
+	free(s);
+	return rc;
+}
+
+void sched_free(sched *s)
+{
+	if (!s)
+		return;
+	s->ops->fini(s);
+	free_config(&s->cfg);
+	free(s);
+}
+
+const char *sched_name(const sched *s)
+{
+	return s->ops->name;
+}
+
+bool sched_has_capacity(sched *s)
+{
+	return s->ops->has_capacity(s);
+}
+
+pc_err sched_submit(sched *s, const struct job *job, char *sched_job_id, size_t id_cap,
+		    char *message, size_t message_cap)
+{
+	if (id_cap)
+		sched_job_id[0] = '\0';
+	if (message_cap)
+		message[0] = '\0';
+	return s->ops->submit(s, job, sched_job_id, id_cap, message, message_cap);
+}
+
+pc_err sched_cancel(sched *s, const struct job *job)
+{
+	return s->ops->cancel(s, job);
+}
+
+pc_err sched_poll(sched *s, const struct job *jobs, size_t n, struct sched_report *reports)
+{
+	for (size_t i = 0; i < n; i++) {
+		reports[i].fate = SCHED_UNKNOWN;
+		reports[i].reason[0] = '\0';
+	}
+	return s->ops->poll(s, jobs, n, reports);
+}

@@ -1,0 +1,504 @@
+/* sched_local.c - the "local" backend: mpirun children of the gateway, one session per job. */
+#include "sched_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "picluster/log.h"
+
+/* How long a cancelled job's processes get to leave after SIGTERM before SIGKILL. */
+#define CANCEL_GRACE_MS 3000
+/* How long after SIGKILL cancel waits to see every process gone. */
+#define KILL_WAIT_MS 3000
+/* Reaped children are remembered this long so the reconciler can see how they ended. */
+#define REAPED_KEEP_MS 120000
+
+/*
+ * Process layout of one job: the gateway posix_spawn's mpirun with POSIX_SPAWN_SETSID, so
+ * mpirun leads a new session and process group whose id is its pid. Open MPI moves each rank
+ * into a process group of its own, but the ranks stay in mpirun's session: the session id is
+ * what finds every process of the job, also after a gateway restart (when mpirun is no longer
+ * our child). The scheduler id is "PID:STARTTICKS"; STARTTICKS (field 22 of /proc/PID/stat)
+ * tells a recycled pid from ours.
+ */
+struct child {
+	pid_t pid;
+	unsigned long long start;
+	char job_id[JOB_ID_LEN + 1];
+	bool reaped;
+	bool cancelled;
+	int status;	   /* waitpid status once reaped */
+	int64_t reaped_ms; /* when reaped (for pruning) */
+};
+
+struct local {
+	pthread_mutex_t lock;
+	struct child *kids;
+	size_t n, cap;
+	char *mpirun; /* "mpirun" (found on PATH by posix_spawnp) */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* What /proc/PID/stat says about a process. */
+struct proc_info {
+	char state;
+	pid_t session;
+	unsigned long long start;
+};
+
+/* Reads /proc/PID/stat. PC_ENOTFOUND when the process does not exist. */
+static pc_err proc_read(pid_t pid, struct proc_info *out)
+{
+	char path[64], buf[1024];
+	const char *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? PC_ENOTFOUND : PC_EIO;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return PC_ENOTFOUND;
+	buf[n] = '\0';
+	/* "pid (comm) state ppid pgrp session ... starttime(22) ...": comm may hold anything,
+	 * so fields are counted from the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return PC_EIO;
+	p += 2;
+	out->state = *p;
+	out->session = 0;
+	out->start = 0;
+	for (field = 3; *p && field < 22; p++) {
+		if (*p != ' ')
+			continue;
+		field++;
+		if (field == 6 || field == 22) {
+			char *end;
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(p + 1, &end, 10);
+			if (errno || (*end != ' ' && *end != '\0'))
+				return PC_EIO;
+			if (field == 6)
+				out->session = (pid_t)v;
+			else
+				out->start = v;
+		}
+	}
+	return field == 22 ? PC_OK : PC_EIO;
+}
+
+/* Parses "PID:STARTTICKS". */
+static bool parse_sched_id(const char *id, pid_t *pid, unsigned long long *start)
+{
+	char *end;
+	long p;
+	unsigned long long s;
+
+	if (id[0] < '1' || id[0] > '9')
+		return false;
+	errno = 0;
+	p = strtol(id, &end, 10);
+	if (errno || *end != ':' || p <= 1 || p > 0x3fffffff)
+		return false;
+	if (end[1] < '0' || end[1] > '9')
+		return false;
+	s = strtoull(end + 1, &end, 10);
+	if (errno || *end)
+		return false;
+	*pid = (pid_t)p;
+	*start = s;
+	return true;
+}
+
+/* Collects the processes of session sid that are not zombies into pids (up to cap). */
+static size_t session_members(pid_t sid, pid_t *pids, size_t cap)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		struct proc_info pi;
+		char *end;
+		long pid;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		if (proc_read((pid_t)pid, &pi) != PC_OK || pi.session != sid || pi.state == 'Z')
+			continue;
+		if (n < cap)
+			pids[n] = (pid_t)pid;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Reaps every exited child of ours; drops ones reaped long ago. Caller holds the lock. */
+static void reap_locked(struct local *l)
+{
+	int64_t now = now_ms();
+	size_t w = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct child *c = &l->kids[i];
+
+		if (!c->reaped) {
+			int status;
+			pid_t r = waitpid(c->pid, &status, WNOHANG);
+
+			if (r == c->pid || (r < 0 && errno == ECHILD)) {
+				c->reaped = true;
+				c->status = r == c->pid ? status : -1;
+				c->reaped_ms = now;
+				if (r == c->pid)
+					log_info("job %s: mpirun %d ended (status 0x%x)", c->job_id,
+						 (int)c->pid, status);
+			}
+		}
+		if (c->reaped && now - c->reaped_ms > REAPED_KEEP_MS)
+			continue;
+		l->kids[w++] = *c;
+	}
+	l->n = w;
+}
+
+static struct child *find_locked(struct local *l, pid_t pid, unsigned long long start)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->kids[i].pid == pid && l->kids[i].start == start)
+			return &l->kids[i];
+	return NULL;
+}
+
+static pc_err local_init(sched *s)
+{
+	struct local *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return PC_ENOMEM;
+	if (pthread_mutex_init(&l->lock, NULL) != 0) {
+		free(l);
+		return PC_ENOMEM;
+	}
+	s->backend = l;
+	return PC_OK;
+}
+
+static void local_fini(sched *s)
+{
+	struct local *l = s->backend;
+
+	if (!l)
+		return;
+	pthread_mutex_destroy(&l->lock);
+	free(l->kids);
+	free(l);
+	s->backend = NULL;
+}
+
+static bool local_has_capacity(sched *s)
+{
+	struct local *l = s->backend;
+	size_t alive = 0;
+
+	pthread_mutex_lock(&l->lock);
+	reap_locked(l);
+	for (size_t i = 0; i < l->n; i++)
+		alive += !l->kids[i].reaped;
+	pthread_mutex_unlock(&l->lock);
+	return s->cfg.max_running == 0 || alive < s->cfg.max_running;
+}
+
+/* Opens the job's log file under state_dir/logs (or returns -1 to inherit stderr). */
+static int open_job_log(const sched *s, const char *job_id)
+{
+	char path[4096];
+
+	if (!s->cfg.state_dir || !s->cfg.state_dir[0])
+		return -1;
+	snprintf(path, sizeof(path), "%s/logs", s->cfg.state_dir);
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		return -1;
+	snprintf(path, sizeof(path), "%s/logs/%s.log", s->cfg.state_dir, job_id);
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, size_t id_cap,
+			   char *message, size_t message_cap)
+{
+	struct local *l = s->backend;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, dflt;
+	char ranks[16], digits[32];
+	const char *argv[24];
+	int argc = 0, logfd, err;
+	struct proc_info pi;
+	pid_t pid;
+	pc_err rc = PC_ESCHED;
+	extern char **environ;
+
+	snprintf(ranks, sizeof(ranks), "%u", s->cfg.ranks ? s->cfg.ranks : 1);
+	snprintf(digits, sizeof(digits), "%llu", (unsigned long long)job->digits);
+	argv[argc++] = "mpirun";
+	if (geteuid() == 0)
+		argv[argc++] = "--allow-run-as-root";
+	argv[argc++] = "--oversubscribe";
+	argv[argc++] = "-np";
+	argv[argc++] = ranks;
+	argv[argc++] = s->cfg.compute_path;
+	argv[argc++] = "--digits";
+	argv[argc++] = digits;
+	argv[argc++] = "--job-id";
+	argv[argc++] = job->id;
+	argv[argc++] = "--redis";
+	argv[argc++] = s->cfg.redis_url;
+	argv[argc++] = "--store";
+	argv[argc++] = s->cfg.store_url;
+	argv[argc++] = "--key-prefix";
+	argv[argc++] = s->cfg.key_prefix ? s->cfg.key_prefix : "picluster:";
+	argv[argc] = NULL;
+
+	if (posix_spawn_file_actions_init(&fa) != 0) {
+		snprintf(message, message_cap, "out of memory");
+		return PC_ENOMEM;
+	}
+	if (posix_spawnattr_init(&attr) != 0) {
+		snprintf(message, message_cap, "out of memory");
+		rc = PC_ENOMEM;
+		goto out_destroy_fa;
+	}
+	/* A new session (the job's process container), default signal handling and an empty
+	 * mask: the gateway blocks SIGINT/SIGTERM in its threads and ignores SIGPIPE, and
+	 * mpirun must not inherit either. */
+	sigemptyset(&none);
+	sigemptyset(&dflt);
+	sigaddset(&dflt, SIGPIPE);
+	sigaddset(&dflt, SIGINT);
+	sigaddset(&dflt, SIGTERM);
+	sigaddset(&dflt, SIGCHLD);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dflt);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+					    POSIX_SPAWN_SETSIGDEF);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	logfd = open_job_log(s, job->id);
+	if (logfd >= 0) {
+		posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+		posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+	}
+
+	pthread_mutex_lock(&l->lock);
+	err = posix_spawnp(&pid, "mpirun", &fa, &attr, (char *const *)argv, environ);
+	if (err != 0) {
+		pthread_mutex_unlock(&l->lock);
+		snprintf(message, message_cap, "cannot start mpirun: %s", strerror(err));
+		goto out_close_log;
+	}
+	if (proc_read(pid, &pi) != PC_OK)
+		pi.start = 0; /* exited already; the reaper will see it */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct child *k = realloc(l->kids, cap * sizeof(*k));
+
+		if (!k) {
+			/* Cannot track it: stop it rather than leave an unwatched job. */
+			kill(-pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			pthread_mutex_unlock(&l->lock);
+			snprintf(message, message_cap, "out of memory");
+			rc = PC_ENOMEM;
+			goto out_close_log;
+		}
+		l->kids = k;
+		l->cap = cap;
+	}
+	memset(&l->kids[l->n], 0, sizeof(l->kids[l->n]));
+	l->kids[l->n].pid = pid;
+	l->kids[l->n].start = pi.start;
+	memcpy(l->kids[l->n].job_id, job->id, sizeof(l->kids[l->n].job_id));
+	l->n++;
+	pthread_mutex_unlock(&l->lock);
+	snprintf(sched_job_id, id_cap, "%d:%llu", (int)pid, pi.start);
+	log_info("job %s: started mpirun -np %s (pid %d)", job->id, ranks, (int)pid);
+	rc = PC_OK;
+out_close_log:
+	if (logfd >= 0)
+		close(logfd);
+	posix_spawnattr_destroy(&attr);
+out_destroy_fa:
+	posix_spawn_file_actions_destroy(&fa);
+	return rc;
+}
+
+/* True while the process pid (with that start time) exists and is no zombie. */
+static bool still_ours(pid_t pid, unsigned long long start)
+{
+	struct proc_info pi;
+
+	return proc_read(pid, &pi) == PC_OK && pi.start == start && pi.state != 'Z';
+}
+
+/* Waits until session sid has no live process, reaping our child meanwhile. */
+static bool wait_session_empty(struct local *l, pid_t sid, long timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	pid_t pids[1];
+
+	for (;;) {
+		pthread_mutex_lock(&l->lock);
+		reap_locked(l);
+		pthread_mutex_unlock(&l->lock);
+		if (session_members(sid, pids, 1) == 0)
+			return true;
+		if (now_ms() >= deadline)
+			return false;
+		sleep_ms(20);
+	}
+}
+
+static pc_err local_cancel(sched *s, const struct job *job)
+{
+	struct local *l = s->backend;
+	struct child *c;
+	unsigned long long start;
+	pid_t pid, pids[256];
+	size_t n;
+	bool ours;
+
+	if (!parse_sched_id(job->sched_job_id, &pid, &start))
+		return PC_EINVAL;
+	pthread_mutex_lock(&l->lock);
+	reap_locked(l);
+	c = find_locked(l, pid, start);
+	if (c)
+		c->cancelled = true;
+	ours = c && !c->reaped;
+	pthread_mutex_unlock(&l->lock);
+	/* Only signal mpirun's session if mpirun is still the process we started: a pid can be
+	 * reused. Ranks left behind by an mpirun that died anyway are found by session below. */
+	if (ours || still_ours(pid, start)) {
+		log_info("job %s: SIGTERM to mpirun %d and its session", job->id, (int)pid);
+		kill(-pid, SIGTERM);
+	}
+	if (wait_session_empty(l, pid, CANCEL_GRACE_MS))
+		return PC_OK;
+	n = session_members(pid, pids, sizeof(pids) / sizeof(pids[0]));
+	log_warn("job %s: %zu processes outlived SIGTERM; sending SIGKILL", job->id, n);
+	kill(-pid, SIGKILL);
+	for (size_t i = 0; i < n && i < sizeof(pids) / sizeof(pids[0]); i++)
+		kill(pids[i], SIGKILL);
+	if (wait_session_empty(l, pid, KILL_WAIT_MS))
+		return PC_OK;
+	log_error("job %s: processes of session %d survived SIGKILL", job->id, (int)pid);
+	return PC_EIO;
+}
+
+/* "exit code 1", "killed by signal 9 (Killed)". */
+static void describe_status(int status, char *out, size_t cap)
+{
+	if (status == -1)
+		snprintf(out, cap, "the compute ended (exit status not known)");
+	else if (WIFEXITED(status))
+		snprintf(out, cap, "the compute (mpirun) exited with code %d without reporting",
+			 WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(out, cap, "the compute (mpirun) was killed by signal %d (%s)",
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, cap, "the compute ended (status 0x%x)", status);
+}
+
+static pc_err local_poll(sched *s, const struct job *jobs, size_t n, struct sched_report *reports)
+{
+	struct local *l = s->backend;
+
+	pthread_mutex_lock(&l->lock);
+	reap_locked(l);
+	for (size_t i = 0; i < n; i++) {
+		struct sched_report *rep = &reports[i];
+		struct child *c;
+		unsigned long long start;
+		struct proc_info pi;
+		pid_t pid;
+		pc_err rc;
+
+		if (!parse_sched_id(jobs[i].sched_job_id, &pid, &start)) {
+			rep->fate = SCHED_UNKNOWN;
+			continue;
+		}
+		c = find_locked(l, pid, start);
+		if (c) {
+			if (!c->reaped) {
+				rep->fate = SCHED_ALIVE;
+			} else {
+				rep->fate = c->cancelled ? SCHED_CANCELLED : SCHED_ENDED;
+				describe_status(c->status, rep->reason, sizeof(rep->reason));
+			}
+			continue;
+		}
+		/* Not started by this process (a gateway restart, or another gateway on this
+		 * host): /proc tells whether it still runs, not how it ended. */
+		rc = proc_read(pid, &pi);
+		if (rc == PC_OK && pi.start == start && pi.state != 'Z') {
+			rep->fate = SCHED_ALIVE;
+		} else if (rc == PC_OK || rc == PC_ENOTFOUND) {
+			rep->fate = SCHED_ENDED;
+			snprintf(rep->reason, sizeof(rep->reason),
+				 "the compute process (mpirun pid %d) is gone without reporting",
+				 (int)pid);
+		} else {
+			rep->fate = SCHED_UNKNOWN;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	return PC_OK;
+}
+
+const struct sched_ops sched_local_ops = {
+    .name = "local",
+    .init = local_init,
+    .fini = local_fini,
+    .has_capacity = local_has_capacity,
+    .submit = local_submit,
+    .cancel = local_cancel,
+    .poll = local_poll,
+};

@@ -1,0 +1,50 @@
+/* sched_none.c - the "none" backend: an API-only gateway that queues jobs and runs nothing. */
+#include "sched_int.h"
+
+#include <stdio.h>
+
+static pc_err none_init(sched *s)
+{
+	s->backend = NULL;
+	return PC_OK;
+}
+
+static void none_fini(sched *s)
+{
+}
+
+/* Never takes a job: they wait in Redis for a gateway with a real scheduler. */
+static bool none_has_capacity(sched *s)
+{
+	return false;
+}
+
+static pc_err none_submit(sched *s, const struct job *job, char *sched_job_id, size_t id_cap,
+			  char *message, size_t message_cap)
+{
+	snprintf(message, message_cap, "the none scheduler runs no jobs");
+	return PC_ENOTSUP;
+}
+
+/* Nothing of ours runs; the compute of a cancelled job sees the state and stops itself. */
+static pc_err none_cancel(sched *s, const struct job *job)
+{
+	return PC_OK;
+}
+
+static pc_err none_poll(sched *s, const struct job *jobs, size_t n, struct sched_report *reports)
+{
+	for (size_t i = 0; i < n; i++)
+		reports[i].fate = SCHED_UNKNOWN;
+	return PC_OK;
+}
+
+const struct sched_ops sched_none_ops = {
+    .name = "none",
+    .init = none_init,
+    .fini = none_fini,
+    .has_capacity = none_has_capacity,
+    .submit = none_submit,
+    .cancel = none_cancel,
+    .poll = none_poll,
+};

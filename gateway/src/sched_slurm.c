@@ -1,0 +1,964 @@
+/* sched_slurm.c - the "slurm" backend: sbatch submits, scancel cancels, squeue/sacct watch. */
+#include "sched_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "picluster/log.h"
+
+/*
+ * Every Slurm command runs as a child through fork + execve of an absolute path resolved at
+ * start-up, with an argument vector built beforehand: no shell ever sees a job's values, and
+ * the child only calls async-signal-safe functions (the gateway is multi-threaded). Each child
+ * has a deadline; past it, its process group is killed. Results come from stdout, Slurm's
+ * messages from stderr.
+ */
+
+#define SUBMIT_TIMEOUT_MS 30000 /* sbatch may wait on a busy controller */
+#define QUERY_TIMEOUT_MS  15000 /* squeue, sacct, scancel */
+#define CANCEL_GRACE_MS	  15000 /* after scancel: time for the ranks to end before SIGKILL */
+#define CANCEL_KILL_MS	  10000 /* after scancel --signal=KILL */
+#define OUT_MAX		  (16u << 20)
+#define ERR_MAX		  2048
+#define IDS_PER_QUERY	  500 /* keeps each -j argument far below the kernel's 128 KiB */
+
+enum acct_mode {
+	ACCT_UNKNOWN,  /* not tried yet */
+	ACCT_DATABASE, /* sacct against slurmdbd */
+	ACCT_JOBCOMP,  /* sacct -c: the jobcomp/filetxt log */
+	ACCT_NONE      /* no record of finished jobs anywhere */
+};
+
+struct slurm {
+	char *sbatch, *squeue, *scancel, *sacct; /* absolute paths; sacct may be NULL */
+	char *script;				 /* absolute path of the batch script */
+	char *output;				 /* --output pattern, or NULL for Slurm's default */
+	char *extra_buf;			 /* extra arguments, NUL-separated */
+	char **extra;				 /* pointers into extra_buf */
+	size_t n_extra;
+	char **envp;   /* environment of the children: ours plus PICLUSTER_COMPUTE */
+	int acct_mode; /* enum acct_mode, read and written atomically (several threads poll) */
+};
+
+/* One finished child command. */
+struct cmd_result {
+	int exit_code;	/* exit status, 128 + signal when killed, -1 when it could not run */
+	bool timed_out; /* killed at its deadline */
+	char *out;	/* stdout, NUL-terminated (malloc'd, may be NULL if empty) */
+	size_t out_len;
+	char err[ERR_MAX]; /* start of stderr, NUL-terminated */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Appends up to n bytes to a growing buffer capped at OUT_MAX (the rest is dropped). */
+static bool buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+	if (*len + n + 1 > OUT_MAX)
+		n = OUT_MAX - 1 - *len;
+	if (*len + n + 1 > *cap) {
+		size_t want = *cap ? *cap : 4096;
+		char *p;
+
+		while (want < *len + n + 1)
+			want *= 2;
+		p = realloc(*buf, want);
+		if (!p)
+			return false;
+		*buf = p;
+		*cap = want;
+	}
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return true;
+}
+
+/* The child side of run_cmd: only async-signal-safe calls until execve. */
+static void exec_child(const char *path, char *const argv[], char *const envp[], int out_fd,
+		       int err_fd)
+{
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	setpgid(0, 0); /* our own group, so a deadline kill takes its children too */
+	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+	    dup2(err_fd, STDERR_FILENO) < 0)
+		_exit(126);
+	close_range(3, ~0u, 0); /* the gateway's sockets and files are none of its business */
+	execve(path, argv, envp);
+	_exit(127);
+}
+
+/*
+ * Runs path with argv and envp, waits at most timeout_ms, and fills *res (the caller frees
+ * res->out). PC_EIO when the command could not be started; a command that ran and failed is
+ * PC_OK with its exit code in res.
+ */
+static pc_err run_cmd(const char *path, char *const argv[], char *const envp[], int timeout_ms,
+		      struct cmd_result *res)
+{
+	int out_pipe[2], err_pipe[2];
+	size_t out_cap = 0, err_len = 0;
+	int64_t deadline = now_ms() + timeout_ms;
+	int status;
+	pid_t pid;
+	pc_err rc = PC_EIO;
+
+	memset(res, 0, sizeof(*res));
+	res->exit_code = -1;
+	if (pipe2(out_pipe, O_CLOEXEC) != 0)
+		return PC_EIO;
+	if (pipe2(err_pipe, O_CLOEXEC) != 0)
+		goto out_close_out;
+	pid = fork();
+	if (pid < 0)
+		goto out_close_err;
+	if (pid == 0)
+		exec_child(path, argv, envp, out_pipe[1], err_pipe[1]);
+	close(out_pipe[1]);
+	close(err_pipe[1]);
+	out_pipe[1] = err_pipe[1] = -1;
+
+	struct pollfd pfd[2] = {{.fd = out_pipe[0], .events = POLLIN},
+				{.fd = err_pipe[0], .events = POLLIN}};
+	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+		int64_t left = deadline - now_ms();
+		char chunk[4096];
+		int n;
+
+		if (left <= 0) {
+			res->timed_out = true;
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			break;
+		}
+		n = poll(pfd, 2, (int)left);
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; n > 0 && i < 2; i++) {
+			ssize_t got;
+
+			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			got = read(pfd[i].fd, chunk, sizeof(chunk));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+				continue;
+			}
+			if (i == 0 &&
+			    !buf_append(&res->out, &res->out_len, &out_cap, chunk, (size_t)got)) {
+				res->timed_out = true; /* out of memory: give up on the child */
+				kill(-pid, SIGKILL);
+				kill(pid, SIGKILL);
+			} else if (i == 1 && err_len + 1 < sizeof(res->err)) {
+				size_t take = (size_t)got;
+
+				if (take > sizeof(res->err) - 1 - err_len)
+					take = sizeof(res->err) - 1 - err_len;
+				memcpy(res->err + err_len, chunk, take);
+				err_len += take;
+				res->err[err_len] = '\0';
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			status = -1;
+			break;
+		}
+	}
+	if (status == -1)
+		res->exit_code = -1;
+	else if (WIFEXITED(status))
+		res->exit_code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		res->exit_code = 128 + WTERMSIG(status);
+	if (res->exit_code == 127 && !res->err[0])
+		snprintf(res->err, sizeof(res->err), "could not execute %s", path);
+	return PC_OK;
+out_close_err:
+	close(err_pipe[0]);
+	close(err_pipe[1]);
+out_close_out:
+	close(out_pipe[0]);
+	close(out_pipe[1]);
+	return rc;
+}
+
+static void cmd_result_clear(struct cmd_result *res)
+{
+	free(res->out);
+	res->out = NULL;
+}
+
+/*
+ * Slurm's stderr as one line: "sbatch: error: " prefixes dropped, lines joined with "; ",
+ * so it reads well as a job's error message.
+ */
+static void one_line_message(const char *err, char *out, size_t cap)
+{
+	size_t len = 0;
+	const char *line = err;
+
+	if (!cap)
+		return;
+	out[0] = '\0';
+	while (*line && len + 1 < cap) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		const char *p = line;
+		const char *colon;
+
+		/* "sbatch: error: text" -> "text" */
+		colon = memmem(p, n, ": error: ", 9);
+		if (colon) {
+			n -= (size_t)(colon + 9 - p);
+			p = colon + 9;
+		}
+		while (n && (p[n - 1] == '\r' || p[n - 1] == ' '))
+			n--;
+		if (n) {
+			int w =
+			    snprintf(out + len, cap - len, "%s%.*s", len ? "; " : "", (int)n, p);
+			if (w < 0)
+				break;
+			len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
+		}
+		if (!end)
+			break;
+		line = end + 1;
+	}
+}
+
+/* True when stderr says the controller could not be reached (try again later). */
+static bool is_unreachable(const struct cmd_result *res)
+{
+	return res->timed_out || res->exit_code < 0 ||
+	       strstr(res->err, "Unable to contact slurm controller") ||
+	       strstr(res->err, "Socket timed out") || strstr(res->err, "Connection refused") ||
+	       strstr(res->err, "Communication connection failure") ||
+	       strstr(res->err, "Zero Bytes were transmitted");
+}
+
+/* True for a plain Slurm job id: 1 to 19 decimal digits. */
+static bool is_job_id(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+
+	return n > 0 && n < 20 && s[n] == '\0';
+}
+
+/* Absolute path of cmd from PATH, or NULL (caller frees). */
+static char *find_on_path(const char *cmd)
+{
+	const char *path = getenv("PATH");
+	const char *dir;
+
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (dir = path; *dir; dir += strcspn(dir, ":"), dir += *dir == ':') {
+		size_t len = strcspn(dir, ":");
+		char full[PATH_MAX];
+		int n;
+
+		if (len == 0 || dir[0] != '/')
+			continue; /* relative PATH entries depend on the cwd: skip them */
+		n = snprintf(full, sizeof(full), "%.*s/%s", (int)len, dir, cmd);
+		if (n < 0 || (size_t)n >= sizeof(full) || access(full, X_OK) != 0)
+			continue;
+		return strdup(full);
+	}
+	return NULL;
+}
+
+/* The children's environment: ours, with PICLUSTER_COMPUTE set to the compute program unless
+ * the operator already set it (sbatch passes it on to the job, where pi.sbatch runs it). */
+static char **build_envp(const char *compute_path)
+{
+	extern char **environ;
+	size_t n = 0, i, j = 0;
+	bool keep_ours = getenv("PICLUSTER_COMPUTE") != NULL;
+	char **envp;
+
+	while (environ[n])
+		n++;
+	envp = calloc(n + 2, sizeof(*envp));
+	if (!envp)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		envp[j] = strdup(environ[i]);
+		if (!envp[j])
+			goto out_free;
+		j++;
+	}
+	if (!keep_ours && compute_path) {
+		size_t len = strlen("PICLUSTER_COMPUTE=") + strlen(compute_path) + 1;
+
+		envp[j] = malloc(len);
+		if (!envp[j])
+			goto out_free;
+		snprintf(envp[j], len, "PICLUSTER_COMPUTE=%s", compute_path);
+		j++;
+	}
+	envp[j] = NULL;
+	return envp;
+out_free:
+	for (i = 0; i < j; i++)
+		free(envp[i]);
+	free(envp);
+	return NULL;
+}
+
+static void free_strv(char **v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Splits the extra sbatch arguments on spaces and tabs into sl->extra. */
+static pc_err split_extra(struct slurm *sl, const char *extra)
+{
+	size_t len, i, n = 0;
+	bool in_word = false;
+
+	if (!extra || !*extra)
+		return PC_OK;
+	len = strlen(extra);
+	sl->extra_buf = malloc(len + 1);
+	sl->extra = calloc(len / 2 + 2, sizeof(*sl->extra));
+	if (!sl->extra_buf || !sl->extra)
+		return PC_ENOMEM;
+	for (i = 0; i <= len; i++) {
+		char c = extra[i];
+		bool space = c == ' ' || c == '\t' || c == '\0';
+
+		sl->extra_buf[i] = space ? '\0' : c;
+		if (!space && !in_word)
+			sl->extra[n++] = sl->extra_buf + i;
+		in_word = !space;
+	}
+	sl->n_extra = n;
+	return PC_OK;
+}
+
+static void slurm_release(struct slurm *sl)
+{
+	free(sl->sbatch);
+	free(sl->squeue);
+	free(sl->scancel);
+	free(sl->sacct);
+	free(sl->script);
+	free(sl->output);
+	free(sl->extra_buf);
+	free(sl->extra);
+	free_strv(sl->envp);
+	free(sl);
+}
+
+static pc_err slurm_init(sched *s)
+{
+	struct slurm *sl;
+	pc_err rc = PC_ENOMEM;
+
+	s->backend = NULL;
+	if (!s->cfg.sbatch_script || !s->cfg.redis_url || !s->cfg.store_url || !s->cfg.ranks) {
+		log_error("slurm scheduler: the batch script, Redis URL, store URL and ranks are "
+			  "required");
+		return PC_EINVAL;
+	}
+	sl = calloc(1, sizeof(*sl));
+	if (!sl)
+		return PC_ENOMEM;
+	sl->sbatch = find_on_path("sbatch");
+	sl->squeue = find_on_path("squeue");
+	sl->scancel = find_on_path("scancel");
+	sl->sacct = find_on_path("sacct"); /* optional: only for jobs that left the queue */
+	if (!sl->sbatch || !sl->squeue || !sl->scancel) {
+		log_error("slurm scheduler: sbatch, squeue and scancel must be on PATH");
+		rc = PC_EINVAL;
+		goto out_free;
+	}
+	sl->script = realpath(s->cfg.sbatch_script, NULL);
+	if (!sl->script || access(sl->script, R_OK) != 0) {
+		log_error("slurm scheduler: cannot read the batch script %s: %s",
+			  s->cfg.sbatch_script, strerror(errno));
+		rc = PC_EINVAL;
+		goto out_free;
+	}
+	if (s->cfg.state_dir && *s->cfg.state_dir) {
+		size_t len = strlen(s->cfg.state_dir) + sizeof("/slurm-%j.out");
+
+		sl->output = malloc(len);
+		if (!sl->output)
+			goto out_free;
+		snprintf(sl->output, len, "%s/slurm-%%j.out", s->cfg.state_dir);
+	}
+	rc = split_extra(sl, s->cfg.extra_args);
+	if (rc != PC_OK)
+		goto out_free;
+	rc = PC_ENOMEM;
+	sl->envp = build_envp(s->cfg.compute_path);
+	if (!sl->envp)
+		goto out_free;
+	sl->acct_mode = ACCT_UNKNOWN;
+	s->backend = sl;
+	log_info("slurm scheduler: %s, script %s, %u tasks per job%s%s", sl->sbatch, sl->script,
+		 s->cfg.ranks, s->cfg.partition ? ", partition " : "",
+		 s->cfg.partition ? s->cfg.partition : "");
+	return PC_OK;
+out_free:
+	slurm_release(sl);
+	return rc;
+}
+
+static void slurm_fini(sched *s)
+{
+	if (s->backend)
+		slurm_release(s->backend);
+	s->backend = NULL;
+}
+
+/* Slurm queues what it cannot run yet: the gateway may always hand jobs over. */
+static bool slurm_has_capacity(sched *s)
+{
+	return true;
+}
+
+/*
+ * sbatch --parsable --job-name picluster-<id> -n R [--output O] [-p P] [-t T] [-A A] EXTRA
+ *        SCRIPT --digits N --job-id ID --redis URL --store URL [--key-prefix P]
+ * --parsable prints "JOBID" or "JOBID;CLUSTER" on success.
+ */
+static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, size_t id_cap,
+			   char *message, size_t message_cap)
+{
+	struct slurm *sl = s->backend;
+	char name[JOB_ID_LEN + 16], ntasks[16], digits[32];
+	const char **argv;
+	struct cmd_result res;
+	size_t n = 0, id_len;
+	pc_err rc;
+
+	snprintf(name, sizeof(name), "picluster-%s", job->id);
+	snprintf(ntasks, sizeof(ntasks), "%u", s->cfg.ranks);
+	snprintf(digits, sizeof(digits), "%" PRIu64, job->digits);
+	argv = calloc(32 + sl->n_extra, sizeof(*argv));
+	if (!argv)
+		return PC_ENOMEM;
+	argv[n++] = "sbatch";
+	argv[n++] = "--parsable";
+	argv[n++] = "--job-name";
+	argv[n++] = name;
+	argv[n++] = "-n";
+	argv[n++] = ntasks;
+	if (sl->output) {
+		argv[n++] = "--output";
+		argv[n++] = sl->output;
+	}
+	if (s->cfg.partition && *s->cfg.partition) {
+		argv[n++] = "-p";
+		argv[n++] = s->cfg.partition;
+	}
+	if (s->cfg.time_limit && *s->cfg.time_limit) {
+		argv[n++] = "-t";
+		argv[n++] = s->cfg.time_limit;
+	}
+	if (s->cfg.account && *s->cfg.account) {
+		argv[n++] = "-A";
+		argv[n++] = s->cfg.account;
+	}
+	for (size_t i = 0; i < sl->n_extra; i++)
+		argv[n++] = sl->extra[i];
+	argv[n++] = sl->script;
+	argv[n++] = "--digits";
+	argv[n++] = digits;
+	argv[n++] = "--job-id";
+	argv[n++] = job->id;
+	argv[n++] = "--redis";
+	argv[n++] = s->cfg.redis_url;
+	argv[n++] = "--store";
+	argv[n++] = s->cfg.store_url;
+	if (s->cfg.key_prefix && *s->cfg.key_prefix) {
+		argv[n++] = "--key-prefix";
+		argv[n++] = s->cfg.key_prefix;
+	}
+	argv[n] = NULL;
+
+	rc = run_cmd(sl->sbatch, (char *const *)argv, sl->envp, SUBMIT_TIMEOUT_MS, &res);
+	if (rc != PC_OK) {
+		snprintf(message, message_cap, "could not run sbatch: %s", strerror(errno));
+		goto out_free_argv;
+	}
+	if (res.exit_code != 0) {
+		one_line_message(res.err, message, message_cap);
+		if (!message[0])
+			snprintf(message, message_cap, "sbatch failed with exit code %d",
+				 res.exit_code);
+		/* An unreachable controller is not a refusal: the job may be submitted again. */
+		rc = is_unreachable(&res) ? PC_EUNAVAILABLE : PC_ESCHED;
+		log_warn("job %s: sbatch %s: %s", job->id,
+			 rc == PC_ESCHED ? "refused it" : "could not reach Slurm", message);
+		goto out_clear;
+	}
+	id_len = res.out ? strspn(res.out, "0123456789") : 0;
+	if (id_len == 0 || id_len >= 20 ||
+	    (res.out[id_len] != ';' && res.out[id_len] != '\n' && res.out[id_len] != '\0')) {
+		snprintf(message, message_cap, "sbatch printed no job id: %.200s",
+			 res.out ? res.out : "(nothing)");
+		rc = PC_ESCHED;
+		goto out_clear;
+	}
+	if (id_len + 1 > id_cap) {
+		snprintf(message, message_cap, "Slurm job id too long");
+		rc = PC_ERANGE;
+		goto out_clear;
+	}
+	memcpy(sched_job_id, res.out, id_len);
+	sched_job_id[id_len] = '\0';
+	log_info("job %s: submitted as Slurm job %s", job->id, sched_job_id);
+out_clear:
+	cmd_result_clear(&res);
+out_free_argv:
+	free(argv);
+	return rc;
+}
+
+/* States in which a job still holds (or waits for) resources: its processes may exist. */
+static bool state_is_alive(const char *state)
+{
+	static const char *const alive[] = {
+	    "PENDING",	 "CONFIGURING", "RUNNING",	"SUSPENDED",	"COMPLETING",
+	    "RESIZING",	 "REQUEUED",	"REQUEUE_HOLD", "REQUEUE_FED",	"SPECIAL_EXIT",
+	    "SIGNALING", "STAGE_OUT",	"STOPPED",	"RESV_DEL_HOLD"};
+
+	for (size_t i = 0; i < sizeof(alive) / sizeof(alive[0]); i++)
+		if (strcmp(state, alive[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Fills *rep from a Slurm state name (squeue %T or sacct State, whose first word is used:
+ * sacct says "CANCELLED by 0"). detail is squeue's reason or sacct's exit code.
+ */
+static void report_from_state(struct sched_report *rep, const char *slurm_id, const char *state,
+			      const char *detail, const char *detail_name)
+{
+	char word[32];
+	size_t n = strcspn(state, " ");
+
+	if (n >= sizeof(word))
+		n = sizeof(word) - 1;
+	memcpy(word, state, n);
+	word[n] = '\0';
+	if (state_is_alive(word)) {
+		rep->fate = SCHED_ALIVE;
+		rep->reason[0] = '\0';
+		return;
+	}
+	rep->fate = strcmp(word, "CANCELLED") == 0 ? SCHED_CANCELLED : SCHED_ENDED;
+	if (detail && *detail && strcmp(detail, "None") != 0)
+		snprintf(rep->reason, sizeof(rep->reason), "Slurm job %s %s (%s %s)", slurm_id,
+			 word, detail_name, detail);
+	else
+		snprintf(rep->reason, sizeof(rep->reason), "Slurm job %s %s", slurm_id, word);
+}
+
+/* Index of the job whose Slurm id is id among jobs[0..n), or n. */
+static size_t find_job(const struct job *jobs, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(jobs[i].sched_job_id, id) == 0)
+			return i;
+	return n;
+}
+
+/* Splits "a|b|c" in place into at most 3 fields; false if fewer than want. */
+static bool split_fields(char *line, char **f, int want)
+{
+	int k = 0;
+	char *p = line;
+
+	while (k < want) {
+		f[k++] = p;
+		p = strchr(p, '|');
+		if (!p)
+			break;
+		*p++ = '\0';
+	}
+	return k == want;
+}
+
+/* Builds "id1,id2,..." of the listed jobs' Slurm ids (caller frees). */
+static char *join_ids(const struct job *jobs, const size_t *idx, size_t count)
+{
+	size_t cap = count * 21 + 1, len = 0;
+	char *list = malloc(cap);
+
+	if (!list)
+		return NULL;
+	list[0] = '\0';
+	for (size_t k = 0; k < count; k++) {
+		int w = snprintf(list + len, cap - len, "%s%s", k ? "," : "",
+				 jobs[idx[k]].sched_job_id);
+		if (w > 0)
+			len += (size_t)w;
+	}
+	return list;
+}
+
+/*
+ * One squeue for the listed jobs. Marks each found job's report; *seen[k] tells which were
+ * listed. PC_EUNAVAILABLE when the controller did not answer.
+ */
+static pc_err query_squeue(struct slurm *sl, const struct job *jobs, size_t n, const size_t *idx,
+			   size_t count, struct sched_report *reports, bool *seen)
+{
+	char *list = join_ids(jobs, idx, count);
+	const char *argv[] = {"squeue", "-h", "-t", "all", "-j", list, "-o", "%i|%T|%r", NULL};
+	struct cmd_result res;
+	pc_err rc;
+
+	if (!list)
+		return PC_ENOMEM;
+	rc = run_cmd(sl->squeue, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
+	if (rc != PC_OK)
+		goto out_free;
+	if (res.exit_code != 0) {
+		/* A lone id Slurm has forgotten: "Invalid job id specified". Nothing listed. */
+		if (strstr(res.err, "Invalid job id")) {
+			rc = PC_OK;
+		} else {
+			char msg[256];
+
+			one_line_message(res.err, msg, sizeof(msg));
+			log_warn("squeue failed (exit %d): %s", res.exit_code, msg);
+			rc = PC_EUNAVAILABLE;
+		}
+		goto out_clear;
+	}
+	for (char *line = res.out, *next; line && *line; line = next) {
+		char *f[3];
+		size_t i;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!split_fields(line, f, 3) || !is_job_id(f[0]))
+			continue;
+		i = find_job(jobs, n, f[0]);
+		if (i == n)
+			continue;
+		for (size_t k = 0; k < count; k++)
+			if (idx[k] == i)
+				seen[k] = true;
+		report_from_state(&reports[i], f[0], f[1], f[2], "reason");
+	}
+out_clear:
+	cmd_result_clear(&res);
+out_free:
+	free(list);
+	return rc;
+}
+
+/*
+ * Asks accounting about jobs that left the queue: sacct against slurmdbd, or `sacct -c`
+ * (jobcomp/filetxt) where accounting storage is disabled. Jobs with no record at all are
+ * reported ended: they left the queue without a state. PC_EUNAVAILABLE when the records
+ * could not be read now.
+ */
+static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, const size_t *idx,
+			  size_t count, struct sched_report *reports)
+{
+	int mode = __atomic_load_n(&sl->acct_mode, __ATOMIC_RELAXED);
+	bool *found = calloc(count ? count : 1, sizeof(*found));
+	char *list = join_ids(jobs, idx, count);
+	struct cmd_result res = {.out = NULL};
+	pc_err rc = PC_ENOMEM;
+
+	if (!found || !list)
+		goto out_free;
+	rc = PC_OK;
+	while (sl->sacct && mode != ACCT_NONE) {
+		const char *db_argv[] = {
+		    "sacct", "-n", "-P", "-X", "-j", list, "-o", "JobIDRaw,State,ExitCode", NULL};
+		const char *jc_argv[] = {
+		    "sacct", "-c", "-n", "-P", "-j", list, "-o", "JobID,State,ExitCode", NULL};
+		bool db = mode != ACCT_JOBCOMP;
+
+		rc = run_cmd(sl->sacct, (char *const *)(db ? db_argv : jc_argv), sl->envp,
+			     QUERY_TIMEOUT_MS, &res);
+		if (rc != PC_OK)
+			goto out_free;
+		if (res.exit_code == 0)
+			break;
+		if (db && strstr(res.err, "accounting storage is disabled")) {
+			mode = ACCT_JOBCOMP;
+		} else if (!db && (strstr(res.err, "jobcomp") || strstr(res.err, "JobComp") ||
+				   strstr(res.err, "No such file"))) {
+			mode = ACCT_NONE;
+		} else {
+			char msg[256];
+
+			one_line_message(res.err, msg, sizeof(msg));
+			log_warn("sacct failed (exit %d): %s", res.exit_code, msg);
+			rc = PC_EUNAVAILABLE;
+			goto out_clear;
+		}
+		__atomic_store_n(&sl->acct_mode, mode, __ATOMIC_RELAXED);
+		cmd_result_clear(&res);
+	}
+	if (mode != ACCT_NONE && mode != ACCT_UNKNOWN)
+		__atomic_store_n(&sl->acct_mode, mode, __ATOMIC_RELAXED);
+	/* The last record of a job wins (a requeued job has several). */
+	for (char *line = res.out, *next; line && *line; line = next) {
+		char *f[3];
+		size_t i;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!split_fields(line, f, 3) || !is_job_id(f[0]))
+			continue;
+		i = find_job(jobs, n, f[0]);
+		if (i == n)
+			continue;
+		for (size_t k = 0; k < count; k++)
+			if (idx[k] == i)
+				found[k] = true;
+		report_from_state(&reports[i], f[0], f[1], f[2], "exit code");
+		if (reports[i].fate == SCHED_ALIVE) {
+			/* Accounting may lag behind the controller; the queue said it is gone. */
+			reports[i].fate = SCHED_UNKNOWN;
+		}
+	}
+	for (size_t k = 0; k < count; k++) {
+		if (found[k])
+			continue;
+		reports[idx[k]].fate = SCHED_ENDED;
+		snprintf(reports[idx[k]].reason, sizeof(reports[idx[k]].reason),
+			 "Slurm job %s left the Slurm queue without a state",
+			 jobs[idx[k]].sched_job_id);
+	}
+out_clear:
+	cmd_result_clear(&res);
+out_free:
+	free(list);
+	free(found);
+	return rc;
+}
+
+/*
+ * One squeue for every job (in chunks of IDS_PER_QUERY), then accounting for the jobs the
+ * queue no longer lists. Jobs without a Slurm id stay SCHED_UNKNOWN. When Slurm cannot be
+ * reached, every report stays SCHED_UNKNOWN and PC_OK is returned: nothing is decided then.
+ */
+static pc_err slurm_poll(sched *s, const struct job *jobs, size_t n, struct sched_report *reports)
+{
+	struct slurm *sl = s->backend;
+	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	size_t *gone = calloc(n ? n : 1, sizeof(*gone));
+	bool *seen = calloc(IDS_PER_QUERY, sizeof(*seen));
+	size_t count = 0, n_gone = 0;
+	pc_err rc = PC_ENOMEM;
+
+	if (!idx || !gone || !seen)
+		goto out_free;
+	for (size_t i = 0; i < n; i++) {
+		reports[i].fate = SCHED_UNKNOWN;
+		reports[i].reason[0] = '\0';
+		if (is_job_id(jobs[i].sched_job_id))
+			idx[count++] = i;
+	}
+	rc = PC_OK;
+	for (size_t off = 0; off < count; off += IDS_PER_QUERY) {
+		size_t chunk = count - off < IDS_PER_QUERY ? count - off : IDS_PER_QUERY;
+
+		memset(seen, 0, IDS_PER_QUERY * sizeof(*seen));
+		rc = query_squeue(sl, jobs, n, idx + off, chunk, reports, seen);
+		if (rc == PC_EUNAVAILABLE) {
+			for (size_t i = 0; i < n; i++)
+				reports[i].fate = SCHED_UNKNOWN;
+			rc = PC_OK;
+			goto out_free;
+		}
+		if (rc != PC_OK)
+			goto out_free;
+		for (size_t k = 0; k < chunk; k++)
+			if (!seen[k])
+				gone[n_gone++] = idx[off + k];
+	}
+	for (size_t off = 0; off < n_gone; off += IDS_PER_QUERY) {
+		size_t chunk = n_gone - off < IDS_PER_QUERY ? n_gone - off : IDS_PER_QUERY;
+
+		rc = query_sacct(sl, jobs, n, gone + off, chunk, reports);
+		if (rc == PC_EUNAVAILABLE) {
+			for (size_t k = off; k < n_gone; k++)
+				reports[gone[k]].fate = SCHED_UNKNOWN;
+			rc = PC_OK;
+			break;
+		}
+		if (rc != PC_OK)
+			goto out_free;
+	}
+out_free:
+	free(seen);
+	free(gone);
+	free(idx);
+	return rc;
+}
+
+/*
+ * The state of one job in the queue: *alive true while it may still have processes.
+ * PC_EUNAVAILABLE when squeue could not answer.
+ */
+static pc_err job_is_alive(struct slurm *sl, const char *id, bool *alive)
+{
+	const char *argv[] = {"squeue", "-h", "-t", "all", "-j", id, "-o", "%T", NULL};
+	struct cmd_result res;
+	pc_err rc;
+
+	*alive = false;
+	rc = run_cmd(sl->squeue, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
+	if (rc != PC_OK)
+		return rc;
+	if (res.exit_code != 0)
+		rc = strstr(res.err, "Invalid job id") ? PC_OK : PC_EUNAVAILABLE;
+	else if (res.out) {
+		res.out[strcspn(res.out, "\n")] = '\0';
+		*alive = state_is_alive(res.out);
+	}
+	cmd_result_clear(&res);
+	return rc;
+}
+
+/* Waits up to ms for the job to leave the alive states. */
+static pc_err wait_gone(struct slurm *sl, const char *id, int ms, bool *gone)
+{
+	int64_t deadline = now_ms() + ms;
+	bool alive = true;
+	pc_err rc;
+
+	*gone = false;
+	for (;;) {
+		rc = job_is_alive(sl, id, &alive);
+		if (rc != PC_OK)
+			return rc;
+		if (!alive) {
+			*gone = true;
+			return PC_OK;
+		}
+		if (now_ms() >= deadline)
+			return PC_OK;
+		sleep_ms(200);
+	}
+}
+
+/* Runs scancel with the given arguments before the id; PC_OK also for a job already gone. */
+static pc_err run_scancel(struct slurm *sl, const char *id, const char *opt1, const char *opt2)
+{
+	const char *argv[6];
+	struct cmd_result res;
+	size_t n = 0;
+	pc_err rc;
+
+	argv[n++] = "scancel";
+	if (opt1)
+		argv[n++] = opt1;
+	if (opt2)
+		argv[n++] = opt2;
+	argv[n++] = id;
+	argv[n] = NULL;
+	rc = run_cmd(sl->scancel, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
+	if (rc != PC_OK)
+		return rc;
+	if (res.exit_code != 0 && !strstr(res.err, "Invalid job id") &&
+	    !strstr(res.err, "already completing or completed")) {
+		char msg[256];
+
+		one_line_message(res.err, msg, sizeof(msg));
+		log_warn("scancel %s failed (exit %d): %s", id, res.exit_code, msg);
+		rc = is_unreachable(&res) ? PC_EUNAVAILABLE : PC_ESCHED;
+	}
+	cmd_result_clear(&res);
+	return rc;
+}
+
+/*
+ * scancel, then wait until Slurm no longer lists the job as pending, running or completing:
+ * only then is every rank gone. If the ranks outlive the grace period (KillWait), the job's
+ * steps and batch shell get SIGKILL (scancel --signal=KILL --full). PC_ETIMEOUT if it still
+ * lingers after that; PC_EUNAVAILABLE when Slurm cannot be reached.
+ */
+static pc_err slurm_cancel(sched *s, const struct job *job)
+{
+	struct slurm *sl = s->backend;
+	const char *id = job->sched_job_id;
+	bool gone = false;
+	pc_err rc;
+
+	if (!is_job_id(id))
+		return PC_OK; /* never submitted: nothing of it runs */
+	rc = run_scancel(sl, id, NULL, NULL);
+	if (rc != PC_OK)
+		return rc;
+	rc = wait_gone(sl, id, CANCEL_GRACE_MS, &gone);
+	if (rc != PC_OK || gone)
+		goto out;
+	log_warn("job %s: Slurm job %s still alive %d s after scancel: SIGKILL", job->id, id,
+		 CANCEL_GRACE_MS / 1000);
+	rc = run_scancel(sl, id, "--signal=KILL", "--full");
+	if (rc != PC_OK)
+		goto out;
+	rc = wait_gone(sl, id, CANCEL_KILL_MS, &gone);
+	if (rc == PC_OK && !gone)
+		rc = PC_ETIMEOUT;
+out:
+	if (rc == PC_OK)
+		log_info("job %s: Slurm job %s cancelled", job->id, id);
+	return rc;
+}
+
+const struct sched_ops sched_slurm_ops = {
+    .name = "slurm",
+    .init = slurm_init,
+    .fini = slurm_fini,
+    .has_capacity = slurm_has_capacity,
+    .submit = slurm_submit,
+    .cancel = slurm_cancel,
+    .poll = slurm_poll,
+};
