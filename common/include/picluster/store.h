@@ -34,6 +34,12 @@ typedef struct store store;
  */
 pc_err store_open(store **out, const char *url, const char *prefix, int timeout_ms);
 
+/*
+ * Checks a Redis URL without connecting (for validating flags): PC_OK, or PC_EINVAL with a
+ * one-line reason written into why (NUL-terminated, truncated to why_cap; why may be NULL).
+ */
+pc_err store_url_check(const char *url, char *why, size_t why_cap);
+
 /* Closes the connection and frees everything. NULL is ignored. */
 void store_free(store *st);
 

@@ -1,0 +1,604 @@
+/* store_conn.c - the Redis connection of a store: URL parsing, reconnects and Lua scripts. */
+#include "store_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include "picluster/log.h"
+
+static pc_err url_fail(char *why, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static pc_err url_fail(char *why, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && cap) {
+		va_start(ap, fmt);
+		vsnprintf(why, cap, fmt, ap);
+		va_end(ap);
+	}
+	return PC_EINVAL;
+}
+
+/* Parses exactly the decimal digits [s, end) into 0..max; false for empty, signs, junk. */
+static bool parse_uint(const char *s, const char *end, long max, int *out)
+{
+	long v = 0;
+
+	if (s == end || end - s > 10)
+		return false;
+	for (const char *p = s; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	if (v > max)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+static bool is_host_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '-' || c == '_';
+}
+
+/* Databases 0..65535: Redis's default is 16, and SELECT refuses what the server lacks. */
+#define STORE_DB_MAX 65535
+
+pc_err store_url_parse(const char *url, struct store_url *out, char *why, size_t why_cap)
+{
+	static const char tcp[] = "redis://";
+	static const char unx[] = "unix://";
+	const char *p, *host_end, *end;
+
+	if (why && why_cap)
+		why[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (!url || !*url)
+		return url_fail(why, why_cap, "empty Redis URL");
+	end = url + strlen(url);
+
+	if (strncmp(url, unx, sizeof(unx) - 1) == 0) {
+		const char *path = url + sizeof(unx) - 1;
+		const char *q = strchr(path, '?');
+		const char *path_end = q ? q : end;
+
+		out->is_unix = true;
+		if (path[0] != '/')
+			return url_fail(why, why_cap,
+					"unix socket URL needs an absolute path: unix:///path");
+		if (path_end - path < 2)
+			return url_fail(why, why_cap, "unix socket URL has no socket path");
+		if ((size_t)(path_end - path) >= sizeof(out->path))
+			return url_fail(why, why_cap, "unix socket path too long");
+		memcpy(out->path, path, (size_t)(path_end - path));
+		out->path[path_end - path] = '\0';
+		if (q) {
+			if (strncmp(q, "?db=", 4) != 0)
+				return url_fail(
+				    why, why_cap,
+				    "unix socket URL: only the query ?db=N is understood");
+			if (!parse_uint(q + 4, end, STORE_DB_MAX, &out->db))
+				return url_fail(why, why_cap,
+						"unix socket URL: db must be a number 0..%d",
+						STORE_DB_MAX);
+		}
+		return PC_OK;
+	}
+
+	if (strncmp(url, tcp, sizeof(tcp) - 1) != 0)
+		return url_fail(why, why_cap,
+				"Redis URL must be redis://HOST:PORT[/DB] or unix:///path[?db=N]");
+	p = url + sizeof(tcp) - 1;
+	host_end = p;
+	while (host_end < end && is_host_char(*host_end))
+		host_end++;
+	if (host_end == p)
+		return url_fail(why, why_cap, "Redis URL has no host");
+	if (host_end < end && *host_end != ':' && *host_end != '/')
+		return url_fail(
+		    why, why_cap,
+		    "Redis URL: unexpected '%c' in host (user names, passwords and IPv6 "
+		    "are not supported)",
+		    *host_end);
+	if ((size_t)(host_end - p) >= sizeof(out->host))
+		return url_fail(why, why_cap, "Redis URL: host name too long");
+	memcpy(out->host, p, (size_t)(host_end - p));
+	out->host[host_end - p] = '\0';
+	out->port = 6379;
+	p = host_end;
+	if (p < end && *p == ':') {
+		const char *port_end = memchr(p, '/', (size_t)(end - p));
+
+		if (!port_end)
+			port_end = end;
+		if (!parse_uint(p + 1, port_end, 65535, &out->port) || out->port == 0)
+			return url_fail(why, why_cap, "Redis URL: port must be a number 1..65535");
+		p = port_end;
+	}
+	if (p < end) {
+		/* p is at '/': a database number must follow. */
+		if (!parse_uint(p + 1, end, STORE_DB_MAX, &out->db))
+			return url_fail(why, why_cap, "Redis URL: database must be a number 0..%d",
+					STORE_DB_MAX);
+	}
+	return PC_OK;
+}
+
+pc_err store_url_check(const char *url, char *why, size_t why_cap)
+{
+	struct store_url u;
+
+	return store_url_parse(url, &u, why, why_cap);
+}
+
+static struct timeval ms_to_tv(int ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+	return tv;
+}
+
+void store_conn_close(store *st)
+{
+	if (st->ctx) {
+		redisFree(st->ctx);
+		st->ctx = NULL;
+	}
+}
+
+pc_err store_conn_open(store *st)
+{
+	struct timeval tv = ms_to_tv(st->timeout_ms);
+	redisContext *c;
+	redisReply *r;
+	pc_err err = PC_OK;
+
+	store_conn_close(st);
+	if (st->url.is_unix)
+		c = redisConnectUnixWithTimeout(st->url.path, tv);
+	else
+		c = redisConnectWithTimeout(st->url.host, st->url.port, tv);
+	if (!c)
+		return PC_ENOMEM;
+	if (c->err) {
+		err = PC_EUNAVAILABLE;
+		goto out_free_ctx;
+	}
+	if (redisSetTimeout(c, tv) != REDIS_OK) {
+		err = PC_EUNAVAILABLE;
+		goto out_free_ctx;
+	}
+	/* Keep-alive finds a peer that vanished without a FIN (a rebooted host). */
+	if (!st->url.is_unix && redisEnableKeepAlive(c) != REDIS_OK) {
+		err = PC_EUNAVAILABLE;
+		goto out_free_ctx;
+	}
+	if (st->url.db != 0) {
+		r = redisCommand(c, "SELECT %d", st->url.db);
+		if (!r) {
+			err = PC_EUNAVAILABLE;
+			goto out_free_ctx;
+		}
+		if (r->type == REDIS_REPLY_ERROR) {
+			log_warn("redis SELECT %d: %s", st->url.db, r->str);
+			err = PC_EINVAL;
+		}
+		freeReplyObject(r);
+		if (err)
+			goto out_free_ctx;
+	}
+	st->ctx = c;
+	return PC_OK;
+
+out_free_ctx:
+	redisFree(c);
+	return err;
+}
+
+/*
+ * True when the idle connection can no longer carry a command: the server closed it (it was
+ * restarted), or unexpected bytes are waiting (a late reply after a timeout). Seeing this
+ * before sending means a command is never lost into a dead socket, so even commands that
+ * are unsafe to retry work on the first call after a Redis restart. One poll(2), no round
+ * trip.
+ */
+static bool conn_is_stale(redisContext *c)
+{
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+	char b;
+	ssize_t n;
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return false;
+	if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))
+		return true;
+	n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return false;
+	return true;
+}
+
+static pc_err set_call_timeout(store *st, int extra_ms)
+{
+	if (redisSetTimeout(st->ctx, ms_to_tv(st->timeout_ms + extra_ms)) != REDIS_OK)
+		return PC_EUNAVAILABLE;
+	return PC_OK;
+}
+
+/* One attempt on the current connection: NULL when the connection failed. */
+static redisReply *send_once(store *st, int argc, const char **argv, size_t *lens)
+{
+	redisReply *r;
+
+	if (st->extra_timeout_ms && set_call_timeout(st, st->extra_timeout_ms) != PC_OK)
+		return NULL;
+	r = redisCommandArgv(st->ctx, argc, argv, lens);
+	if (r && st->extra_timeout_ms && set_call_timeout(st, 0) != PC_OK) {
+		/* The reply is good; the next call reconnects with the normal timeout. */
+		st->ctx->err = REDIS_ERR_IO;
+	}
+	return r;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum store_retry retry,
+		  int flag_idx, redisReply **out)
+{
+	bool fresh = false;
+	redisReply *r;
+	pc_err err;
+
+	*out = NULL;
+	if (!st->ctx || st->ctx->err || conn_is_stale(st->ctx)) {
+		err = store_conn_open(st);
+		if (err)
+			return err;
+		fresh = true;
+	}
+	r = send_once(st, argc, argv, lens);
+	if (!r) {
+		/* Lost: the command may or may not have run. Reconnect once (not twice in a
+		 * row: a connection just made that fails at once means Redis is not well). */
+		store_conn_close(st);
+		if (fresh || retry == STORE_RETRY_NEVER)
+			return PC_EUNAVAILABLE;
+		err = store_conn_open(st);
+		if (err)
+			return err;
+		if (retry == STORE_RETRY_FLAG) {
+			argv[flag_idx] = "1";
+			lens[flag_idx] = 1;
+		}
+		r = send_once(st, argc, argv, lens);
+		if (!r) {
+			store_conn_close(st);
+			return PC_EUNAVAILABLE;
+		}
+	}
+	if (r->type != REDIS_REPLY_ERROR) {
+		*out = r;
+		return PC_OK;
+	}
+	if (starts_with(r->str, "NOSCRIPT")) {
+		*out = r;
+		return PC_ENOTSUP;
+	}
+	if (starts_with(r->str, "LOADING") || starts_with(r->str, "BUSY") ||
+	    starts_with(r->str, "MASTERDOWN") || starts_with(r->str, "TRYAGAIN")) {
+		err = PC_EUNAVAILABLE;
+	} else {
+		log_warn("redis %.*s: %s", (int)lens[0], argv[0], r->str);
+		err = PC_EPROTO;
+	}
+	freeReplyObject(r);
+	return err;
+}
+
+pc_err store_eval(store *st, enum store_script script, int argc, const char **argv, size_t *lens,
+		  enum store_retry retry, int flag_idx, redisReply **out)
+{
+	pc_err err;
+
+	argv[0] = "EVALSHA";
+	lens[0] = 7;
+	argv[1] = st->script_sha[script];
+	lens[1] = strlen(st->script_sha[script]);
+	err = store_call(st, argc, argv, lens, retry, flag_idx, out);
+	if (err != PC_ENOTSUP)
+		return err;
+	/* NOSCRIPT: the script did not run (Redis restarted or its cache was flushed). EVAL
+	 * runs it and caches it again for the next EVALSHA. */
+	freeReplyObject(*out);
+	*out = NULL;
+	argv[0] = "EVAL";
+	lens[0] = 4;
+	argv[1] = st->script_text[script];
+	lens[1] = strlen(st->script_text[script]);
+	err = store_call(st, argc, argv, lens, retry, flag_idx, out);
+	if (err == PC_ENOTSUP) {
+		freeReplyObject(*out);
+		*out = NULL;
+		err = PC_EPROTO;
+	}
+	return err;
+}
+
+void store_next_token(store *st, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s-%" PRIu64, st->token_base, ++st->token_seq);
+}
+
+/*
+ * The scripts. Each begins with a prelude generated from job.h's table, e.g.
+ *   local states = {'created', ...}          -- index i is KEYS[i + 1] where sets are passed
+ *   local legal = {created = {queued = true, errored = true, cancelled = true}, ...}
+ *   local terminal = {finished = true, ...}
+ * so Redis refuses exactly what job_transition_is_legal refuses.
+ */
+
+/* KEYS: job, state sets x6. ARGV: id, to, expect|'', now_ms, token, retry, want_after,
+ * then field/value pairs. Returns {status} or {status, HGETALL}. */
+static const char script_transition[] =
+    "local v = redis.call('HMGET', KEYS[1], 'state', 'write_id', 'updated_at', "
+    "'created_at')\n"
+    "local cur, to = v[1], ARGV[2]\n"
+    "if not cur then return {'NOTFOUND'} end\n"
+    "local function reply(status)\n"
+    "  if ARGV[7] == '1' then return {status, redis.call('HGETALL', KEYS[1])} end\n"
+    "  return {status}\n"
+    "end\n"
+    "if ARGV[6] == '1' and cur == to and v[2] == ARGV[5] then return reply('OK') end\n"
+    "if (ARGV[3] ~= '' and cur ~= ARGV[3]) or not legal[cur] or not legal[cur][to] then\n"
+    "  return reply('CONFLICT')\n"
+    "end\n"
+    "local now = ARGV[4]\n"
+    "if v[3] and tonumber(v[3]) and tonumber(now) < tonumber(v[3]) then now = v[3] end\n"
+    "local h = {'state', to, 'updated_at', now, 'write_id', ARGV[5]}\n"
+    "if to == 'running' then h[#h + 1] = 'started_at'; h[#h + 1] = now end\n"
+    "if terminal[to] then h[#h + 1] = 'finished_at'; h[#h + 1] = now end\n"
+    "if to == 'finished' then h[#h + 1] = 'progress'; h[#h + 1] = '1' end\n"
+    "for i = 8, #ARGV do h[#h + 1] = ARGV[i] end\n"
+    "redis.call('HSET', KEYS[1], unpack(h))\n"
+    "local score = v[4] or '0'\n"
+    "for i, s in ipairs(states) do\n"
+    "  if s == cur then redis.call('ZREM', KEYS[i + 1], ARGV[1]) end\n"
+    "  if s == to then redis.call('ZADD', KEYS[i + 1], score, ARGV[1]) end\n"
+    "end\n"
+    "return reply('OK')\n";
+
+/* KEYS: job, state:created, state:queued, jobs, queue. ARGV: id, max_queued, created_at,
+ * token, retry, then field/value pairs. Returns OK, EXISTS or FULL. */
+static const char script_create[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "  if ARGV[5] == '1' and redis.call('HGET', KEYS[1], 'write_id') == ARGV[4] then\n"
+    "    return 'OK'\n"
+    "  end\n"
+    "  return 'EXISTS'\n"
+    "end\n"
+    "local max = tonumber(ARGV[2])\n"
+    "if max > 0 and redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= max then\n"
+    "  return 'FULL'\n"
+    "end\n"
+    "local h = {'write_id', ARGV[4]}\n"
+    "for i = 6, #ARGV do h[#h + 1] = ARGV[i] end\n"
+    "redis.call('HSET', KEYS[1], unpack(h))\n"
+    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])\n"
+    "redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])\n"
+    "redis.call('LPUSH', KEYS[5], ARGV[1])\n"
+    "return 'OK'\n";
+
+/* KEYS: job. ARGV: progress, now_ms. Only while running. */
+static const char script_progress[] =
+    "local v = redis.call('HMGET', KEYS[1], 'state', 'updated_at')\n"
+    "if not v[1] then return 'NOTFOUND' end\n"
+    "if v[1] ~= 'running' then return 'CONFLICT' end\n"
+    "local now = ARGV[2]\n"
+    "if v[2] and tonumber(v[2]) and tonumber(now) < tonumber(v[2]) then now = v[2] end\n"
+    "redis.call('HSET', KEYS[1], 'progress', ARGV[1], 'updated_at', now)\n"
+    "return 'OK'\n";
+
+/* KEYS: job. ARGV: sched_name, sched_job_id, now_ms. Any non-terminal state. */
+static const char script_sched[] =
+    "local v = redis.call('HMGET', KEYS[1], 'state', 'updated_at')\n"
+    "if not v[1] then return 'NOTFOUND' end\n"
+    "if terminal[v[1]] then return 'CONFLICT' end\n"
+    "local now = ARGV[3]\n"
+    "if v[2] and tonumber(v[2]) and tonumber(now) < tonumber(v[2]) then now = v[2] end\n"
+    "redis.call('HSET', KEYS[1], 'sched_name', ARGV[1], 'sched_job_id', ARGV[2], "
+    "'updated_at', now)\n"
+    "return 'OK'\n";
+
+/*
+ * KEYS: a sorted set (jobs or state:X). ARGV: want (page size + 1), cursor score|'',
+ * cursor id, job key prefix. Newest first: by score descending, then by id descending
+ * (bytewise, as Redis orders equal scores), starting strictly after (score, id). Returns
+ * {id, score, HGETALL, id, score, HGETALL, ...}.
+ */
+static const char script_list[] =
+    "local key, want = KEYS[1], tonumber(ARGV[1])\n"
+    "local function lt(a, b)\n"
+    "  local n = math.min(#a, #b)\n"
+    "  for i = 1, n do\n"
+    "    local x, y = string.byte(a, i), string.byte(b, i)\n"
+    "    if x ~= y then return x < y end\n"
+    "  end\n"
+    "  return #a < #b\n"
+    "end\n"
+    "local ids, scores = {}, {}\n"
+    "local function add(r, after)\n"
+    "  for i = 1, #r, 2 do\n"
+    "    if #ids >= want then return end\n"
+    "    if not after or lt(r[i], after) then\n"
+    "      ids[#ids + 1] = r[i]; scores[#scores + 1] = r[i + 1]\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[2] == '' then\n"
+    "  add(redis.call('ZREVRANGEBYSCORE', key, '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, "
+    "want))\n"
+    "else\n"
+    "  local s, cid = ARGV[2], ARGV[3]\n"
+    "  local sc = redis.call('ZSCORE', key, cid)\n"
+    "  if sc and tonumber(sc) == tonumber(s) then\n"
+    "    local rank = redis.call('ZREVRANK', key, cid)\n"
+    "    add(redis.call('ZREVRANGE', key, rank + 1, rank + want, 'WITHSCORES'))\n"
+    "  else\n"
+    "    add(redis.call('ZREVRANGEBYSCORE', key, s, s, 'WITHSCORES'), cid)\n"
+    "    if #ids < want then\n"
+    "      add(redis.call('ZREVRANGEBYSCORE', key, '(' .. s, '-inf', 'WITHSCORES', "
+    "'LIMIT', 0, want - #ids))\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local out = {}\n"
+    "for i = 1, #ids do\n"
+    "  out[#out + 1] = ids[i]; out[#out + 1] = scores[i]\n"
+    "  out[#out + 1] = redis.call('HGETALL', ARGV[4] .. ids[i])\n"
+    "end\n"
+    "return out\n";
+
+/* KEYS: the six state sets. */
+static const char script_counts[] =
+    "local out = {}\n"
+    "for i = 1, #KEYS do out[i] = redis.call('ZCARD', KEYS[i]) end\n"
+    "return out\n";
+
+/* KEYS: processing:<owner>, queue. Moves everything back to the head of the queue (the end
+ * BLMOVE takes from), oldest taken first in line. */
+static const char script_recover[] =
+    "local n = 0\n"
+    "while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do n = n + 1 end\n"
+    "return n\n";
+
+static const char *const script_bodies[STORE_SCRIPT_COUNT] = {
+    [STORE_SCRIPT_CREATE] = script_create,     [STORE_SCRIPT_TRANSITION] = script_transition,
+    [STORE_SCRIPT_PROGRESS] = script_progress, [STORE_SCRIPT_SCHED] = script_sched,
+    [STORE_SCRIPT_LIST] = script_list,	       [STORE_SCRIPT_COUNTS] = script_counts,
+    [STORE_SCRIPT_RECOVER] = script_recover,
+};
+
+/* Appends to buf (size cap, used *len); false when it does not fit. */
+static bool append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap - *len)
+		return false;
+	*len += (size_t)n;
+	return true;
+}
+
+/* The prelude shared by all scripts, from job.h's state machine. */
+static bool build_prelude(char *buf, size_t cap)
+{
+	size_t len = 0;
+	bool ok = append(buf, cap, &len, "local states = {");
+
+	for (int s = 0; s < JOB_STATE_COUNT; s++)
+		ok = ok && append(buf, cap, &len, "%s'%s'", s ? ", " : "", job_state_name(s));
+	ok = ok && append(buf, cap, &len, "}\nlocal legal = {");
+	for (int from = 0; from < JOB_STATE_COUNT; from++) {
+		ok = ok &&
+		     append(buf, cap, &len, "%s%s = {", from ? ", " : "", job_state_name(from));
+		for (int to = 0, n = 0; to < JOB_STATE_COUNT; to++) {
+			if (job_transition_is_legal(from, to))
+				ok = ok && append(buf, cap, &len, "%s%s = true", n++ ? ", " : "",
+						  job_state_name(to));
+		}
+		ok = ok && append(buf, cap, &len, "}");
+	}
+	ok = ok && append(buf, cap, &len, "}\nlocal terminal = {");
+	for (int s = 0, n = 0; s < JOB_STATE_COUNT; s++) {
+		if (job_state_is_terminal(s))
+			ok = ok && append(buf, cap, &len, "%s%s = true", n++ ? ", " : "",
+					  job_state_name(s));
+	}
+	return ok && append(buf, cap, &len, "}\n");
+}
+
+void store_scripts_free(store *st)
+{
+	for (int i = 0; i < STORE_SCRIPT_COUNT; i++) {
+		free(st->script_text[i]);
+		st->script_text[i] = NULL;
+	}
+}
+
+pc_err store_scripts_init(store *st)
+{
+	char prelude[1024];
+	redisReply *r;
+	pc_err err;
+
+	if (!build_prelude(prelude, sizeof(prelude)))
+		return PC_EINTERNAL;
+	for (int i = 0; i < STORE_SCRIPT_COUNT; i++) {
+		size_t n = strlen(prelude) + strlen(script_bodies[i]) + 1;
+
+		st->script_text[i] = malloc(n);
+		if (!st->script_text[i]) {
+			err = PC_ENOMEM;
+			goto out_free_scripts;
+		}
+		snprintf(st->script_text[i], n, "%s%s", prelude, script_bodies[i]);
+	}
+	for (int i = 0; i < STORE_SCRIPT_COUNT; i++) {
+		const char *args[3] = {"SCRIPT", "LOAD", st->script_text[i]};
+		size_t arg_lens[3] = {6, 4, strlen(st->script_text[i])};
+
+		err = store_call(st, 3, args, arg_lens, STORE_RETRY_SAFE, -1, &r);
+		if (err)
+			goto out_free_scripts;
+		if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+			freeReplyObject(r);
+			err = PC_EPROTO;
+			goto out_free_scripts;
+		}
+		memcpy(st->script_sha[i], r->str, 40);
+		st->script_sha[i][40] = '\0';
+		freeReplyObject(r);
+	}
+	return PC_OK;
+
+out_free_scripts:
+	store_scripts_free(st);
+	return err;
+}
+
+pc_err store_token_init(store *st)
+{
+	unsigned char b[8];
+	ssize_t n;
+
+	do {
+		n = getrandom(b, sizeof(b), 0);
+	} while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(b))
+		return PC_EIO;
+	for (size_t i = 0; i < sizeof(b); i++)
+		snprintf(st->token_base + 2 * i, 3, "%02x", b[i]);
+	st->token_seq = 0;
+	return PC_OK;
+}

@@ -1,0 +1,829 @@
+/* test_store.c - the Redis job store against a real redis-server: transitions, races, the
+ * queue, listing, URLs and Redis going away and coming back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "picluster/job.h"
+#include "picluster/store.h"
+#include "test_redis.h"
+
+static struct test_redis redis;
+static store *st;
+static redisContext *raw; /* a plain connection for looking at keys directly */
+
+static int raw_connect(void)
+{
+	struct timeval tv = {.tv_sec = 5};
+
+	if (raw)
+		redisFree(raw);
+	raw = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
+	return raw && !raw->err ? 0 : -1;
+}
+
+static int group_setup(void **state)
+{
+	if (test_redis_start(&redis) != 0)
+		return -1;
+	if (store_open(&st, redis.url, NULL, 2000) != PC_OK)
+		return -1;
+	return raw_connect();
+}
+
+static int group_teardown(void **state)
+{
+	store_free(st);
+	if (raw)
+		redisFree(raw);
+	test_redis_free(&redis);
+	return 0;
+}
+
+static int flush(void **state)
+{
+	const char *argv[] = {"FLUSHALL"};
+
+	return test_redis_command(&redis, 1, argv);
+}
+
+/* Whether id is a member of the sorted set <prefix>state:<s>. */
+static bool in_state_set(const char *id, enum job_state s)
+{
+	redisReply *r = redisCommand(raw, "ZSCORE picluster:state:%s %s", job_state_name(s), id);
+	bool present;
+
+	assert_non_null(r);
+	present = r->type == REDIS_REPLY_STRING;
+	freeReplyObject(r);
+	return present;
+}
+
+/* The job's state in its hash, and the sets agree: it is in exactly that state's set. */
+static void assert_consistent(const char *id, enum job_state expected)
+{
+	struct job job;
+
+	assert_int_equal(store_job_get(st, id, &job), PC_OK);
+	assert_int_equal(job.state, expected);
+	for (int s = 0; s < JOB_STATE_COUNT; s++)
+		assert_int_equal(in_state_set(id, s), s == (int)expected);
+}
+
+static void new_job(struct job *job, uint64_t digits)
+{
+	assert_int_equal(job_init_new(job, digits), PC_OK);
+	assert_int_equal(store_job_create(st, job, 0), PC_OK);
+}
+
+/* Moves a created job along a legal path to `target`. */
+static void drive_to(const char *id, enum job_state target)
+{
+	static const enum job_state path_running[] = {JOB_QUEUED, JOB_RUNNING};
+	static const enum job_state path_finished[] = {JOB_QUEUED, JOB_RUNNING, JOB_FINISHED};
+	const enum job_state *path = NULL;
+	size_t n = 0;
+
+	switch (target) {
+	case JOB_CREATED:
+		break;
+	case JOB_QUEUED:
+		path = path_running;
+		n = 1;
+		break;
+	case JOB_RUNNING:
+		path = path_running;
+		n = 2;
+		break;
+	case JOB_FINISHED:
+		path = path_finished;
+		n = 3;
+		break;
+	case JOB_ERRORED:
+	case JOB_CANCELLED:
+		path = &target;
+		n = 1;
+		break;
+	default:
+		fail();
+	}
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(store_job_transition(st, id, path[i], NULL, NULL, NULL), PC_OK);
+}
+
+static void test_url_parsing(void **state)
+{
+	static const char *const good[] = {
+	    "redis://127.0.0.1:6379", "redis://localhost",
+	    "redis://h:1/15",	      "redis://redis.example-1.net:65535/0",
+	    "unix:///tmp/x.sock",     "unix:///tmp/x.sock?db=3",
+	};
+	static const char *const bad[] = {
+	    "",
+	    "http://127.0.0.1:6379",
+	    "redis:/127.0.0.1:6379",
+	    "redis://",
+	    "redis://:6379",
+	    "redis://h:",
+	    "redis://h:0",
+	    "redis://h:65536",
+	    "redis://h:12a",
+	    "redis://h:-1",
+	    "redis://h:+1",
+	    "redis://h: 1",
+	    "redis://h:1/",
+	    "redis://h:1/x",
+	    "redis://h:1/1/2",
+	    "redis://h:1/-1",
+	    "redis://h:1/99999999999",
+	    "redis://user:pw@h:1",
+	    "redis://[::1]:6379",
+	    "redis://h h:1",
+	    "REDIS://h:1",
+	    "unix://",
+	    "unix://relative.sock",
+	    "unix:///",
+	    "unix:///x?db=",
+	    "unix:///x?foo=1",
+	    "unix:///x?db=-1",
+	    "unix:///x?db=1&x=2",
+	};
+	char why[128];
+	store *s = (store *)1;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(store_url_check(good[i], why, sizeof(why)), PC_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		if (store_url_check(bad[i], why, sizeof(why)) != PC_EINVAL)
+			fail_msg("accepted bad URL \"%s\"", bad[i]);
+		assert_true(strlen(why) > 0);
+		assert_int_equal(store_open(&s, bad[i], NULL, 500), PC_EINVAL);
+		assert_null(s);
+		s = (store *)1;
+	}
+	assert_int_equal(store_url_check(NULL, NULL, 0), PC_EINVAL);
+}
+
+static void test_open_forms(void **state)
+{
+	char url[PATH_MAX + 64];
+	store *s;
+	struct job job, got;
+	redisReply *r;
+
+	/* The unix socket form reaches the same server. */
+	assert_int_equal(store_open(&s, redis.unix_url, NULL, 1000), PC_OK);
+	assert_int_equal(store_ping(s), PC_OK);
+	store_free(s);
+
+	/* A database number selects that database. */
+	snprintf(url, sizeof(url), "%s/3", redis.url);
+	assert_int_equal(store_open(&s, url, "db3:", 1000), PC_OK);
+	assert_int_equal(job_init_new(&job, 5), PC_OK);
+	assert_int_equal(store_job_create(s, &job, 0), PC_OK);
+	assert_int_equal(store_job_get(s, job.id, &got), PC_OK);
+	store_free(s);
+	r = redisCommand(raw, "EXISTS db3:job:%s", job.id);
+	assert_non_null(r);
+	assert_int_equal(r->integer, 0); /* not in database 0 */
+	freeReplyObject(r);
+	assert_true(snprintf(url, sizeof(url), "%s?db=3", redis.unix_url) < (int)sizeof(url));
+	assert_int_equal(store_open(&s, url, "db3:", 1000), PC_OK);
+	assert_int_equal(store_job_get(s, job.id, &got), PC_OK);
+	store_free(s);
+
+	/* A database the server does not have. */
+	snprintf(url, sizeof(url), "%s/100", redis.url);
+	s = (store *)1;
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EINVAL);
+	assert_null(s);
+
+	/* Nothing listening. */
+	assert_true(snprintf(url, sizeof(url), "unix://%s/nonexistent.sock", redis.dir) <
+		    (int)sizeof(url));
+	s = (store *)1;
+	assert_int_equal(store_open(&s, url, NULL, 500), PC_EUNAVAILABLE);
+	assert_null(s);
+}
+
+static void test_create_get(void **state)
+{
+	struct job job, got;
+	char unknown[JOB_ID_LEN + 1];
+	uint64_t len = 99;
+
+	new_job(&job, 12345);
+	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_string_equal(got.id, job.id);
+	assert_int_equal(got.state, JOB_CREATED);
+	assert_int_equal(got.digits, 12345);
+	assert_int_equal(got.created_at_ms, job.created_at_ms);
+	assert_int_equal(got.updated_at_ms, job.updated_at_ms);
+	assert_int_equal(got.started_at_ms, 0);
+	assert_int_equal(got.finished_at_ms, 0);
+	assert_true(got.progress == 0.0);
+	assert_false(got.has_result);
+	assert_false(got.has_error);
+	assert_string_equal(got.sched_name, "");
+	assert_consistent(job.id, JOB_CREATED);
+	assert_int_equal(store_queue_length(st, &len), PC_OK);
+	assert_int_equal(len, 1);
+
+	/* The same id again is refused and changes nothing. */
+	job.digits = 1;
+	assert_int_equal(store_job_create(st, &job, 0), PC_EEXISTS);
+	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(got.digits, 12345);
+	assert_int_equal(store_queue_length(st, &len), PC_OK);
+	assert_int_equal(len, 1);
+
+	assert_int_equal(job_id_new(unknown), PC_OK);
+	assert_int_equal(store_job_get(st, unknown, &got), PC_ENOTFOUND);
+	assert_int_equal(store_job_get(st, "..", &got), PC_EINVAL);
+	assert_int_equal(store_job_get(st, "0F8E5B1C-2D3A-4B5C-8D6E-7F8091A2B3C4", &got),
+			 PC_EINVAL);
+	assert_int_equal(store_job_transition(st, unknown, JOB_CANCELLED, NULL, NULL, NULL),
+			 PC_ENOTFOUND);
+	assert_int_equal(store_job_set_progress(st, unknown, 0.5), PC_ENOTFOUND);
+	assert_int_equal(store_job_set_sched(st, unknown, "local", "1"), PC_ENOTFOUND);
+
+	/* Only a job in state created can be created. */
+	assert_int_equal(job_init_new(&job, 1), PC_OK);
+	job.state = JOB_RUNNING;
+	assert_int_equal(store_job_create(st, &job, 0), PC_EINVAL);
+}
+
+static void test_max_queued(void **state)
+{
+	struct job jobs[4], extra;
+	uint64_t counts[JOB_STATE_COUNT];
+
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(job_init_new(&jobs[i], 10), PC_OK);
+		assert_int_equal(store_job_create(st, &jobs[i], 3), PC_OK);
+	}
+	assert_int_equal(job_init_new(&jobs[3], 10), PC_OK);
+	assert_int_equal(store_job_create(st, &jobs[3], 3), PC_EFULL);
+	assert_int_equal(store_job_get(st, jobs[3].id, &extra), PC_ENOTFOUND);
+	/* created and queued both count; running does not. */
+	drive_to(jobs[0].id, JOB_QUEUED);
+	assert_int_equal(store_job_create(st, &jobs[3], 3), PC_EFULL);
+	drive_to(jobs[1].id, JOB_CANCELLED);
+	assert_int_equal(store_job_create(st, &jobs[3], 3), PC_OK);
+	assert_int_equal(job_init_new(&extra, 10), PC_OK);
+	assert_int_equal(store_job_create(st, &extra, 3), PC_EFULL);
+	assert_int_equal(store_job_create(st, &extra, 0), PC_OK); /* 0: no limit */
+	assert_int_equal(store_count_by_state(st, counts), PC_OK);
+	assert_int_equal(counts[JOB_CREATED], 3);
+	assert_int_equal(counts[JOB_QUEUED], 1);
+	assert_int_equal(counts[JOB_CANCELLED], 1);
+	assert_int_equal(counts[JOB_RUNNING] + counts[JOB_FINISHED] + counts[JOB_ERRORED], 0);
+}
+
+/* Every (from, to) pair of the whole table, on a fresh job each. */
+static void test_transition_table(void **state)
+{
+	for (int from = 0; from < JOB_STATE_COUNT; from++) {
+		for (int to = 0; to < JOB_STATE_COUNT; to++) {
+			struct job job, before, after;
+			pc_err err;
+
+			new_job(&job, 100);
+			drive_to(job.id, from);
+			assert_int_equal(store_job_get(st, job.id, &before), PC_OK);
+			memset(&after, 0, sizeof(after));
+			err = store_job_transition(st, job.id, to, NULL, NULL, &after);
+			if (!job_transition_is_legal(from, to)) {
+				if (err != PC_ECONFLICT)
+					fail_msg("%s -> %s: got %s", job_state_name(from),
+						 job_state_name(to), pc_errname(err));
+				assert_int_equal(after.state, from);
+				assert_int_equal(after.updated_at_ms, before.updated_at_ms);
+				assert_consistent(job.id, from);
+				continue;
+			}
+			if (err != PC_OK)
+				fail_msg("%s -> %s: got %s", job_state_name(from),
+					 job_state_name(to), pc_errname(err));
+			assert_int_equal(after.state, to);
+			assert_true(after.updated_at_ms >= before.updated_at_ms);
+			assert_consistent(job.id, to);
+			if (to == JOB_RUNNING)
+				assert_int_equal(after.started_at_ms, after.updated_at_ms);
+			if (job_state_is_terminal(to)) {
+				assert_int_equal(after.finished_at_ms, after.updated_at_ms);
+				assert_int_equal(after.started_at_ms, before.started_at_ms);
+			} else {
+				assert_int_equal(after.finished_at_ms, 0);
+			}
+			if (to == JOB_FINISHED)
+				assert_true(after.progress == 1.0);
+		}
+	}
+}
+
+static void test_expected_state(void **state)
+{
+	struct job job, after;
+	enum job_state expect = JOB_RUNNING;
+
+	new_job(&job, 100);
+	drive_to(job.id, JOB_QUEUED);
+	/* Legal move, wrong expectation: refused, and *after shows the job as it is. */
+	assert_int_equal(store_job_transition(st, job.id, JOB_CANCELLED, &expect, NULL, &after),
+			 PC_ECONFLICT);
+	assert_int_equal(after.state, JOB_QUEUED);
+	assert_consistent(job.id, JOB_QUEUED);
+	expect = JOB_QUEUED;
+	assert_int_equal(store_job_transition(st, job.id, JOB_RUNNING, &expect, NULL, &after),
+			 PC_OK);
+	assert_int_equal(after.state, JOB_RUNNING);
+	/* A second compute doing the same is refused: it lost the race. */
+	assert_int_equal(store_job_transition(st, job.id, JOB_RUNNING, &expect, NULL, NULL),
+			 PC_ECONFLICT);
+	assert_consistent(job.id, JOB_RUNNING);
+}
+
+static void test_updates(void **state)
+{
+	struct job job, got;
+	struct job_update upd = {0};
+	char object[64], sha[JOB_SHA256_HEX + 1], longmsg[2000];
+
+	new_job(&job, 100);
+	/* Progress and scheduler ids. */
+	assert_int_equal(store_job_set_progress(st, job.id, 0.5), PC_ECONFLICT);
+	assert_int_equal(store_job_set_sched(st, job.id, "local", "123:456"), PC_OK);
+	drive_to(job.id, JOB_RUNNING);
+	assert_int_equal(store_job_set_progress(st, job.id, 0.25), PC_OK);
+	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_true(got.progress > 0.2499 && got.progress < 0.2501);
+	assert_string_equal(got.sched_name, "local");
+	assert_string_equal(got.sched_job_id, "123:456");
+	assert_int_equal(store_job_set_progress(st, job.id, 7.0), PC_OK);
+	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_true(got.progress == 1.0);
+	assert_int_equal(store_job_set_progress(st, job.id, -3.0), PC_OK);
+	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_true(got.progress == 0.0);
+
+	/* Finished with a result. */
+	assert_int_equal(job_result_object_name(job.id, object, sizeof(object)), PC_OK);
+	memset(sha, 'e', JOB_SHA256_HEX);
+	sha[JOB_SHA256_HEX] = '\0';
+	upd.set_result = true;
+	upd.result_object = object;
+	upd.result_bytes = 103;
+	upd.result_sha256 = sha;
+	assert_int_equal(store_job_transition(st, job.id, JOB_FINISHED, NULL, &upd, &got), PC_OK);
+	assert_true(got.has_result);
+	assert_string_equal(got.result_object, object);
+	assert_int_equal(got.result_bytes, 103);
+	assert_string_equal(got.result_sha256, sha);
+	assert_false(got.has_error);
+	assert_int_equal(store_job_set_progress(st, job.id, 0.5), PC_ECONFLICT);
+	assert_int_equal(store_job_set_sched(st, job.id, "local", "9"), PC_ECONFLICT);
+
+	/* Errored with a message longer than the field: stored cut to fit. */
+	new_job(&job, 100);
+	memset(longmsg, 'x', sizeof(longmsg) - 1);
+	longmsg[sizeof(longmsg) - 1] = '\0';
+	memset(&upd, 0, sizeof(upd));
+	upd.set_error = true;
+	upd.error_code = "submit_failed";
+	upd.error_message = longmsg;
+	assert_int_equal(store_job_transition(st, job.id, JOB_ERRORED, NULL, &upd, NULL), PC_OK);
+	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_true(got.has_error);
+	assert_string_equal(got.error_code, "submit_failed");
+	assert_int_equal(strlen(got.error_message), JOB_ERROR_MESSAGE_MAX - 1);
+	assert_int_equal(got.finished_at_ms, got.updated_at_ms);
+	assert_int_equal(got.started_at_ms, 0);
+
+	/* Missing strings in an update are refused before anything is sent. */
+	upd.error_message = NULL;
+	assert_int_equal(store_job_transition(st, job.id, JOB_ERRORED, NULL, &upd, NULL),
+			 PC_EINVAL);
+}
+
+/* Scripts flushed from Redis's cache: EVALSHA gets NOSCRIPT and the store falls back to EVAL. */
+static void test_script_cache_flushed(void **state)
+{
+	const char *argv[] = {"SCRIPT", "FLUSH"};
+	struct job job;
+
+	assert_int_equal(test_redis_command(&redis, 2, argv), 0);
+	new_job(&job, 100);
+	assert_int_equal(test_redis_command(&redis, 2, argv), 0);
+	drive_to(job.id, JOB_RUNNING);
+	assert_consistent(job.id, JOB_RUNNING);
+}
+
+/*
+ * Concurrent writers: several processes, each with its own connection, race different
+ * transitions on the same jobs. Each reports its successful moves through a pipe; every job
+ * must end with exactly one terminal move, at most one start, and sets matching the hash.
+ */
+#define RACE_JOBS    40
+#define RACE_WORKERS 4
+
+struct race_record {
+	int job;
+	int worker;
+	int to;
+};
+
+static void race_worker(int worker, char (*ids)[JOB_ID_LEN + 1], int go_fd, int out_fd)
+{
+	store *s;
+	char c;
+	enum job_state queued = JOB_QUEUED, running = JOB_RUNNING;
+
+	if (store_open(&s, redis.url, NULL, 5000) != PC_OK)
+		_exit(3);
+	if (read(go_fd, &c, 1) < 0) /* returns 0 when the parent closes: everyone starts */
+		_exit(4);
+	for (int k = 0; k < RACE_JOBS; k++) {
+		int j = (k + worker * (RACE_JOBS / RACE_WORKERS)) % RACE_JOBS;
+		struct race_record rec = {.job = j, .worker = worker};
+		pc_err err;
+
+		switch (worker) {
+		case 0: /* a compute that finishes */
+		case 3: /* a compute that fails */
+			err = store_job_transition(s, ids[j], JOB_RUNNING, &queued, NULL, NULL);
+			if (err == PC_OK) {
+				rec.to = JOB_RUNNING;
+				if (write(out_fd, &rec, sizeof(rec)) != sizeof(rec))
+					_exit(5);
+				rec.to = worker == 0 ? JOB_FINISHED : JOB_ERRORED;
+				err = store_job_transition(s, ids[j], rec.to, &running, NULL, NULL);
+			}
+			break;
+		case 1: /* a user cancelling */
+			rec.to = JOB_CANCELLED;
+			err = store_job_transition(s, ids[j], rec.to, NULL, NULL, NULL);
+			break;
+		default: /* a scheduler reporting failure */
+			rec.to = JOB_ERRORED;
+			err = store_job_transition(s, ids[j], rec.to, NULL, NULL, NULL);
+			break;
+		}
+		if (err == PC_OK && rec.to != JOB_RUNNING &&
+		    write(out_fd, &rec, sizeof(rec)) != sizeof(rec))
+			_exit(5);
+		if (err != PC_OK && err != PC_ECONFLICT)
+			_exit(6);
+	}
+	store_free(s);
+	_exit(0);
+}
+
+static void test_concurrent_writers(void **state)
+{
+	char ids[RACE_JOBS][JOB_ID_LEN + 1];
+	int terminal_wins[RACE_JOBS] = {0}, starts[RACE_JOBS] = {0};
+	int terminal_to[RACE_JOBS];
+	int go[2], out[2];
+	pid_t pids[RACE_WORKERS];
+	struct race_record rec;
+	uint64_t counts[JOB_STATE_COUNT], total = 0;
+
+	for (int j = 0; j < RACE_JOBS; j++) {
+		struct job job;
+
+		new_job(&job, 10);
+		drive_to(job.id, JOB_QUEUED);
+		memcpy(ids[j], job.id, sizeof(ids[j]));
+	}
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(out), 0);
+	for (int w = 0; w < RACE_WORKERS; w++) {
+		pids[w] = fork();
+		assert_true(pids[w] >= 0);
+		if (pids[w] == 0) {
+			close(go[1]);
+			close(out[0]);
+			race_worker(w, ids, go[0], out[1]);
+		}
+	}
+	close(go[0]);
+	close(out[1]);
+	close(go[1]); /* go */
+	while (read(out[0], &rec, sizeof(rec)) == sizeof(rec)) {
+		assert_true(rec.job >= 0 && rec.job < RACE_JOBS);
+		if (rec.to == JOB_RUNNING) {
+			starts[rec.job]++;
+		} else {
+			terminal_wins[rec.job]++;
+			terminal_to[rec.job] = rec.to;
+		}
+	}
+	close(out[0]);
+	for (int w = 0; w < RACE_WORKERS; w++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	for (int j = 0; j < RACE_JOBS; j++) {
+		struct job job;
+
+		assert_int_equal(terminal_wins[j], 1);
+		assert_true(starts[j] <= 1);
+		assert_consistent(ids[j], terminal_to[j]);
+		assert_int_equal(store_job_get(st, ids[j], &job), PC_OK);
+		assert_int_equal(job.started_at_ms != 0, starts[j] == 1);
+		if (terminal_to[j] == JOB_FINISHED)
+			assert_int_equal(starts[j], 1);
+	}
+	assert_int_equal(store_count_by_state(st, counts), PC_OK);
+	for (int s = 0; s < JOB_STATE_COUNT; s++)
+		total += counts[s];
+	assert_int_equal(total, RACE_JOBS);
+	assert_int_equal(counts[JOB_QUEUED] + counts[JOB_RUNNING] + counts[JOB_CREATED], 0);
+}
+
+/* Collects every page; checks newest-first order and returns the ids seen, in order. */
+static size_t list_all(const enum job_state *filter, size_t limit, char (*seen)[JOB_ID_LEN + 1],
+		       size_t cap)
+{
+	char cursor[128] = "", next[128];
+	size_t n = 0;
+	int64_t last_created = INT64_MAX;
+	char last_id[JOB_ID_LEN + 1] = "~";
+
+	for (int pages = 0; pages < 1000; pages++) {
+		struct job *jobs;
+		size_t count;
+
+		assert_int_equal(
+		    store_job_list(st, filter, limit, cursor, &jobs, &count, next, sizeof(next)),
+		    PC_OK);
+		assert_true(count <= limit);
+		for (size_t i = 0; i < count; i++) {
+			/* Strictly descending in (created_at, id). */
+			assert_true(jobs[i].created_at_ms < last_created ||
+				    (jobs[i].created_at_ms == last_created &&
+				     strcmp(jobs[i].id, last_id) < 0));
+			if (filter)
+				assert_int_equal(jobs[i].state, *filter);
+			last_created = jobs[i].created_at_ms;
+			memcpy(last_id, jobs[i].id, sizeof(last_id));
+			assert_true(n < cap);
+			memcpy(seen[n++], jobs[i].id, JOB_ID_LEN + 1);
+		}
+		free(jobs);
+		if (!next[0])
+			return n;
+		assert_int_equal(count, limit);
+		memcpy(cursor, next, sizeof(cursor));
+	}
+	fail_msg("listing never ended");
+	return 0;
+}
+
+#define LIST_JOBS 23
+
+static void test_listing(void **state)
+{
+	struct job jobs[LIST_JOBS];
+	char seen[LIST_JOBS + 1][JOB_ID_LEN + 1];
+	enum job_state filter = JOB_QUEUED;
+	size_t queued = 0, n;
+	struct job *page;
+	size_t count;
+	char next[128];
+
+	/* Five jobs share each millisecond: ties must be neither skipped nor repeated. */
+	for (int i = 0; i < LIST_JOBS; i++) {
+		assert_int_equal(job_init_new(&jobs[i], 10), PC_OK);
+		jobs[i].created_at_ms = 1700000000000 + i / 5;
+		jobs[i].updated_at_ms = jobs[i].created_at_ms;
+		assert_int_equal(store_job_create(st, &jobs[i], 0), PC_OK);
+		if (i % 3 == 0) {
+			drive_to(jobs[i].id, JOB_QUEUED);
+			queued++;
+		}
+	}
+	for (size_t limit = 1; limit <= 7; limit += 2) {
+		n = list_all(NULL, limit, seen, LIST_JOBS + 1);
+		assert_int_equal(n, LIST_JOBS);
+		for (int i = 0; i < LIST_JOBS; i++) {
+			int hits = 0;
+
+			for (size_t k = 0; k < n; k++)
+				hits += strcmp(seen[k], jobs[i].id) == 0;
+			assert_int_equal(hits, 1);
+		}
+		n = list_all(&filter, limit, seen, LIST_JOBS + 1);
+		assert_int_equal(n, queued);
+	}
+
+	/* A cursor stays good when its job leaves the filtered set between pages. */
+	assert_int_equal(store_job_list(st, &filter, 2, NULL, &page, &count, next, sizeof(next)),
+			 PC_OK);
+	assert_int_equal(count, 2);
+	assert_int_equal(store_job_transition(st, page[1].id, JOB_RUNNING, NULL, NULL, NULL),
+			 PC_OK);
+	free(page);
+	{
+		char rest[LIST_JOBS][JOB_ID_LEN + 1];
+		size_t got = 0;
+		char cursor[128];
+
+		memcpy(cursor, next, sizeof(cursor));
+		while (cursor[0]) {
+			assert_int_equal(store_job_list(st, &filter, 2, cursor, &page, &count, next,
+							sizeof(next)),
+					 PC_OK);
+			for (size_t i = 0; i < count; i++)
+				memcpy(rest[got++], page[i].id, JOB_ID_LEN + 1);
+			free(page);
+			memcpy(cursor, next, sizeof(cursor));
+		}
+		assert_int_equal(got, queued - 2);
+	}
+
+	/* Bad input. */
+	assert_int_equal(store_job_list(st, NULL, 0, NULL, &page, &count, next, sizeof(next)),
+			 PC_EINVAL);
+	assert_int_equal(store_job_list(st, NULL, 5, "garbage", &page, &count, next, sizeof(next)),
+			 PC_EINVAL);
+	assert_int_equal(store_job_list(st, NULL, 5, "17_..", &page, &count, next, sizeof(next)),
+			 PC_EINVAL);
+	assert_null(page);
+	assert_int_equal(count, 0);
+
+	/* Empty set: no jobs, no cursor. */
+	filter = JOB_FINISHED;
+	assert_int_equal(store_job_list(st, &filter, 5, "", &page, &count, next, sizeof(next)),
+			 PC_OK);
+	assert_null(page);
+	assert_int_equal(count, 0);
+	assert_string_equal(next, "");
+}
+
+static void test_ids_in_state(void **state)
+{
+	struct job a, b, c;
+	char(*ids)[JOB_ID_LEN + 1];
+	size_t n;
+
+	assert_int_equal(job_init_new(&a, 1), PC_OK);
+	a.created_at_ms = 1000;
+	assert_int_equal(store_job_create(st, &a, 0), PC_OK);
+	assert_int_equal(job_init_new(&b, 1), PC_OK);
+	b.created_at_ms = 2000;
+	assert_int_equal(store_job_create(st, &b, 0), PC_OK);
+	assert_int_equal(job_init_new(&c, 1), PC_OK);
+	c.created_at_ms = 3000;
+	assert_int_equal(store_job_create(st, &c, 0), PC_OK);
+	drive_to(a.id, JOB_RUNNING);
+	drive_to(c.id, JOB_RUNNING);
+	assert_int_equal(store_ids_in_state(st, JOB_RUNNING, &ids, &n), PC_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(ids[0], a.id); /* oldest first */
+	assert_string_equal(ids[1], c.id);
+	free(ids);
+	assert_int_equal(store_ids_in_state(st, JOB_FINISHED, &ids, &n), PC_OK);
+	assert_int_equal(n, 0);
+	assert_null(ids);
+}
+
+static void test_queue(void **state)
+{
+	struct job a, b, c, d;
+	char id[JOB_ID_LEN + 1];
+	uint64_t len;
+	pid_t pid;
+	int status;
+
+	new_job(&a, 1);
+	new_job(&b, 1);
+	new_job(&c, 1);
+	assert_int_equal(store_queue_take(st, "gw-1", 100, id), PC_OK);
+	assert_string_equal(id, a.id); /* first in, first out */
+	assert_int_equal(store_queue_take(st, "gw-1", 0, id), PC_OK);
+	assert_string_equal(id, b.id);
+	assert_int_equal(store_queue_ack(st, "gw-1", a.id), PC_OK);
+	assert_int_equal(store_queue_length(st, &len), PC_OK);
+	assert_int_equal(len, 1);
+
+	/* gw-1 "dies" holding b: recovery puts b back at the head, before c. */
+	assert_int_equal(store_queue_recover(st, "gw-1"), PC_OK);
+	assert_int_equal(store_queue_length(st, &len), PC_OK);
+	assert_int_equal(len, 2);
+	assert_int_equal(store_queue_take(st, "gw-2", 100, id), PC_OK);
+	assert_string_equal(id, b.id);
+	assert_int_equal(store_queue_take(st, "gw-2", 100, id), PC_OK);
+	assert_string_equal(id, c.id);
+	assert_int_equal(store_queue_take(st, "gw-2", 50, id), PC_ETIMEOUT);
+	assert_int_equal(store_queue_take(st, "gw-2", 0, id), PC_ETIMEOUT);
+	assert_int_equal(store_queue_recover(st, "gw-1"), PC_OK); /* nothing left: fine */
+	assert_int_equal(store_queue_length(st, &len), PC_OK);
+	assert_int_equal(len, 0);
+
+	/* A real submitter process takes d and is gone before acking it. */
+	new_job(&d, 1);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		store *s;
+		char got[JOB_ID_LEN + 1];
+
+		if (store_open(&s, redis.url, NULL, 2000) != PC_OK)
+			_exit(1);
+		if (store_queue_take(s, "gw-dead", 1000, got) != PC_OK)
+			_exit(2);
+		_exit(strcmp(got, d.id) == 0 ? 0 : 3); /* no ack, no store_free */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(store_queue_take(st, "gw-2", 0, id), PC_ETIMEOUT);
+	assert_int_equal(store_queue_recover(st, "gw-dead"), PC_OK);
+	assert_int_equal(store_queue_take(st, "gw-2", 100, id), PC_OK);
+	assert_string_equal(id, d.id);
+
+	/* Owner names are checked. */
+	assert_int_equal(store_queue_take(st, "", 0, id), PC_EINVAL);
+	assert_int_equal(store_queue_take(st, "a b", 0, id), PC_EINVAL);
+	assert_int_equal(store_queue_recover(st, "../x"), PC_EINVAL);
+	assert_int_equal(store_queue_ack(st, "gw-2", "nope"), PC_EINVAL);
+}
+
+/* Redis goes away: calls fail with PC_EUNAVAILABLE; it comes back: the same store works. */
+static void test_redis_down_and_back(void **state)
+{
+	store *quick, *s;
+	struct job job, got;
+	char id[JOB_ID_LEN + 1];
+	uint64_t counts[JOB_STATE_COUNT];
+
+	assert_int_equal(store_open(&quick, redis.url, "q:", 300), PC_OK);
+	new_job(&job, 77);
+	test_redis_stop(&redis);
+
+	assert_int_equal(store_ping(st), PC_EUNAVAILABLE);
+	assert_int_equal(store_job_get(st, job.id, &got), PC_EUNAVAILABLE);
+	assert_int_equal(store_job_transition(quick, job.id, JOB_QUEUED, NULL, NULL, NULL),
+			 PC_EUNAVAILABLE);
+	assert_int_equal(store_queue_take(quick, "gw", 100, id), PC_EUNAVAILABLE);
+	assert_int_equal(store_count_by_state(st, counts), PC_EUNAVAILABLE);
+	s = (store *)1;
+	assert_int_equal(store_open(&s, redis.url, NULL, 300), PC_EUNAVAILABLE);
+	assert_null(s);
+
+	/* Back, empty (persistence is off) and with no scripts cached. */
+	assert_int_equal(test_redis_restart(&redis), 0);
+	assert_int_equal(raw_connect(), 0);
+	assert_int_equal(store_ping(st), PC_OK);
+	new_job(&job, 78);
+	drive_to(job.id, JOB_RUNNING);
+	assert_consistent(job.id, JOB_RUNNING);
+	assert_int_equal(store_job_get(quick, job.id, &got), PC_ENOTFOUND); /* other prefix */
+	assert_int_equal(job_init_new(&got, 5), PC_OK);
+	assert_int_equal(store_job_create(quick, &got, 0), PC_OK);
+
+	/* Restarted again: even the first call, one that is never resent, works. */
+	assert_int_equal(test_redis_restart(&redis), 0);
+	new_job(&job, 79);
+	assert_int_equal(store_queue_take(quick, "gw", 0, id), PC_ETIMEOUT);
+	assert_int_equal(store_queue_take(st, "gw", 100, id), PC_OK);
+	assert_string_equal(id, job.id);
+	store_free(quick);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_url_parsing),
+	    cmocka_unit_test_setup(test_open_forms, flush),
+	    cmocka_unit_test_setup(test_create_get, flush),
+	    cmocka_unit_test_setup(test_max_queued, flush),
+	    cmocka_unit_test_setup(test_transition_table, flush),
+	    cmocka_unit_test_setup(test_expected_state, flush),
+	    cmocka_unit_test_setup(test_updates, flush),
+	    cmocka_unit_test_setup(test_script_cache_flushed, flush),
+	    cmocka_unit_test_setup(test_concurrent_writers, flush),
+	    cmocka_unit_test_setup(test_listing, flush),
+	    cmocka_unit_test_setup(test_ids_in_state, flush),
+	    cmocka_unit_test_setup(test_queue, flush),
+	    cmocka_unit_test_setup(test_redis_down_and_back, flush),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
