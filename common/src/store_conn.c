@@ -192,7 +192,9 @@ pc_err store_conn_open(store *st)
 		}
 		if (r->type == REDIS_REPLY_ERROR) {
 			log_warn("redis SELECT %d: %s", st->url.db, r->str);
-			err = PC_EINVAL;
+			/* A server still loading its data is there but not ready; anything
+			 * else means the database number is out of the server's range. */
+			err = strncmp(r->str, "LOADING", 7) == 0 ? PC_EUNAVAILABLE : PC_EINVAL;
 		}
 		freeReplyObject(r);
 		if (err)
@@ -301,6 +303,9 @@ pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum sto
 	if (starts_with(r->str, "LOADING") || starts_with(r->str, "BUSY") ||
 	    starts_with(r->str, "MASTERDOWN") || starts_with(r->str, "TRYAGAIN")) {
 		err = PC_EUNAVAILABLE;
+	} else if (starts_with(r->str, "NOAUTH") || starts_with(r->str, "NOPERM") ||
+		   starts_with(r->str, "WRONGPASS")) {
+		err = PC_EAUTH;
 	} else {
 		log_warn("redis %.*s: %s", (int)lens[0], argv[0], r->str);
 		err = PC_EPROTO;

@@ -28,7 +28,7 @@ typedef struct store store;
 
 /*
  * Connects to url: "redis://HOST:PORT[/DB]" or "unix:///path/to/redis.sock[?db=N]".
- * prefix NULL means "picluster:". timeout_ms bounds connect and every command.
+ * prefix NULL means "picluster:". timeout_ms bounds connect and every command (<= 0: 2000).
  * On success *out owns the connection (free with store_free); on failure *out is NULL.
  * PC_EINVAL for a malformed url, PC_EUNAVAILABLE when Redis cannot be reached.
  */
