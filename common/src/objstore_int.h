@@ -2,6 +2,8 @@
 #ifndef PICLUSTER_OBJSTORE_INT_H
 #define PICLUSTER_OBJSTORE_INT_H
 
+#include <time.h>
+
 #include "picluster/objstore.h"
 
 /*
@@ -37,5 +39,12 @@ pc_err objstore_file_open(objstore **out, const char *dir);
 
 /* Opens an S3 store from the URL after "s3://": BUCKET[/PREFIX][?QUERY]. */
 pc_err objstore_s3_open(objstore **out, const char *rest);
+
+/*
+ * Tests only: objstore_presign_get with a fixed clock, so its URLs can be compared byte for
+ * byte with an independent signer. PC_ENOTSUP when os is not an S3 store.
+ */
+pc_err objstore_s3_presign_at(objstore *os, const char *name, unsigned expires_s, time_t now,
+			      char **url);
 
 #endif

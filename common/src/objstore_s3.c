@@ -1,11 +1,577 @@
-/* objstore_s3.c - the s3:// object store (placeholder until the S3 backend lands). */
-#include "objstore_int.h"
+/* objstore_s3.c - the s3:// object store: single PUT or multipart upload, ranged GET, presign. */
+#include "s3_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "picluster/log.h"
 
+/* The part buffer starts small and doubles up to the part size: small results stay small. */
+#define S3_FIRST_BUFFER (64u * 1024)
+
+/*
+ * A writer buffers up to one part. Bytes go to S3 only when the buffer is full and more
+ * arrive, so an object that fits in one part is a single PUT at commit, and every uploaded
+ * part but the last is exactly part_size (S3 wants >= 5 MiB for all but the last).
+ *
+ *   CreateMultipartUpload  POST   /KEY?uploads=                 -> <UploadId>
+ *   UploadPart             PUT    /KEY?partNumber=N&uploadId=ID  -> ETag header
+ *   CompleteMultipartUpload POST  /KEY?uploadId=ID  <CompleteMultipartUpload> N + ETag list
+ *   AbortMultipartUpload   DELETE /KEY?uploadId=ID
+ */
+struct s3_writer {
+	struct objstore_writer base;
+	char *key;
+	const char *content_type;
+	unsigned char *buf;
+	size_t len, cap;
+	uint64_t total;
+	char *upload_id; /* NULL until the first part goes out */
+	char **etags;	 /* etags[i] belongs to part i + 1 */
+	unsigned nparts;
+	pc_err failed; /* the first error of a write: commit refuses with it */
+};
+
+static const struct objstore_ops s3_ops;
+
+/* PREFIX + name, a new string. */
+static char *full_key(const struct s3_store *st, const char *name)
+{
+	struct s3_str s = {0};
+
+	s3_str_add(&s, st->cfg.prefix);
+	s3_str_add(&s, name);
+	return s3_str_take(&s);
+}
+
+static const char *content_type_of(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n >= 4 && strcmp(name + n - 4, ".txt") == 0)
+		return "text/plain";
+	if (n >= 5 && strcmp(name + n - 5, ".json") == 0)
+		return "application/json";
+	return "application/octet-stream";
+}
+
 pc_err objstore_s3_open(objstore **out, const char *rest)
 {
+	struct s3_store *st;
+	struct s3_str s = {0};
+	pc_err err;
+
 	*out = NULL;
-	log_error("s3 store: not built yet");
-	return PC_ENOTSUP;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return PC_EINTERNAL;
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		err = PC_ENOMEM;
+		goto out_global;
+	}
+	st->base.ops = &s3_ops;
+	err = s3_config_parse(&st->cfg, rest);
+	if (err != PC_OK)
+		goto out_free_st;
+	s3_str_addf(&s, "aws:amz:%s:s3", st->cfg.region);
+	st->sigv4_provider = s3_str_take(&s);
+	s3_str_addf(&s, "%s:%s", st->cfg.access_key, st->cfg.secret_key);
+	st->userpwd = s3_str_take(&s);
+	st->curl = curl_easy_init();
+	if (!st->sigv4_provider || !st->userpwd || !st->curl) {
+		err = PC_ENOMEM;
+		goto out_free_fields;
+	}
+	*out = &st->base;
+	return PC_OK;
+
+out_free_fields:
+	if (st->curl)
+		curl_easy_cleanup(st->curl);
+	free(st->sigv4_provider);
+	free(st->userpwd);
+	s3_config_clear(&st->cfg);
+out_free_st:
+	free(st);
+out_global:
+	curl_global_cleanup();
+	return err;
 }
+
+static void s3_free(objstore *os)
+{
+	struct s3_store *st = (struct s3_store *)os;
+
+	curl_easy_cleanup(st->curl);
+	free(st->sigv4_provider);
+	if (st->userpwd)
+		memset(st->userpwd, 0, strlen(st->userpwd));
+	free(st->userpwd);
+	s3_config_clear(&st->cfg);
+	free(st);
+	curl_global_cleanup();
+}
+
+static void writer_free(struct s3_writer *w)
+{
+	for (unsigned i = 0; i < w->nparts; i++)
+		free(w->etags[i]);
+	free(w->etags);
+	free(w->upload_id);
+	free(w->buf);
+	free(w->key);
+	free(w);
+}
+
+static pc_err s3_writer_open(objstore *os, const char *name, objstore_writer **out)
+{
+	struct s3_store *st = (struct s3_store *)os;
+	struct s3_writer *w;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return PC_ENOMEM;
+	w->base.os = os;
+	w->key = full_key(st, name);
+	w->content_type = content_type_of(name);
+	w->cap = S3_FIRST_BUFFER < st->cfg.part_size ? S3_FIRST_BUFFER : st->cfg.part_size;
+	w->buf = malloc(w->cap);
+	if (!w->key || !w->buf) {
+		writer_free(w);
+		return PC_ENOMEM;
+	}
+	*out = &w->base;
+	return PC_OK;
+}
+
+static pc_err create_upload(struct s3_store *st, struct s3_writer *w)
+{
+	const struct sigv4_param q[] = {{"uploads", ""}};
+	struct s3_request req = {.method = "POST",
+				 .key = w->key,
+				 .query = q,
+				 .nquery = 1,
+				 .content_type = w->content_type};
+	struct s3_response resp = {0};
+	char id[1024];
+	pc_err err;
+
+	err = s3_perform(st, &req, &resp);
+	if (err == PC_OK && !s3_xml_text(resp.body.p, "UploadId", id, sizeof(id))) {
+		log_error("s3 store: CreateMultipartUpload of %s: no UploadId in the reply",
+			  w->key);
+		err = PC_EPROTO;
+	}
+	if (err == PC_OK) {
+		w->upload_id = strdup(id);
+		if (!w->upload_id)
+			err = PC_ENOMEM;
+	}
+	s3_response_clear(&resp);
+	return err;
+}
+
+/* Uploads the buffer as the next part, starting the multipart upload first if needed. */
+static pc_err upload_part(struct s3_store *st, struct s3_writer *w)
+{
+	char number[16];
+	struct sigv4_param q[2];
+	struct s3_request req;
+	struct s3_response resp = {0};
+	char **etags;
+	pc_err err;
+
+	if (w->nparts >= S3_MAX_PARTS) {
+		log_error("s3 store: %s needs more than %d parts; raise part_size", w->key,
+			  S3_MAX_PARTS);
+		return PC_ERANGE;
+	}
+	if (!w->upload_id) {
+		err = create_upload(st, w);
+		if (err != PC_OK)
+			return err;
+	}
+	etags = realloc(w->etags, (w->nparts + 1) * sizeof(*etags));
+	if (!etags)
+		return PC_ENOMEM;
+	w->etags = etags;
+	snprintf(number, sizeof(number), "%u", w->nparts + 1);
+	q[0] = (struct sigv4_param){"partNumber", number};
+	q[1] = (struct sigv4_param){"uploadId", w->upload_id};
+	req = (struct s3_request){.method = "PUT",
+				  .key = w->key,
+				  .query = q,
+				  .nquery = 2,
+				  .body = w->buf,
+				  .body_len = w->len,
+				  .content_type = "application/octet-stream"};
+	err = s3_perform(st, &req, &resp);
+	if (err == PC_OK && !resp.etag[0]) {
+		log_error("s3 store: UploadPart %u of %s: no ETag in the reply", w->nparts + 1,
+			  w->key);
+		err = PC_EPROTO;
+	}
+	if (err == PC_OK) {
+		w->etags[w->nparts] = strdup(resp.etag);
+		if (w->etags[w->nparts]) {
+			w->nparts++;
+			w->len = 0;
+		} else {
+			err = PC_ENOMEM;
+		}
+	}
+	s3_response_clear(&resp);
+	return err;
+}
+
+static pc_err s3_write(objstore_writer *base, const void *data, size_t len)
+{
+	struct s3_writer *w = (struct s3_writer *)base;
+	struct s3_store *st = (struct s3_store *)base->os;
+	const unsigned char *p = data;
+
+	if (w->failed != PC_OK)
+		return w->failed;
+	while (len > 0) {
+		size_t n;
+
+		if (w->len == w->cap && w->cap < st->cfg.part_size) {
+			size_t cap =
+			    w->cap * 2 < st->cfg.part_size ? w->cap * 2 : st->cfg.part_size;
+			unsigned char *buf = realloc(w->buf, cap);
+
+			if (!buf) {
+				w->failed = PC_ENOMEM;
+				return w->failed;
+			}
+			w->buf = buf;
+			w->cap = cap;
+		}
+		if (w->len == w->cap) {
+			/* Full, and more is coming: this buffer is a part (not the last one). */
+			pc_err err = upload_part(st, w);
+
+			if (err != PC_OK) {
+				w->failed = err;
+				return err;
+			}
+		}
+		n = w->cap - w->len < len ? w->cap - w->len : len;
+		memcpy(w->buf + w->len, p, n);
+		w->len += n;
+		w->total += n;
+		p += n;
+		len -= n;
+	}
+	return PC_OK;
+}
+
+static pc_err abort_upload(struct s3_store *st, struct s3_writer *w)
+{
+	const struct sigv4_param q[] = {{"uploadId", w->upload_id}};
+	struct s3_request req = {.method = "DELETE", .key = w->key, .query = q, .nquery = 1};
+	struct s3_response resp = {0};
+	pc_err err;
+
+	err = s3_perform(st, &req, &resp);
+	s3_response_clear(&resp);
+	if (err == PC_ENOTFOUND)
+		err = PC_OK; /* NoSuchUpload: already gone */
+	if (err != PC_OK)
+		log_error("s3 store: could not abort multipart upload %s of %s: its parts stay "
+			  "until an AbortIncompleteMultipartUpload lifecycle rule removes them",
+			  w->upload_id, w->key);
+	return err;
+}
+
+static void s3_abort(objstore_writer *base)
+{
+	struct s3_writer *w = (struct s3_writer *)base;
+
+	if (w->upload_id)
+		abort_upload((struct s3_store *)base->os, w);
+	writer_free(w);
+}
+
+static pc_err put_single(struct s3_store *st, struct s3_writer *w)
+{
+	struct s3_request req = {.method = "PUT",
+				 .key = w->key,
+				 .body = w->buf,
+				 .body_len = w->len,
+				 .content_type = w->content_type};
+	struct s3_response resp = {0};
+	pc_err err;
+
+	err = s3_perform(st, &req, &resp);
+	s3_response_clear(&resp);
+	return err;
+}
+
+static pc_err complete_upload(struct s3_store *st, struct s3_writer *w)
+{
+	const struct sigv4_param q[] = {{"uploadId", w->upload_id}};
+	struct s3_str body = {0};
+	struct s3_request req;
+	struct s3_response resp = {0};
+	pc_err err;
+
+	s3_str_add(&body, "<CompleteMultipartUpload "
+			  "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	for (unsigned i = 0; i < w->nparts; i++) {
+		s3_str_addf(&body, "<Part><PartNumber>%u</PartNumber><ETag>", i + 1);
+		s3_str_add_xml(&body, w->etags[i]);
+		s3_str_add(&body, "</ETag></Part>");
+	}
+	s3_str_add(&body, "</CompleteMultipartUpload>");
+	if (s3_str_failed(&body)) {
+		s3_str_clear(&body);
+		return PC_ENOMEM;
+	}
+	req = (struct s3_request){.method = "POST",
+				  .key = w->key,
+				  .query = q,
+				  .nquery = 1,
+				  .body = body.p,
+				  .body_len = body.len,
+				  .content_type = "application/xml"};
+	err = s3_perform(st, &req, &resp);
+	/* S3 may answer 200 and still fail: the error is then in the body. */
+	if (err == PC_OK && resp.body.p && strstr(resp.body.p, "<Error>")) {
+		s3_xml_text(resp.body.p, "Code", resp.code, sizeof(resp.code));
+		s3_xml_text(resp.body.p, "Message", resp.message, sizeof(resp.message));
+		log_error("s3 store: CompleteMultipartUpload of %s failed: %s: %s", w->key,
+			  resp.code, resp.message);
+		err = PC_EUNAVAILABLE;
+	} else if (err == PC_ENOTFOUND && strcmp(resp.code, "NoSuchUpload") == 0) {
+		/* A retried Complete whose first attempt succeeded after all: the object
+		 * is there if its size is ours. */
+		struct objstore_stat sz;
+		const char *name = w->key + strlen(st->cfg.prefix);
+
+		if (objstore_stat(&st->base, name, &sz) == PC_OK && sz.size == w->total)
+			err = PC_OK;
+	}
+	s3_response_clear(&resp);
+	s3_str_clear(&body);
+	return err;
+}
+
+static pc_err s3_commit(objstore_writer *base)
+{
+	struct s3_writer *w = (struct s3_writer *)base;
+	struct s3_store *st = (struct s3_store *)base->os;
+	pc_err err = w->failed;
+
+	if (err == PC_OK && !w->upload_id) {
+		err = put_single(st, w);
+		writer_free(w);
+		return err;
+	}
+	if (err == PC_OK && w->len > 0)
+		err = upload_part(st, w);
+	if (err == PC_OK)
+		err = complete_upload(st, w);
+	if (err == PC_OK) {
+		writer_free(w);
+		return PC_OK;
+	}
+	s3_abort(base);
+	return err;
+}
+
+static pc_err s3_stat(objstore *os, const char *name, struct objstore_stat *out)
+{
+	struct s3_store *st = (struct s3_store *)os;
+	struct s3_request req = {.method = "HEAD"};
+	struct s3_response resp = {0};
+	pc_err err;
+	char *key = full_key(st, name);
+
+	if (!key)
+		return PC_ENOMEM;
+	req.key = key;
+	err = s3_perform(st, &req, &resp);
+	if (err == PC_OK && !resp.have_length) {
+		log_error("s3 store: HEAD %s: no Content-Length", key);
+		err = PC_EPROTO;
+	}
+	if (err == PC_OK)
+		out->size = resp.content_length;
+	s3_response_clear(&resp);
+	free(key);
+	return err;
+}
+
+/* A ranged read in progress: where it stands, and the ETag that pins the object. */
+struct s3_read {
+	objstore_sink sink;
+	void *ctx;
+	uint64_t offset, length; /* the range still to deliver */
+	char etag[256];
+};
+
+/* Checks a GET's answer before its first byte: 206 for exactly the range asked for, from an
+ * object big enough (S3 cuts a range at the object's end instead of refusing it). */
+static pc_err read_body_start(void *ctx, const struct s3_request *req, long status,
+			      const char *content_range, uint64_t content_length)
+{
+	struct s3_read *r = ctx;
+	uint64_t first, last, total;
+
+	if (status != 206 || sscanf(content_range, "bytes %" SCNu64 "-%" SCNu64 "/%" SCNu64, &first,
+				    &last, &total) != 3) {
+		log_error("s3 store: GET %s: expected 206 with Content-Range, got %ld '%s'",
+			  req->key, status, content_range);
+		return PC_EPROTO;
+	}
+	if (total < r->offset || total - r->offset < r->length)
+		return PC_ERANGE;
+	if (first != r->offset || last != r->offset + r->length - 1) {
+		log_error("s3 store: GET %s: asked for %s, got %s", req->key, req->range,
+			  content_range);
+		return PC_EPROTO;
+	}
+	return PC_OK;
+}
+
+static pc_err read_sink(void *ctx, const void *buf, size_t len)
+{
+	struct s3_read *r = ctx;
+
+	if (len > r->length)
+		return PC_EPROTO;
+	return r->sink(r->ctx, buf, len);
+}
+
+static pc_err s3_read(objstore *os, const char *name, uint64_t offset, uint64_t length,
+		      objstore_sink sink, void *ctx)
+{
+	struct s3_store *st = (struct s3_store *)os;
+	struct s3_read r = {.sink = sink, .ctx = ctx, .offset = offset, .length = length};
+	unsigned resumes = 0;
+	pc_err err;
+	char *key;
+
+	if (length == 0) {
+		/* HTTP cannot ask for an empty range: check the offset against the size. */
+		struct objstore_stat sz;
+
+		err = s3_stat(os, name, &sz);
+		if (err == PC_OK && offset > sz.size)
+			err = PC_ERANGE;
+		return err;
+	}
+	key = full_key(st, name);
+	if (!key)
+		return PC_ENOMEM;
+	for (;;) {
+		char range[64];
+		struct s3_request req = {.method = "GET",
+					 .key = key,
+					 .range = range,
+					 .if_match = r.etag[0] ? r.etag : NULL,
+					 .sink = read_sink,
+					 .sink_ctx = &r,
+					 .on_body_start = read_body_start};
+		struct s3_response resp = {0};
+
+		snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, r.offset,
+			 r.offset + r.length - 1);
+		err = s3_perform(st, &req, &resp);
+		if (!r.etag[0])
+			snprintf(r.etag, sizeof(r.etag), "%s", resp.etag);
+		r.offset += resp.delivered;
+		r.length -= resp.delivered;
+		/* Cut off after some bytes: resume where it stopped, from the same object
+		 * version (If-Match), a bounded number of times. */
+		if ((err == PC_EUNAVAILABLE || err == PC_ETIMEOUT) && resp.delivered > 0 &&
+		    r.length > 0 && r.etag[0] && resumes++ < st->cfg.retries) {
+			log_warn("s3 store: GET %s cut off; resuming at byte %" PRIu64, key,
+				 r.offset);
+			s3_response_clear(&resp);
+			continue;
+		}
+		if (err == PC_OK && r.length != 0) {
+			log_error("s3 store: GET %s: the reply was %" PRIu64 " bytes short", key,
+				  r.length);
+			err = PC_EPROTO;
+		}
+		s3_response_clear(&resp);
+		break;
+	}
+	free(key);
+	return err;
+}
+
+static pc_err s3_remove(objstore *os, const char *name)
+{
+	struct s3_store *st = (struct s3_store *)os;
+	struct s3_request req = {.method = "DELETE"};
+	struct s3_response resp = {0};
+	pc_err err;
+
+	req.key = full_key(st, name);
+	if (!req.key)
+		return PC_ENOMEM;
+	err = s3_perform(st, &req, &resp);
+	if (err == PC_ENOTFOUND)
+		err = PC_OK;
+	s3_response_clear(&resp);
+	free((char *)req.key);
+	return err;
+}
+
+pc_err objstore_s3_presign_at(objstore *os, const char *name, unsigned expires_s, time_t now,
+			      char **url)
+{
+	struct s3_store *st = (struct s3_store *)os;
+	struct sigv4_scope sc;
+	struct s3_str path = {0};
+	char *key, *p;
+	pc_err err;
+
+	*url = NULL;
+	if (!os || os->ops != &s3_ops)
+		return PC_ENOTSUP;
+	if (!objstore_name_is_valid(name) || expires_s == 0 || expires_s > S3_MAX_PRESIGN)
+		return PC_EINVAL;
+	key = full_key(st, name);
+	if (!key)
+		return PC_ENOMEM;
+	s3_add_path(&path, st, key);
+	p = s3_str_take(&path);
+	free(key);
+	if (!p)
+		return PC_ENOMEM;
+	sc = (struct sigv4_scope){.access_key = st->cfg.access_key,
+				  .secret_key = st->cfg.secret_key,
+				  .region = st->cfg.region,
+				  .service = "s3",
+				  .now = now};
+	err = sigv4_presign_get(&sc, st->cfg.base_url, st->cfg.host, p, st->cfg.session_token,
+				expires_s, url);
+	free(p);
+	return err;
+}
+
+static pc_err s3_presign_get(objstore *os, const char *name, unsigned expires_s, char **url)
+{
+	return objstore_s3_presign_at(os, name, expires_s, time(NULL), url);
+}
+
+static const struct objstore_ops s3_ops = {
+    .scheme = "s3",
+    .free = s3_free,
+    .writer_open = s3_writer_open,
+    .write = s3_write,
+    .commit = s3_commit,
+    .abort = s3_abort,
+    .stat = s3_stat,
+    .read = s3_read,
+    .remove = s3_remove,
+    .presign_get = s3_presign_get,
+};
