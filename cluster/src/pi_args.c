@@ -1,0 +1,170 @@
+/* pi_args.c - parsing and checking pi-compute's command line. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pi_args.h"
+
+const char *pi_args_usage(void)
+{
+	return "usage: pi-compute --digits N (--output PATH|- | --job-id ID --redis URL --store "
+	       "URL)\n"
+	       "                  [--key-prefix PREFIX] [--timings] [--progress] [--help]\n"
+	       "Writes \"3.\" and the first N decimals of pi (truncated) and a newline to PATH\n"
+	       "(\"-\" for stdout), or reports job ID through Redis and stores the digits in the\n"
+	       "object store. Run it under mpirun to use several ranks.\n"
+	       "  --timings   phase times and every rank's peak memory on stderr\n"
+	       "  --progress  share of the series work done, on stderr\n";
+}
+
+static int parse_digits(const char *s, uint64_t *out, char *err, size_t errcap)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s == '\0') {
+		snprintf(err, errcap, "--digits: empty value");
+		return -1;
+	}
+	if (*s == '-') {
+		snprintf(err, errcap, "--digits: '%s' is negative; need an integer >= 1", s);
+		return -1;
+	}
+	if (*s < '0' || *s > '9') {
+		snprintf(err, errcap, "--digits: '%s' is not a positive integer", s);
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end != '\0') {
+		snprintf(err, errcap, "--digits: '%s' is not a positive integer", s);
+		return -1;
+	}
+	if (errno == ERANGE || v > PI_ARGS_MAX_DIGITS) {
+		snprintf(err, errcap, "--digits: '%s' is too large (at most %llu)", s,
+			 PI_ARGS_MAX_DIGITS);
+		return -1;
+	}
+	if (v == 0) {
+		snprintf(err, errcap, "--digits: must be at least 1");
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Flags that take a value. */
+static const char *const valued[] = {"--digits", "--output", "--job-id",
+				     "--redis",	 "--store",  "--key-prefix"};
+
+static int is_valued(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(valued) / sizeof(valued[0]); i++)
+		if (strlen(valued[i]) == len && strncmp(valued[i], name, len) == 0)
+			return 1;
+	return 0;
+}
+
+static int set_value(struct pi_args *a, const char *name, const char *v, char *err, size_t errcap)
+{
+	const char **slot = NULL;
+
+	if (strcmp(name, "--digits") == 0) {
+		if (a->digits != 0) {
+			snprintf(err, errcap, "--digits given twice");
+			return -1;
+		}
+		return parse_digits(v, &a->digits, err, errcap);
+	}
+	if (strcmp(name, "--output") == 0)
+		slot = &a->output;
+	else if (strcmp(name, "--job-id") == 0)
+		slot = &a->job_id;
+	else if (strcmp(name, "--redis") == 0)
+		slot = &a->redis_url;
+	else if (strcmp(name, "--store") == 0)
+		slot = &a->store_url;
+	else
+		slot = &a->key_prefix;
+	if (*slot != NULL) {
+		snprintf(err, errcap, "%s given twice", name);
+		return -1;
+	}
+	if (*v == '\0') {
+		snprintf(err, errcap, "%s: empty value", name);
+		return -1;
+	}
+	*slot = v;
+	return 0;
+}
+
+static int check(const struct pi_args *a, char *err, size_t errcap)
+{
+	int job_parts = (a->job_id != NULL) + (a->redis_url != NULL) + (a->store_url != NULL);
+
+	if (a->digits == 0) {
+		snprintf(err, errcap, "missing --digits N");
+		return -1;
+	}
+	if (a->output != NULL && job_parts > 0) {
+		snprintf(err, errcap, "--output cannot be combined with --job-id/--redis/--store");
+		return -1;
+	}
+	if (a->output == NULL && job_parts == 0) {
+		snprintf(err, errcap, "missing --output PATH (or --job-id, --redis and --store)");
+		return -1;
+	}
+	if (a->output == NULL && job_parts != 3) {
+		snprintf(err, errcap, "job mode needs all of --job-id, --redis and --store");
+		return -1;
+	}
+	if (a->key_prefix != NULL && a->job_id == NULL) {
+		snprintf(err, errcap, "--key-prefix only applies with --job-id");
+		return -1;
+	}
+	return 0;
+}
+
+enum pi_args_result pi_args_parse(struct pi_args *out, int argc, char **argv, char *err,
+				  size_t errcap)
+{
+	memset(out, 0, sizeof(*out));
+	if (errcap > 0)
+		err[0] = '\0';
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *eq = strchr(arg, '=');
+		size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+		char name[32];
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			out->help = true;
+			return PI_ARGS_HELP;
+		}
+		if (strcmp(arg, "--timings") == 0) {
+			out->timings = true;
+			continue;
+		}
+		if (strcmp(arg, "--progress") == 0) {
+			out->progress = true;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0 || !is_valued(arg, name_len)) {
+			snprintf(err, errcap, "unknown argument '%s'", arg);
+			return PI_ARGS_ERROR;
+		}
+		snprintf(name, sizeof(name), "%.*s", (int)name_len, arg);
+		if (eq != NULL) {
+			if (set_value(out, name, eq + 1, err, errcap) != 0)
+				return PI_ARGS_ERROR;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			snprintf(err, errcap, "%s needs a value", name);
+			return PI_ARGS_ERROR;
+		}
+		if (set_value(out, name, argv[++i], err, errcap) != 0)
+			return PI_ARGS_ERROR;
+	}
+	return check(out, err, errcap) == 0 ? PI_ARGS_OK : PI_ARGS_ERROR;
+}

@@ -1,0 +1,39 @@
+/* pi_args.h - pi-compute's command line. */
+#ifndef PI_ARGS_H
+#define PI_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The largest --digits accepted: beyond it the numbers outgrow any machine's memory (and
+ * GMP's size fields). */
+#define PI_ARGS_MAX_DIGITS 100000000000ULL
+
+struct pi_args {
+	uint64_t digits;
+	const char *output; /* PATH or "-"; NULL in job mode */
+	const char *job_id; /* job mode: all three set */
+	const char *redis_url;
+	const char *store_url;
+	const char *key_prefix; /* NULL: the store's default */
+	bool timings;
+	bool progress;
+	bool help;
+};
+
+/* Outcome of parsing: run, print help and exit 0, or a usage error (exit 2). */
+enum pi_args_result { PI_ARGS_OK, PI_ARGS_HELP, PI_ARGS_ERROR };
+
+/*
+ * Parses argv (argv[0] is the program). Accepts "--flag VALUE" and "--flag=VALUE". On
+ * PI_ARGS_ERROR, err holds a one-line message naming the problem (no newline). Strings in
+ * *out borrow from argv.
+ */
+enum pi_args_result pi_args_parse(struct pi_args *out, int argc, char **argv, char *err,
+				  size_t errcap);
+
+/* The usage text, for --help and after a usage error. */
+const char *pi_args_usage(void);
+
+#endif

@@ -1,0 +1,167 @@
+/* pi_output.c - digits to PATH through a temporary file + fsync + rename, or to stdout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pi_output.h"
+
+/* write(2) calls are at most this long, so a huge piece never becomes one giant syscall. */
+#define WRITE_CHUNK ((size_t)8 << 20)
+
+struct pi_output {
+	int fd;
+	int is_stdout;
+	char *path;
+	char *temp;
+	char *dir;
+};
+
+static void free_output(struct pi_output *o)
+{
+	free(o->path);
+	free(o->temp);
+	free(o->dir);
+	free(o);
+}
+
+int pi_output_open(struct pi_output **out, const char *path, char *err, size_t errcap)
+{
+	struct pi_output *o;
+	struct stat st;
+	char *copy;
+	size_t n;
+	int rc = -1;
+
+	*out = NULL;
+	o = calloc(1, sizeof(*o));
+	if (o == NULL) {
+		snprintf(err, errcap, "out of memory");
+		return -1;
+	}
+	o->fd = -1;
+	if (strcmp(path, "-") == 0) {
+		o->is_stdout = 1;
+		o->fd = STDOUT_FILENO;
+		*out = o;
+		return 0;
+	}
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errcap, "--output %s: is a directory", path);
+		goto out_free;
+	}
+	o->path = strdup(path);
+	copy = strdup(path);
+	if (o->path == NULL || copy == NULL) {
+		free(copy);
+		snprintf(err, errcap, "out of memory");
+		goto out_free;
+	}
+	o->dir = strdup(dirname(copy));
+	free(copy);
+	n = strlen(path) + 32;
+	o->temp = malloc(n);
+	if (o->dir == NULL || o->temp == NULL) {
+		snprintf(err, errcap, "out of memory");
+		goto out_free;
+	}
+	/* Beside PATH, so that rename(2) stays within one file system. */
+	snprintf(o->temp, n, "%s.tmp.XXXXXX", path);
+	o->fd = mkstemp(o->temp);
+	if (o->fd < 0) {
+		snprintf(err, errcap, "--output %s: cannot create a file there: %s", path,
+			 strerror(errno));
+		goto out_free;
+	}
+	if (fchmod(o->fd, 0644) != 0) {
+		snprintf(err, errcap, "--output %s: %s", path, strerror(errno));
+		close(o->fd);
+		unlink(o->temp);
+		goto out_free;
+	}
+	*out = o;
+	return 0;
+out_free:
+	free_output(o);
+	return rc;
+}
+
+int pi_output_write(struct pi_output *o, const void *buf, size_t len, char *err, size_t errcap)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(o->fd, p, len < WRITE_CHUNK ? len : WRITE_CHUNK);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			snprintf(err, errcap, "write to %s failed: %s",
+				 o->is_stdout ? "stdout" : o->path,
+				 w < 0 ? strerror(errno) : "no progress");
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int pi_output_commit(struct pi_output *o, char *err, size_t errcap)
+{
+	int dfd, rc = -1;
+
+	if (o->is_stdout) {
+		free_output(o);
+		return 0;
+	}
+	if (fsync(o->fd) != 0) {
+		snprintf(err, errcap, "fsync of %s failed: %s", o->temp, strerror(errno));
+		goto out_unlink;
+	}
+	if (close(o->fd) != 0) {
+		o->fd = -1;
+		snprintf(err, errcap, "close of %s failed: %s", o->temp, strerror(errno));
+		goto out_unlink;
+	}
+	o->fd = -1;
+	if (rename(o->temp, o->path) != 0) {
+		snprintf(err, errcap, "rename to %s failed: %s", o->path, strerror(errno));
+		goto out_unlink;
+	}
+	/* Make the rename itself durable. */
+	dfd = open(o->dir, O_RDONLY | O_DIRECTORY);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free_output(o);
+	return 0;
+out_unlink:
+	if (o->fd >= 0)
+		close(o->fd);
+	unlink(o->temp);
+	free_output(o);
+	return rc;
+}
+
+void pi_output_abort(struct pi_output *o)
+{
+	if (o == NULL)
+		return;
+	if (!o->is_stdout) {
+		if (o->fd >= 0)
+			close(o->fd);
+		unlink(o->temp);
+	}
+	free_output(o);
+}
+
+const char *pi_output_temp_path(const struct pi_output *o)
+{
+	return o->is_stdout ? "" : o->temp;
+}

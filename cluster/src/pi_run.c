@@ -1,0 +1,213 @@
+/* pi_run.c - one pi computation across the ranks of a communicator, phase by phase. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pi_bigmsg.h"
+#include "pi_combine.h"
+#include "pi_final.h"
+#include "pi_ranges.h"
+#include "pi_run.h"
+#include "pi_series.h"
+
+/* Output is handed to the sink, and pieces travel between ranks, in chunks of this size. */
+#define OUT_CHUNK ((size_t)8 << 20)
+
+/* A rank converts at least this many digits, or conversion stays on fewer ranks. */
+#define MIN_PIECE 50000
+
+enum { TAG_SQRT = PI_TAG_USER, TAG_PIECE };
+
+static void die(MPI_Comm comm, const char *what)
+{
+	fprintf(stderr, "pi-compute: %s\n", what);
+	MPI_Abort(comm, 1);
+}
+
+struct series_progress {
+	const struct pi_run_hooks *hooks;
+	uint64_t a;
+	double cost;
+};
+
+static void on_series_progress(void *ctx, uint64_t done_upto)
+{
+	struct series_progress *sp = ctx;
+
+	sp->hooks->progress(sp->hooks->ctx,
+			    sp->cost > 0 ? pi_ranges_cost(sp->a, done_upto) / sp->cost : 1.0);
+}
+
+/* Rank 0's output: everything goes through hooks->write, cut to exactly `digits` decimals. */
+struct out_state {
+	const struct pi_run_hooks *hooks;
+	uint64_t left; /* decimals still to write */
+	int failed;
+};
+
+static int out_digits(void *ctx, const void *buf, size_t len)
+{
+	struct out_state *o = ctx;
+	const char *p = buf;
+
+	if (len > o->left)
+		len = (size_t)o->left;
+	while (len > 0 && !o->failed) {
+		size_t n = len < OUT_CHUNK ? len : OUT_CHUNK;
+
+		if (o->hooks->write(o->hooks->ctx, p, n) != 0)
+			o->failed = 1;
+		p += n;
+		len -= n;
+		o->left -= n;
+	}
+	return 0; /* keep draining the other ranks even after a failure */
+}
+
+/* One attempt with `guard` guard digits: 0 done, 1 ambiguous (try again), -1 sink failed. */
+static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *hooks, MPI_Comm comm,
+		   struct pi_run_result *res)
+{
+	uint64_t dec = digits + guard, B = pi_final_bits(dec), terms = pi_series_terms(dec);
+	uint64_t *bounds, *start, *len;
+	struct pi_series_options opts;
+	struct series_progress sp;
+	struct pi_partial x;
+	struct pi_timings *t = &res->timings;
+	mpz_t R, V, F;
+	char *piece = NULL;
+	int rank, size, sent_round, pieces, sqrt_rank, ambiguous = 0, rc = 0;
+	double t0, now;
+
+	MPI_Comm_rank(comm, &rank);
+	MPI_Comm_size(comm, &size);
+	memset(t, 0, sizeof(*t));
+	res->terms = terms;
+	res->guard = guard;
+	bounds = calloc((size_t)size + 1, sizeof(*bounds));
+	start = calloc((size_t)size, sizeof(*start));
+	len = calloc((size_t)size, sizeof(*len));
+	if (bounds == NULL || start == NULL || len == NULL)
+		die(comm, "out of memory");
+	t0 = now = pi_report_now();
+
+	/* Series: this rank's range, balanced by cost; only the last range skips P. */
+	pi_ranges_split(terms, size, bounds);
+	pi_series_options_default(&opts);
+	if (rank == 0 && hooks->progress != NULL) {
+		sp.hooks = hooks;
+		sp.a = bounds[0];
+		sp.cost = pi_ranges_cost(bounds[0], bounds[1]);
+		opts.progress = on_series_progress;
+		opts.progress_ctx = &sp;
+	}
+	pi_partial_init(&x);
+	if (pi_series_compute(&x, bounds[rank], bounds[rank + 1], rank != size - 1, &opts) != 0)
+		die(comm, "out of memory for the factor sieve");
+	t->phase[PI_PHASE_SERIES] = pi_report_now() - now;
+	now = pi_report_now();
+
+	/* Combine in log2(size) rounds. */
+	sent_round = pi_combine(&x, comm);
+	t->phase[PI_PHASE_COMBINE] = pi_report_now() - now;
+	now = pi_report_now();
+
+	/* sqrt(10005) needs no series result: rank 1 leaves the combine first and does it
+	 * while rank 0 merges and divides. */
+	mpz_inits(R, V, F, NULL);
+	sqrt_rank = size > 1 ? 1 : 0;
+	if (rank == sqrt_rank) {
+		pi_final_sqrt(R, B);
+		if (rank != 0) {
+			pi_bigmsg_send_mpz(R, 0, TAG_SQRT, comm);
+			mpz_clear(R);
+			mpz_init(R);
+		}
+	}
+	(void)sent_round;
+	t->phase[PI_PHASE_SQRT] = pi_report_now() - now;
+	now = pi_report_now();
+
+	/* Division on rank 0, then F to everyone for the conversion. */
+	if (rank == 0) {
+		mpz_set_ui(x.P, 0);
+		mpz_realloc2(x.P, 1);
+		pi_final_divide(V, x.Q, x.T, B);
+		pi_partial_clear(&x);
+		pi_partial_init(&x);
+		if (sqrt_rank != 0)
+			pi_bigmsg_recv_mpz(R, sqrt_rank, TAG_SQRT, comm);
+		if (pi_final_fraction(F, R, V, B) != 0)
+			die(comm, "internal check failed: the integer part is not 3");
+		mpz_clears(R, V, NULL);
+		mpz_inits(R, V, NULL);
+	}
+	pi_partial_clear(&x);
+	pi_bigmsg_bcast_mpz(F, 0, comm);
+	t->phase[PI_PHASE_DIVISION] = pi_report_now() - now;
+	now = pi_report_now();
+
+	/* Conversion: each rank its stretch of digits; the last piece ends in the guard digits. */
+	pieces =
+	    pi_final_plan(dec, size, MIN_PIECE > 2 * guard ? MIN_PIECE : 2 * guard, start, len);
+	if (len[rank] > 0) {
+		piece = malloc(len[rank] + 2);
+		if (piece == NULL)
+			die(comm, "out of memory for the digits");
+		if (pi_final_piece(piece, F, B, start[rank], len[rank]) != 0)
+			die(comm, "decimal conversion failed");
+		if (rank == pieces - 1)
+			ambiguous = pi_final_is_ambiguous(piece + len[rank] - guard, guard);
+	}
+	mpz_clears(R, V, F, NULL);
+	MPI_Bcast(&ambiguous, 1, MPI_INT, pieces - 1, comm);
+	t->phase[PI_PHASE_CONVERSION] = pi_report_now() - now;
+	now = pi_report_now();
+	if (ambiguous) {
+		rc = 1;
+		goto out;
+	}
+
+	/* Output: rank 0 writes its piece, then receives the others in order. */
+	if (rank == 0) {
+		struct out_state o = {hooks, digits, 0};
+
+		if (hooks->write(hooks->ctx, "3.", 2) != 0)
+			o.failed = 1;
+		out_digits(&o, piece, (size_t)len[0]);
+		free(piece);
+		piece = NULL;
+		for (int r = 1; r < pieces; r++)
+			if (pi_bigmsg_recv_bytes(r, TAG_PIECE, comm, out_digits, &o) != 0)
+				die(comm, "receiving digits failed");
+		if (!o.failed && hooks->write(hooks->ctx, "\n", 1) != 0)
+			o.failed = 1;
+		if (o.failed)
+			rc = -1;
+	} else if (len[rank] > 0) {
+		pi_bigmsg_send_bytes(piece, len[rank], OUT_CHUNK, 0, TAG_PIECE, comm);
+	}
+	t->phase[PI_PHASE_WRITE] = pi_report_now() - now;
+	t->total = pi_report_now() - t0;
+out:
+	free(piece);
+	free(bounds);
+	free(start);
+	free(len);
+	return rc;
+}
+
+int pi_run(uint64_t digits, unsigned guard, const struct pi_run_hooks *hooks, MPI_Comm comm,
+	   struct pi_run_result *res)
+{
+	int rc;
+
+	res->attempts = 0;
+	do {
+		res->attempts++;
+		rc = attempt(digits, guard, hooks, comm, res);
+		guard *= 2;
+	} while (rc == 1);
+	return rc;
+}
