@@ -765,6 +765,101 @@ static void test_queue(void **state)
 	assert_int_equal(store_queue_ack(st, "gw-2", "nope"), PC_EINVAL);
 }
 
+/*
+ * Keeps the server busy in a Lua loop for about busy_ms, sent on its own connection, and
+ * returns once the server has stopped answering (the loop is running). The caller reads the
+ * script's reply with finish_busy.
+ */
+static redisContext *start_busy(int busy_ms)
+{
+	struct timeval tv = {.tv_sec = 5};
+	struct timeval quick = {.tv_sec = 0, .tv_usec = 50000};
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
+	int done = 0;
+
+	assert_non_null(c);
+	assert_int_equal(c->err, 0);
+	assert_int_equal(redisAppendCommand(c, "EVAL %s 0 %d",
+					    "local t = redis.call('TIME')\n"
+					    "local start = t[1] * 1000000 + t[2]\n"
+					    "repeat t = redis.call('TIME')\n"
+					    "until t[1] * 1000000 + t[2] - start > ARGV[1] * 1000\n"
+					    "return 1\n",
+					    busy_ms),
+			 REDIS_OK);
+	while (!done)
+		assert_int_equal(redisBufferWrite(c, &done), REDIS_OK);
+	for (int i = 0; i < 200; i++) {
+		redisContext *p = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
+		redisReply *r;
+
+		assert_non_null(p);
+		assert_int_equal(redisSetTimeout(p, quick), REDIS_OK);
+		r = redisCommand(p, "PING");
+		redisFree(p);
+		if (!r)
+			return c; /* no answer: the loop runs */
+		freeReplyObject(r);
+	}
+	fail_msg("the server never got busy");
+	return NULL;
+}
+
+static void finish_busy(redisContext *c)
+{
+	redisReply *r = NULL;
+
+	assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+	assert_non_null(r);
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+/*
+ * A reply lost to a timeout: the command is still queued in the server and runs once it is
+ * free. The store reconnects and sends it again; scripted writes recognise their own first
+ * run (write token) and report success instead of EXISTS or CONFLICT. Queue takes are never
+ * resent, and whatever the lost take moved is recovered.
+ */
+static void test_lost_replies(void **state)
+{
+	store *s;
+	struct job job, created, got;
+	enum job_state queued = JOB_QUEUED;
+	char id[JOB_ID_LEN + 1];
+	redisContext *busy;
+	pc_err err;
+	uint64_t len;
+
+	assert_int_equal(store_open(&s, redis.url, NULL, 700), PC_OK);
+	new_job(&job, 5);
+	drive_to(job.id, JOB_QUEUED);
+
+	busy = start_busy(1000);
+	assert_int_equal(store_job_transition(s, job.id, JOB_RUNNING, &queued, NULL, &got), PC_OK);
+	finish_busy(busy);
+	assert_int_equal(got.state, JOB_RUNNING);
+	assert_consistent(job.id, JOB_RUNNING);
+
+	assert_int_equal(job_init_new(&created, 6), PC_OK);
+	busy = start_busy(1000);
+	assert_int_equal(store_job_create(s, &created, 0), PC_OK);
+	finish_busy(busy);
+	assert_consistent(created.id, JOB_CREATED);
+
+	/* The queue holds job (created by new_job) and created; take is not resent. */
+	busy = start_busy(1000);
+	err = store_queue_take(s, "gw-lost", 0, id);
+	finish_busy(busy);
+	assert_true(err == PC_EUNAVAILABLE || err == PC_OK);
+	assert_int_equal(store_queue_recover(s, "gw-lost"), PC_OK);
+	assert_int_equal(store_queue_length(s, &len), PC_OK);
+	assert_int_equal(len, 2); /* nothing lost, nothing doubled */
+	assert_int_equal(store_queue_take(s, "gw-lost", 0, id), PC_OK);
+	assert_string_equal(id, job.id);
+	store_free(s);
+}
+
 /* Redis goes away: calls fail with PC_EUNAVAILABLE; it comes back: the same store works. */
 static void test_redis_down_and_back(void **state)
 {
@@ -822,6 +917,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_listing, flush),
 	    cmocka_unit_test_setup(test_ids_in_state, flush),
 	    cmocka_unit_test_setup(test_queue, flush),
+	    cmocka_unit_test_setup(test_lost_replies, flush),
 	    cmocka_unit_test_setup(test_redis_down_and_back, flush),
 	};
 
