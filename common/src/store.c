@@ -10,9 +10,10 @@
 
 #include "picluster/log.h"
 
-#define DEFAULT_PREFIX	   "picluster:"
-#define DEFAULT_TIMEOUT_MS 2000
-#define OWNER_MAX	   64
+#define DEFAULT_PREFIX	    "picluster:"
+#define DEFAULT_TIMEOUT_MS  2000
+#define OWNER_MAX	    64
+#define TAKE_TIMEOUT_MAX_MS 3600000 /* an hour: keeps the socket timeout sum in range */
 
 /* "<prefix><what><name>"; the key buffers are sized for the longest prefix and name. */
 static pc_err key_of(const store *st, char *out, size_t cap, const char *what, const char *name)
@@ -735,6 +736,8 @@ pc_err store_queue_take(store *st, const char *owner, int timeout_ms, char id[JO
 
 	if (err)
 		return err;
+	if (timeout_ms > TAKE_TIMEOUT_MAX_MS)
+		timeout_ms = TAKE_TIMEOUT_MAX_MS;
 	/* The oldest id is at the right end (store_job_create pushes on the left); the
 	 * processing list gets it on its left, so it holds the newest taken first. */
 	argv[argc++] = timeout_ms > 0 ? "BLMOVE" : "LMOVE";

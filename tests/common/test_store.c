@@ -657,6 +657,54 @@ static void test_listing(void **state)
 		assert_int_equal(got, queued - 2);
 	}
 
+	/* The same within one millisecond: the next page starts among the cursor's ties. */
+	{
+		struct job same[6];
+		enum job_state running = JOB_RUNNING;
+		char cursor[128], seen_ids[8][JOB_ID_LEN + 1], finished[JOB_ID_LEN + 1];
+		size_t got = 0;
+
+		for (int i = 0; i < 6; i++) {
+			assert_int_equal(job_init_new(&same[i], 10), PC_OK);
+			same[i].created_at_ms = 1800000000000;
+			assert_int_equal(store_job_create(st, &same[i], 0), PC_OK);
+			assert_int_equal(
+			    store_job_transition(st, same[i].id, JOB_RUNNING, NULL, NULL, NULL),
+			    PC_ECONFLICT); /* created -/-> running */
+			drive_to(same[i].id, JOB_RUNNING);
+		}
+		assert_int_equal(
+		    store_job_list(st, &running, 2, NULL, &page, &count, next, sizeof(next)),
+		    PC_OK);
+		assert_int_equal(count, 2);
+		memcpy(seen_ids[got++], page[0].id, JOB_ID_LEN + 1);
+		memcpy(finished, page[1].id, JOB_ID_LEN + 1);
+		assert_int_equal(
+		    store_job_transition(st, page[1].id, JOB_FINISHED, NULL, NULL, NULL), PC_OK);
+		free(page);
+		memcpy(cursor, next, sizeof(cursor));
+		while (cursor[0]) {
+			assert_int_equal(store_job_list(st, &running, 2, cursor, &page, &count,
+							next, sizeof(next)),
+					 PC_OK);
+			for (size_t i = 0; i < count; i++) {
+				assert_true(got < 8);
+				memcpy(seen_ids[got++], page[i].id, JOB_ID_LEN + 1);
+			}
+			free(page);
+			memcpy(cursor, next, sizeof(cursor));
+		}
+		/* All six but the one that finished, once each, and the older running job. */
+		assert_int_equal(got, 6);
+		for (int i = 0; i < 6; i++) {
+			int hits = 0;
+
+			for (size_t k = 0; k < got; k++)
+				hits += strcmp(seen_ids[k], same[i].id) == 0;
+			assert_int_equal(hits, strcmp(same[i].id, finished) == 0 ? 0 : 1);
+		}
+	}
+
 	/* Bad input. */
 	assert_int_equal(store_job_list(st, NULL, 0, NULL, &page, &count, next, sizeof(next)),
 			 PC_EINVAL);
@@ -668,7 +716,7 @@ static void test_listing(void **state)
 	assert_int_equal(count, 0);
 
 	/* Empty set: no jobs, no cursor. */
-	filter = JOB_FINISHED;
+	filter = JOB_ERRORED;
 	assert_int_equal(store_job_list(st, &filter, 5, "", &page, &count, next, sizeof(next)),
 			 PC_OK);
 	assert_null(page);
