@@ -55,3 +55,31 @@ pc_err gw_find_compute(char *out, size_t cap)
 		out[0] = '\0';
 	return PC_ENOTFOUND;
 }
+
+void gw_watch_add(struct gateway *gw, const char *id)
+{
+	pthread_mutex_lock(&gw->watch_lock);
+	if (gw->watch_n == gw->watch_cap) {
+		size_t cap = gw->watch_cap ? gw->watch_cap * 2 : 64;
+		char(*t)[JOB_ID_LEN + 1] = realloc(gw->watch, cap * sizeof(*t));
+
+		if (!t)
+			goto out_unlock;
+		gw->watch = t;
+		gw->watch_cap = cap;
+	}
+	memcpy(gw->watch[gw->watch_n++], id, JOB_ID_LEN + 1);
+out_unlock:
+	pthread_mutex_unlock(&gw->watch_lock);
+}
+
+void gw_watch_drain(struct gateway *gw, char (**ids)[JOB_ID_LEN + 1], size_t *n)
+{
+	pthread_mutex_lock(&gw->watch_lock);
+	*ids = gw->watch;
+	*n = gw->watch_n;
+	gw->watch = NULL;
+	gw->watch_n = 0;
+	gw->watch_cap = 0;
+	pthread_mutex_unlock(&gw->watch_lock);
+}

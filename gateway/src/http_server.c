@@ -231,6 +231,7 @@ pc_err http_server_start(struct gateway *gw, struct mg_context **out)
 	struct mg_context *ctx;
 	struct mg_server_port ports[4];
 	char listen[96], threads[16];
+	/* decode_url no: handlers see the path exactly as sent (see dispatch). */
 	const char *options[] = {
 	    "listening_ports",
 	    listen,
@@ -246,6 +247,8 @@ pc_err http_server_start(struct gateway *gw, struct mg_context **out)
 	    "60000",
 	    "listen_backlog",
 	    "1024",
+	    "decode_url",
+	    "no",
 	    NULL,
 	};
 	int n;

@@ -85,6 +85,7 @@ int main(int argc, char **argv)
 	}
 	log_init("pi-gateway", LOG_LEVEL_INFO);
 	atomic_init(&gw.stopping, false);
+	pthread_mutex_init(&gw.watch_lock, NULL);
 
 	rc = check_store(&gw.cfg);
 	if (rc)
@@ -135,5 +136,6 @@ out_stop_workers:
 	gw_workers_stop(workers);
 out_free_sched:
 	sched_free(gw.sched);
+	free(gw.watch);
 	return status;
 }

@@ -16,7 +16,8 @@
  * once (sched_poll, which also reaps local children), and for each one the scheduler says has
  * ended while Redis still shows it live, move it to errored -- with `expect` set to the state
  * read, so a compute that reported finished in between wins and nothing is overwritten.
- * Jobs seen live in the previous pass that are now finished feed the duration histogram.
+ * Jobs this gateway submitted or saw live are watched until they end; finished ones feed the
+ * duration histogram.
  */
 struct tracked {
 	char (*ids)[JOB_ID_LEN + 1];
@@ -82,21 +83,55 @@ out_free:
 	return rc;
 }
 
-/* Jobs tracked last pass and gone from the live set now: observe finished ones' run time. */
-static void observe_departures(struct gateway *gw, store *st, const struct tracked *prev,
-			       const struct tracked *cur)
+/* Appends ids to the tracked set (kept sorted and without duplicates). */
+static void track(struct tracked *t, char (*ids)[JOB_ID_LEN + 1], size_t n)
 {
-	for (size_t i = 0; i < prev->n; i++) {
-		struct job job;
+	char(*grown)[JOB_ID_LEN + 1];
+	size_t w = 0;
 
-		if (cur->n && bsearch(prev->ids[i], cur->ids, cur->n, sizeof(cur->ids[0]), cmp_id))
+	if (!n)
+		return;
+	grown = realloc(t->ids, (t->n + n) * sizeof(*grown));
+	if (!grown)
+		return; /* metrics only: skip this batch */
+	memcpy(grown + t->n, ids, n * sizeof(*grown));
+	t->ids = grown;
+	t->n += n;
+	qsort(t->ids, t->n, sizeof(t->ids[0]), cmp_id);
+	for (size_t i = 0; i < t->n; i++)
+		if (w == 0 || strcmp(t->ids[w - 1], t->ids[i]) != 0)
+			memmove(t->ids[w++], t->ids[i], sizeof(t->ids[0]));
+	t->n = w;
+}
+
+/* Tracked jobs that are not live any more: finished ones feed the duration histogram, and
+ * every ended one leaves the set. Jobs not live yet (created) stay. */
+static void observe_departures(struct gateway *gw, store *st, struct tracked *t,
+			       const struct tracked *live)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		struct job job;
+		pc_err rc;
+
+		if (live->n &&
+		    bsearch(t->ids[i], live->ids, live->n, sizeof(live->ids[0]), cmp_id)) {
+			memmove(t->ids[w++], t->ids[i], sizeof(t->ids[0]));
 			continue;
-		if (store_job_get(st, prev->ids[i], &job) != PC_OK)
+		}
+		rc = store_job_get(st, t->ids[i], &job);
+		if (rc == PC_OK && job_state_is_terminal(job.state)) {
+			if (job.state == JOB_FINISHED && job.started_at_ms && job.finished_at_ms)
+				gw_metrics_observe_duration(&gw->metrics,
+							    job.finished_at_ms - job.started_at_ms);
 			continue;
-		if (job.state == JOB_FINISHED && job.started_at_ms && job.finished_at_ms)
-			gw_metrics_observe_duration(&gw->metrics,
-						    job.finished_at_ms - job.started_at_ms);
+		}
+		if (rc == PC_ENOTFOUND)
+			continue;
+		memmove(t->ids[w++], t->ids[i], sizeof(t->ids[0]));
 	}
+	t->n = w;
 }
 
 static void settle(struct gateway *gw, store *st, const struct job *job,
@@ -125,12 +160,13 @@ static void settle(struct gateway *gw, store *st, const struct job *job,
 		log_warn("job %s: reconcile failed: %s", job->id, pc_strerror(rc));
 }
 
-static void pass(struct gateway *gw, store *st, struct tracked *prev)
+static void pass(struct gateway *gw, store *st, struct tracked *watched)
 {
 	struct sched_report *reports = NULL;
 	struct job *jobs = NULL;
 	struct tracked cur = {NULL, 0};
-	size_t n = 0;
+	char(*fresh)[JOB_ID_LEN + 1] = NULL;
+	size_t n = 0, nfresh = 0;
 	pc_err rc;
 
 	rc = load_live(gw, st, &jobs, &n);
@@ -155,10 +191,11 @@ static void pass(struct gateway *gw, store *st, struct tracked *prev)
 	}
 	cur.n = n;
 	qsort(cur.ids, cur.n, sizeof(cur.ids[0]), cmp_id);
-	observe_departures(gw, st, prev, &cur);
-	free(prev->ids);
-	*prev = cur;
-	cur.ids = NULL;
+	gw_watch_drain(gw, &fresh, &nfresh);
+	track(watched, fresh, nfresh);
+	track(watched, cur.ids, cur.n);
+	free(fresh);
+	observe_departures(gw, st, watched, &cur);
 out_free:
 	free(cur.ids);
 	free(reports);
@@ -168,7 +205,7 @@ out_free:
 void *gw_reconciler_main(void *arg)
 {
 	struct gateway *gw = arg;
-	struct tracked prev = {NULL, 0};
+	struct tracked watched = {NULL, 0};
 	store *st = NULL;
 
 	while (!atomic_load(&gw->stopping)) {
@@ -178,10 +215,10 @@ void *gw_reconciler_main(void *arg)
 			gw_nap(gw, RECONCILE_INTERVAL_MS);
 			continue;
 		}
-		pass(gw, st, &prev);
+		pass(gw, st, &watched);
 		gw_nap(gw, RECONCILE_INTERVAL_MS);
 	}
-	free(prev.ids);
+	free(watched.ids);
 	store_free(st);
 	return NULL;
 }

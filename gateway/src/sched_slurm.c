@@ -302,6 +302,31 @@ static char *find_on_path(const char *cmd)
 	return NULL;
 }
 
+/*
+ * The batch script when none is configured: slurm/pi.sbatch of the source tree the program
+ * was built in (<tree>/<build>/bin/pi-gateway), then of the working directory. NULL if none
+ * is readable; the caller frees the result.
+ */
+static char *default_script(void)
+{
+	char self[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		char *slash;
+
+		self[n] = '\0';
+		slash = strrchr(self, '/'); /* .../build/bin/pi-gateway -> .../build/bin */
+		if (slash) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/../../slurm/pi.sbatch", self);
+			if (access(path, R_OK) == 0)
+				return realpath(path, NULL);
+		}
+	}
+	return realpath("slurm/pi.sbatch", NULL);
+}
+
 /* The children's environment: ours, with PICLUSTER_COMPUTE set to the compute program unless
  * the operator already set it (sbatch passes it on to the job, where pi.sbatch runs it). */
 static char **build_envp(const char *compute_path)
@@ -395,9 +420,8 @@ static pc_err slurm_init(sched *s)
 	pc_err rc = PC_ENOMEM;
 
 	s->backend = NULL;
-	if (!s->cfg.sbatch_script || !s->cfg.redis_url || !s->cfg.store_url || !s->cfg.ranks) {
-		log_error("slurm scheduler: the batch script, Redis URL, store URL and ranks are "
-			  "required");
+	if (!s->cfg.redis_url || !s->cfg.store_url || !s->cfg.ranks) {
+		log_error("slurm scheduler: the Redis URL, store URL and ranks are required");
 		return PC_EINVAL;
 	}
 	sl = calloc(1, sizeof(*sl));
@@ -412,10 +436,11 @@ static pc_err slurm_init(sched *s)
 		rc = PC_EINVAL;
 		goto out_free;
 	}
-	sl->script = realpath(s->cfg.sbatch_script, NULL);
+	sl->script = s->cfg.sbatch_script ? realpath(s->cfg.sbatch_script, NULL) : default_script();
 	if (!sl->script || access(sl->script, R_OK) != 0) {
 		log_error("slurm scheduler: cannot read the batch script %s: %s",
-			  s->cfg.sbatch_script, strerror(errno));
+			  s->cfg.sbatch_script ? s->cfg.sbatch_script : "slurm/pi.sbatch",
+			  strerror(errno));
 		rc = PC_EINVAL;
 		goto out_free;
 	}

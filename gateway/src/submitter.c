@@ -52,6 +52,7 @@ static void submit(struct gateway *gw, store *st, struct job *job)
 	    RETRY_WHILE_DOWN(gw, store_job_set_sched(st, job->id, sched_name(gw->sched), sched_id));
 	if (rc == PC_OK) {
 		log_info("job %s: submitted to %s as %s", job->id, sched_name(gw->sched), sched_id);
+		gw_watch_add(gw, job->id);
 		return;
 	}
 	/* Terminal already: cancelled while we submitted (or finished before we got here). */

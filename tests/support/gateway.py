@@ -20,6 +20,8 @@ import subprocess
 import tempfile
 import time
 
+from redis import RedisServer  # tests/support/redis.py (this folder), not the PyPI package
+
 
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago."""
@@ -38,57 +40,6 @@ def wait_until(pred, timeout, what, interval=0.05):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
         time.sleep(interval)
-
-
-class Redis:
-    """A private redis-server on a loopback port, AOF on, data in dir."""
-
-    def __init__(self, dir, port=None):
-        self.dir = dir
-        self.port = port or free_port()
-        self.proc = None
-        self.url = "redis://127.0.0.1:%d" % self.port
-        os.makedirs(dir, exist_ok=True)
-
-    def start(self):
-        log = open(os.path.join(self.dir, "redis.log"), "ab")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "everysec",
-             "--save", "", "--protected-mode", "no"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        log.close()
-        wait_until(self.ping, 10, "redis-server on port %d" % self.port)
-        return self
-
-    def ping(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def command(self, *words):
-        """Runs one command; returns the raw RESP reply bytes (enough for tests)."""
-        out = b"*%d\r\n" % len(words)
-        for w in words:
-            w = w if isinstance(w, bytes) else str(w).encode()
-            out += b"$%d\r\n%s\r\n" % (len(w), w)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(out)
-            time.sleep(0.05)
-            return s.recv(65536)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
 
 class Gateway:
@@ -235,7 +186,7 @@ class Stack:
         self.bin_dir = bin_dir
         self.dir = tempfile.mkdtemp(prefix="picluster-gw-")
         self.keep = keep
-        self.redis = Redis(os.path.join(self.dir, "redis"))
+        self.redis = RedisServer(aof=True, dir=os.path.join(self.dir, "redis"))
         self.store_dir = os.path.join(self.dir, "objects")
         os.makedirs(self.store_dir)
         self.store_url = store_url or "file://" + self.store_dir
@@ -269,12 +220,12 @@ class Stack:
                 pass
         # Compute processes of this stack (their command line names its store) outlive a
         # killed gateway: end them by PID.
-        for pid in processes_with_arg(self.store_url):
+        for pid in processes_with_arg(self.store_url, "--job-id"):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        self.redis.stop()
+        self.redis.close()
         if exc[0] is not None:
             for g in self.gateways:
                 print("---- gateway log (port %d) ----\n%s" % (g.port, g.log()))
@@ -283,8 +234,8 @@ class Stack:
         return False
 
 
-def processes_with_arg(needle):
-    """PIDs of processes whose command line contains needle (e.g. a job id), from /proc."""
+def processes_with_arg(*needles):
+    """PIDs of live processes whose command line contains every needle (e.g. a job id)."""
     found = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -296,6 +247,6 @@ def processes_with_arg(needle):
                 state = f.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if needle.encode() in cmd and state != "Z":
+        if all(n.encode() in cmd for n in needles) and state != "Z":
             found.append(int(d))
     return found
