@@ -347,12 +347,14 @@ pc_err s3_perform(struct s3_store *st, const struct s3_request *req, struct s3_r
 	char errbuf[CURL_ERROR_SIZE];
 	const char *key = req->key ? req->key : "";
 	unsigned attempt;
+	bool answered = false; /* the last attempt got an HTTP answer (not a curl failure) */
 	pc_err err = PC_EINTERNAL;
 
 	for (attempt = 0;; attempt++) {
 		bool transient = false;
 		CURLcode rc;
 
+		answered = false;
 		s3_response_clear(resp);
 		rc = perform_once(st, req, resp, errbuf);
 		if (rc == CURLE_WRITE_ERROR && resp->sink_err != PC_OK)
@@ -374,13 +376,13 @@ pc_err s3_perform(struct s3_store *st, const struct s3_request *req, struct s3_r
 		} else {
 			const char *xml = resp->body.p;
 
-			if (!s3_xml_text(xml, "Code", resp->code, sizeof(resp->code)))
-				snprintf(resp->code, sizeof(resp->code), "HTTP%ld", resp->status);
+			answered = true;
+			s3_xml_text(xml, "Code", resp->code, sizeof(resp->code));
 			if (!s3_xml_text(xml, "Message", resp->message, sizeof(resp->message)))
 				snprintf(resp->message, sizeof(resp->message), "%s",
-					 resp->status == 403
-					     ? "access denied (check the credentials)"
-					     : "no error message in the reply");
+					 resp->status == 403   ? "access denied"
+					 : resp->status == 404 ? "not found"
+							       : "no error details in the reply");
 			err = status_to_err(resp->status, resp->code);
 			transient = resp->status >= 500;
 		}
@@ -397,12 +399,13 @@ pc_err s3_perform(struct s3_store *st, const struct s3_request *req, struct s3_r
 			sleep_ms(ms);
 		}
 	}
-	if (err == PC_ENOTFOUND || err == PC_ERANGE)
-		log_debug("s3 store: %s s3://%s/%s: HTTP %ld %s: %s", req->method, st->cfg.bucket,
-			  key, resp->status, resp->code, resp->message);
-	else if (resp->status)
-		log_error("s3 store: %s s3://%s/%s failed: HTTP %ld %s: %s%s", req->method,
-			  st->cfg.bucket, key, resp->status, resp->code, resp->message,
+	if (answered && (err == PC_ENOTFOUND || err == PC_ERANGE))
+		log_debug("s3 store: %s s3://%s/%s: HTTP %ld%s%s: %s", req->method, st->cfg.bucket,
+			  key, resp->status, resp->code[0] ? " " : "", resp->code, resp->message);
+	else if (answered)
+		log_error("s3 store: %s s3://%s/%s failed: HTTP %ld%s%s: %s%s", req->method,
+			  st->cfg.bucket, key, resp->status, resp->code[0] ? " " : "", resp->code,
+			  resp->message,
 			  err == PC_EAUTH ? " (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
 					    "AWS_SESSION_TOKEN)"
 					  : "");
