@@ -132,15 +132,18 @@ enum pi_args_result pi_args_parse(struct pi_args *out, int argc, char **argv, ch
 	memset(out, 0, sizeof(*out));
 	if (errcap > 0)
 		err[0] = '\0';
+	/* --help wins wherever it stands, even beside a malformed flag. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			out->help = true;
+			return PI_ARGS_HELP;
+		}
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *eq = strchr(arg, '=');
 		size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
 		char name[32];
 
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			out->help = true;
-			return PI_ARGS_HELP;
-		}
 		if (strcmp(arg, "--timings") == 0) {
 			out->timings = true;
 			continue;
