@@ -117,6 +117,13 @@ pc_err objstore_delete(objstore *os, const char *name)
 	return os->ops->remove(os, name);
 }
 
+pc_err objstore_discard_incomplete(objstore *os, const char *name)
+{
+	if (!os || !objstore_name_is_valid(name))
+		return PC_EINVAL;
+	return os->ops->discard_incomplete(os, name);
+}
+
 pc_err objstore_presign_get(objstore *os, const char *name, unsigned expires_s, char **url)
 {
 	*url = NULL;

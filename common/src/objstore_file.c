@@ -1,6 +1,7 @@
 /* objstore_file.c - the file:// object store: one file per object under a root directory. */
 #include "objstore_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -419,6 +420,53 @@ static pc_err file_remove(objstore *os, const char *name)
 	return err;
 }
 
+static pc_err file_discard_incomplete(objstore *os, const char *name)
+{
+	struct file_store *fs = (struct file_store *)os;
+	char *path, *slash, *base;
+	size_t base_len;
+	struct dirent *e;
+	bool removed = false;
+	pc_err err = PC_OK;
+	DIR *d;
+
+	path = file_path(fs, name);
+	if (!path)
+		return PC_ENOMEM;
+	/* path = "<dir>/<base>": temporary files are "<base>.~tmp.<hex>" in <dir>. */
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	base = slash + 1;
+	base_len = strlen(base);
+	d = opendir(path);
+	if (!d) {
+		if (errno != ENOENT && errno != ENOTDIR) {
+			log_error("file store: open directory %s: %s", path, strerror(errno));
+			err = PC_EIO;
+		}
+		goto out_free_path;
+	}
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, base, base_len) != 0 ||
+		    strncmp(e->d_name + base_len, ".~tmp.", 6) != 0)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
+			log_info("file store: removed %s/%s, left by an interrupted writer", path,
+				 e->d_name);
+			removed = true;
+		} else if (errno != ENOENT) {
+			log_error("file store: unlink %s/%s: %s", path, e->d_name, strerror(errno));
+			err = PC_EIO;
+		}
+	}
+	closedir(d);
+	if (removed && err == PC_OK)
+		err = fsync_dir(path);
+out_free_path:
+	free(path);
+	return err;
+}
+
 static pc_err file_presign_get(objstore *os, const char *name, unsigned expires_s, char **url)
 {
 	return PC_ENOTSUP;
@@ -434,5 +482,6 @@ static const struct objstore_ops file_ops = {
     .stat = file_stat,
     .read = file_read,
     .remove = file_remove,
+    .discard_incomplete = file_discard_incomplete,
     .presign_get = file_presign_get,
 };

@@ -21,6 +21,7 @@ struct objstore_ops {
 	pc_err (*read)(objstore *os, const char *name, uint64_t offset, uint64_t length,
 		       objstore_sink sink, void *ctx);
 	pc_err (*remove)(objstore *os, const char *name);
+	pc_err (*discard_incomplete)(objstore *os, const char *name);
 	pc_err (*presign_get)(objstore *os, const char *name, unsigned expires_s, char **url);
 };
 

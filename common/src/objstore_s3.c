@@ -281,9 +281,11 @@ static pc_err abort_upload(struct s3_store *st, struct s3_writer *w)
 	if (err == PC_ENOTFOUND)
 		err = PC_OK; /* NoSuchUpload: already gone */
 	if (err != PC_OK)
-		log_error("s3 store: could not abort multipart upload %s of %s: its parts stay "
-			  "until an AbortIncompleteMultipartUpload lifecycle rule removes them",
-			  w->upload_id, w->key);
+		log_error(
+		    "s3 store: could not abort multipart upload %s of %s: its parts stay in the "
+		    "bucket until objstore_discard_incomplete or an "
+		    "AbortIncompleteMultipartUpload lifecycle rule removes them",
+		    w->upload_id, w->key);
 	return err;
 }
 
@@ -422,6 +424,8 @@ static pc_err read_body_start(void *ctx, const struct s3_request *req, long stat
 	struct s3_read *r = ctx;
 	uint64_t first, last, total;
 
+	if (status == 200 && r->offset == 0 && content_length == r->length)
+		return PC_OK; /* the whole object, sent without a range */
 	if (status != 206 || sscanf(content_range, "bytes %" SCNu64 "-%" SCNu64 "/%" SCNu64, &first,
 				    &last, &total) != 3) {
 		log_error("s3 store: GET %s: expected 206 with Content-Range, got %ld '%s'",
@@ -525,6 +529,76 @@ static pc_err s3_remove(objstore *os, const char *name)
 	return err;
 }
 
+/*
+ * ListMultipartUploads for the exact key (GET /?uploads=&prefix=KEY, page by page with
+ * key-marker and upload-id-marker) and AbortMultipartUpload for each one found.
+ */
+static pc_err s3_discard_incomplete(objstore *os, const char *name)
+{
+	struct s3_store *st = (struct s3_store *)os;
+	struct s3_writer w = {0}; /* only key and upload_id, for abort_upload */
+	char key_marker[1100] = "", id_marker[1100] = "";
+	unsigned pages = 0;
+	pc_err err = PC_OK;
+
+	w.key = full_key(st, name);
+	if (!w.key)
+		return PC_ENOMEM;
+	do {
+		struct sigv4_param q[4] = {{"uploads", ""}, {"prefix", w.key}};
+		struct s3_request req = {.method = "GET", .query = q, .nquery = 2};
+		struct s3_response resp = {0};
+		char truncated[16] = "";
+		const char *p;
+
+		if (key_marker[0]) {
+			q[2] = (struct sigv4_param){"key-marker", key_marker};
+			q[3] = (struct sigv4_param){"upload-id-marker", id_marker};
+			req.nquery = 4;
+		}
+		err = s3_perform(st, &req, &resp);
+		for (p = resp.body.p; err == PC_OK && p && (p = strstr(p, "<Upload>"));) {
+			const char *end = strstr(p, "</Upload>");
+			char ukey[1100], uid[1100];
+			char *one;
+
+			if (!end)
+				break;
+			one = strndup(p, (size_t)(end - p) + 9);
+			if (!one) {
+				err = PC_ENOMEM;
+				break;
+			}
+			if (s3_xml_text(one, "Key", ukey, sizeof(ukey)) &&
+			    s3_xml_text(one, "UploadId", uid, sizeof(uid)) &&
+			    strcmp(ukey, w.key) == 0) {
+				w.upload_id = uid;
+				err = abort_upload(st, &w);
+				w.upload_id = NULL;
+				if (err == PC_OK)
+					log_info("s3 store: aborted incomplete upload %s of %s",
+						 uid, w.key);
+			}
+			free(one);
+			p = end;
+		}
+		if (err == PC_OK &&
+		    s3_xml_text(resp.body.p, "IsTruncated", truncated, sizeof(truncated)) &&
+		    strcmp(truncated, "true") == 0) {
+			if (!s3_xml_text(resp.body.p, "NextKeyMarker", key_marker,
+					 sizeof(key_marker)) ||
+			    !s3_xml_text(resp.body.p, "NextUploadIdMarker", id_marker,
+					 sizeof(id_marker)))
+				key_marker[0] = '\0';
+		} else {
+			key_marker[0] = '\0';
+		}
+		s3_response_clear(&resp);
+	} while (err == PC_OK && key_marker[0] && ++pages < 1000);
+	free(w.key);
+	return err;
+}
+
 pc_err objstore_s3_presign_at(objstore *os, const char *name, unsigned expires_s, time_t now,
 			      char **url)
 {
@@ -573,5 +647,6 @@ static const struct objstore_ops s3_ops = {
     .stat = s3_stat,
     .read = s3_read,
     .remove = s3_remove,
+    .discard_incomplete = s3_discard_incomplete,
     .presign_get = s3_presign_get,
 };

@@ -81,6 +81,8 @@ void s3_add_path(struct s3_str *s, const struct s3_store *st, const char *key)
 	if (st->cfg.path_style) {
 		s3_str_add(s, "/");
 		s3_str_add_encoded(s, st->cfg.bucket, false);
+		if (!key)
+			return; /* the bucket itself: "/BUCKET", as botocore writes it */
 	}
 	s3_str_add(s, "/");
 	if (key)

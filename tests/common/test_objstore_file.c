@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -293,6 +294,45 @@ static void test_abort_leaves_nothing(void **state)
 	objstore_writer_abort(NULL);
 }
 
+/* A writer killed before commit or abort leaves its temporary file; discard removes it and
+ * nothing else. */
+static void test_discard_incomplete(void **state)
+{
+	struct fixture *f = *state;
+	struct objstore_stat st;
+	unsigned char data[3000];
+	char path[256];
+	int status;
+	pid_t pid;
+
+	pattern(data, sizeof(data), 3);
+	put_object(f->os, "jobs/k/pi.txt", data, 100, 100);
+	put_object(f->os, "jobs/k/pi.txt.other", data, 10, 10);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		objstore_writer *w;
+
+		if (objstore_writer_open(f->os, "jobs/k/pi.txt", &w) != PC_OK ||
+		    objstore_write(w, data, sizeof(data)) != PC_OK)
+			_exit(1);
+		_exit(0); /* as if killed: neither commit nor abort */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(path, sizeof(path), "%s/store/jobs/k", f->dir);
+	assert_int_equal(count_entries(path), 3);
+	assert_int_equal(objstore_discard_incomplete(f->os, "jobs/k/pi.txt"), PC_OK);
+	assert_int_equal(count_entries(path), 2);
+	assert_int_equal(objstore_stat(f->os, "jobs/k/pi.txt", &st), PC_OK);
+	assert_int_equal(st.size, 100);
+	assert_int_equal(objstore_stat(f->os, "jobs/k/pi.txt.other", &st), PC_OK);
+	/* Nothing to do, or no directory at all: fine. */
+	assert_int_equal(objstore_discard_incomplete(f->os, "jobs/k/pi.txt"), PC_OK);
+	assert_int_equal(objstore_discard_incomplete(f->os, "jobs/none/pi.txt"), PC_OK);
+	assert_int_equal(objstore_discard_incomplete(f->os, "../x"), PC_EINVAL);
+}
+
 /* Concurrent writers of one name: each its own handle and content; one whole object wins. */
 #define WRITERS 4
 
@@ -376,6 +416,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_invalid_names_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_read_stat_delete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_discard_incomplete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	};
 

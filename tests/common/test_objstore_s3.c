@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -492,6 +493,74 @@ static void test_endpoint_goes_away(void **state)
 	objstore_free(os);
 }
 
+/* A writer killed mid-upload leaves an incomplete upload; discard aborts exactly that key's. */
+static void test_discard_incomplete(void **state)
+{
+	objstore *os = open_store("discard", "&part_size=5242880");
+	unsigned char *data = malloc(6 * MiB);
+	objstore_writer *w;
+	int status;
+	pid_t pid;
+
+	assert_non_null(data);
+	pattern(data, 6 * MiB, 6);
+	assert_int_equal(objstore_writer_open(os, "jobs/d/pi.txt", &w), PC_OK);
+	assert_int_equal(objstore_write(w, data, 100), PC_OK);
+	assert_int_equal(objstore_writer_commit(w), PC_OK);
+	for (int i = 0; i < 2; i++) {
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			objstore *cos = open_store("discard", "&part_size=5242880");
+			const char *name = i == 0 ? "jobs/d/pi.txt" : "jobs/d/pi.txt.keep";
+
+			if (objstore_writer_open(cos, name, &w) != PC_OK ||
+			    objstore_write(w, data, 6 * MiB) != PC_OK)
+				_exit(1);
+			_exit(0); /* as if killed: neither commit nor abort */
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_int_equal(reply_count("uploads"), 2);
+	assert_int_equal(objstore_discard_incomplete(os, "jobs/d/pi.txt"), PC_OK);
+	/* Only that key's upload: the one of "jobs/d/pi.txt.keep" (same prefix) stays. */
+	assert_int_equal(reply_count("uploads"), 1);
+	assert_true(object_listed("discard/jobs/d/pi.txt", 100));
+	assert_int_equal(objstore_discard_incomplete(os, "jobs/d/pi.txt.keep"), PC_OK);
+	assert_int_equal(reply_count("uploads"), 0);
+	assert_int_equal(objstore_discard_incomplete(os, "jobs/none/pi.txt"), PC_OK);
+	assert_int_equal(objstore_delete(os, "jobs/d/pi.txt"), PC_OK);
+	free(data);
+	objstore_free(os);
+}
+
+/*
+ * The endpoint is gone when commit sends the last part: commit fails and cannot abort
+ * either, so the upload outlives it; once the endpoint is back, discard removes it.
+ */
+static void test_endpoint_gone_at_commit(void **state)
+{
+	objstore *os = open_store("gone2", "&part_size=5242880&retries=1");
+	unsigned char *data = malloc(6 * MiB);
+	char reply[256];
+	objstore_writer *w;
+
+	assert_non_null(data);
+	pattern(data, 6 * MiB, 7);
+	assert_int_equal(objstore_writer_open(os, "jobs/c/pi.txt", &w), PC_OK);
+	assert_int_equal(objstore_write(w, data, 6 * MiB), PC_OK);
+	assert_int_equal(test_s3rver_command(&s3, "stop", reply, sizeof(reply)), 0);
+	assert_int_equal(objstore_writer_commit(w), PC_EUNAVAILABLE);
+	assert_int_equal(test_s3rver_command(&s3, "start", reply, sizeof(reply)), 0);
+	assert_false(key_listed("gone2/jobs/c/pi.txt"));
+	assert_int_equal(reply_count("uploads"), 1);
+	assert_int_equal(objstore_discard_incomplete(os, "jobs/c/pi.txt"), PC_OK);
+	assert_int_equal(reply_count("uploads"), 0);
+	free(data);
+	objstore_free(os);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -503,6 +572,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_presigned_url_with_curl, check_clean),
 	    cmocka_unit_test_teardown(test_wrong_credentials, check_clean),
 	    cmocka_unit_test_teardown(test_endpoint_goes_away, check_clean),
+	    cmocka_unit_test_teardown(test_endpoint_gone_at_commit, check_clean),
+	    cmocka_unit_test_teardown(test_discard_incomplete, check_clean),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -327,6 +327,8 @@ class S3rver:
                         ukey = f.read()
                 except OSError:
                     continue
+                if not ukey.startswith(query.get("prefix", "")):
+                    continue
                 out.append("<Upload><Key>%s</Key><UploadId>%s</UploadId></Upload>"
                            % (escape(ukey), escape(uid)))
             out.append("<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>")

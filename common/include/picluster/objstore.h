@@ -73,6 +73,15 @@ pc_err objstore_read(objstore *os, const char *name, uint64_t offset, uint64_t l
 pc_err objstore_delete(objstore *os, const char *name);
 
 /*
+ * Removes what interrupted writers of `name` left behind: their temporary files (file store)
+ * or incomplete multipart uploads of that key (S3), e.g. after a writer was killed (kill -9,
+ * out of memory) or lost the endpoint before it could abort. The committed object, if any,
+ * is untouched. Call it only when no writer of name can still be running (its job is
+ * terminal): a live writer would lose its upload. PC_OK when nothing was left.
+ */
+pc_err objstore_discard_incomplete(objstore *os, const char *name);
+
+/*
  * Makes a URL that a plain HTTP client can GET for expires_s seconds without credentials
  * (S3: SigV4 query signing). *url is a new string (free()); NULL on failure. PC_ENOTSUP for
  * the file store.
