@@ -199,6 +199,14 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	return r.status ? r.status : 500;
 }
 
+/* civetweb's begin_request callback: every request comes here before civetweb's own handling.
+ * It is set in mg_start's callbacks, so no request can arrive before routing is in place (a
+ * request handler registered after mg_start could miss the first requests). */
+static int begin_request(struct mg_connection *conn)
+{
+	return dispatch(conn, mg_get_user_data(mg_get_context(conn)));
+}
+
 /* civetweb's own errors (malformed requests, oversized headers) get the JSON error body too. */
 static int http_error(struct mg_connection *conn, int status, const char *msg)
 {
@@ -257,6 +265,7 @@ pc_err http_server_start(struct gateway *gw, struct mg_context **out)
 	snprintf(listen, sizeof(listen), "%s:%u", gw->cfg.listen_host, gw->cfg.listen_port);
 	snprintf(threads, sizeof(threads), "%u", gw->cfg.http_threads);
 	memset(&cb, 0, sizeof(cb));
+	cb.begin_request = begin_request;
 	cb.init_thread = thread_init;
 	cb.exit_thread = thread_exit;
 	cb.http_error = http_error;
@@ -266,7 +275,6 @@ pc_err http_server_start(struct gateway *gw, struct mg_context **out)
 		log_error("cannot listen on %s (address in use or not local?)", listen);
 		return PC_EIO;
 	}
-	mg_set_request_handler(ctx, "/", dispatch, gw);
 	n = mg_get_server_ports(ctx, 4, ports);
 	if (n > 0)
 		log_info("listening on http://%s:%d/ with %s threads", gw->cfg.listen_host,

@@ -10,6 +10,7 @@
 #include "http.h"
 #include "picluster/log.h"
 #include "picluster/objstore.h"
+#include "picluster/store.h"
 #include "workers.h"
 
 /* Checks the store URL once at start-up, so a typo fails now rather than at the first job. */
@@ -38,6 +39,27 @@ static int check_store(const struct gw_config *cfg)
 		}
 	}
 	objstore_free(os);
+	return 0;
+}
+
+/* A malformed --redis is a usage error; Redis being down is not (the gateway answers 503 and
+ * recovers when it comes back). */
+static int check_redis(const struct gw_config *cfg)
+{
+	store *st = NULL;
+	pc_err rc = store_open(&st, cfg->redis_url, cfg->key_prefix, GW_REDIS_TIMEOUT_MS);
+
+	if (rc == PC_EINVAL) {
+		fprintf(stderr,
+			"pi-gateway: malformed --redis %s (redis://HOST:PORT[/DB] or "
+			"unix:///path.sock[?db=N])\n",
+			cfg->redis_url);
+		return 2;
+	}
+	if (rc != PC_OK)
+		log_warn("Redis at %s is not answering yet: serving 503 until it does",
+			 cfg->redis_url);
+	store_free(st);
 	return 0;
 }
 
@@ -88,6 +110,8 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&gw.watch_lock, NULL);
 
 	rc = check_store(&gw.cfg);
+	if (!rc)
+		rc = check_redis(&gw.cfg);
 	if (rc)
 		return rc;
 	if (gw.cfg.state_dir[0] && mkdir(gw.cfg.state_dir, 0755) != 0 && errno != EEXIST) {

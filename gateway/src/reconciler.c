@@ -190,7 +190,8 @@ static void pass(struct gateway *gw, store *st, struct tracked *watched)
 			settle(gw, st, &jobs[i], &reports[i]);
 	}
 	cur.n = n;
-	qsort(cur.ids, cur.n, sizeof(cur.ids[0]), cmp_id);
+	if (cur.n)
+		qsort(cur.ids, cur.n, sizeof(cur.ids[0]), cmp_id);
 	gw_watch_drain(gw, &fresh, &nfresh);
 	track(watched, fresh, nfresh);
 	track(watched, cur.ids, cur.n);

@@ -35,7 +35,7 @@ static long read_body(struct gw_req *r, char *buf, size_t cap)
 	size_t got = 0;
 
 	if (declared > GW_MAX_BODY) {
-		http_send_error(r, 413, "body_too_large", "Connection: close\r\n",
+		http_send_error(r, 413, "body_too_large", NULL,
 				"the body may hold at most %d bytes", GW_MAX_BODY);
 		return -1;
 	}
@@ -48,7 +48,7 @@ static long read_body(struct gw_req *r, char *buf, size_t cap)
 		got += (size_t)n;
 	}
 	if (got > GW_MAX_BODY) {
-		http_send_error(r, 413, "body_too_large", "Connection: close\r\n",
+		http_send_error(r, 413, "body_too_large", NULL,
 				"the body may hold at most %d bytes", GW_MAX_BODY);
 		return -1;
 	}

@@ -196,7 +196,8 @@ def case_api():
 
         # Flags: unknown or malformed -> exit 2; --download redirect on a file store -> 2.
         for extra in (["--bogus"], ["--ranks", "zero"], ["--listen", "nowhere"],
-                      ["--download", "redirect"]):
+                      ["--download", "redirect"], ["--redis", "http://x"],
+                      ["--store", "ftp://x"], ["--scheduler", "pbs"]):
             r = subprocess.run([os.path.join(BIN, "pi-gateway"), "--store", s.store_url] + extra,
                                capture_output=True, timeout=30)
             assert r.returncode == 2 and r.stderr, (extra, r.returncode, r.stderr)
