@@ -210,8 +210,8 @@ int pi_series_compute(struct pi_partial *out, uint64_t a, uint64_t b, bool need_
 	c->fac_max_terms = FAC_MAX_TERMS;
 	c->progress = opts->progress;
 	c->progress_ctx = opts->progress_ctx;
-	/* 6k - 1 < 6b is the largest number a leaf factors. */
-	if (c->factor_removal && pi_sieve_init(&c->sieve, 6 * b) != 0)
+	/* 6k - 1 < 6b is the largest number a leaf factors; 29 the largest prime of C^3/24. */
+	if (c->factor_removal && pi_sieve_init(&c->sieve, 6 * b < 64 ? 64 : 6 * b) != 0)
 		c->factor_removal = false; /* too large for the sieve: plain splitting */
 	for (unsigned d = 0; d < MAX_DEPTH; d++) {
 		mpz_inits(c->right[d].P, c->right[d].Q, c->right[d].T, NULL);
