@@ -257,6 +257,9 @@ static CURLcode perform_once(struct s3_store *st, const struct s3_request *req,
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* Reads reach the sink in chunks of up to this size: fewer, larger socket writes in
+	 * the gateway's proxy mode, still bounded memory. */
+	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 128L * 1024);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);

@@ -20,11 +20,12 @@ typedef struct objstore_writer objstore_writer;
 /*
  * Opens a store from its URL:
  *   file:///absolute/dir
- *   s3://BUCKET[/PREFIX][?endpoint=http://HOST:PORT&region=REGION&part_size=BYTES]
- * S3 credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
+ *   s3://BUCKET[/PREFIX][?endpoint=http://HOST:PORT&region=REGION&part_size=BYTES&retries=N]
+ * S3 credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+ * (docs/s3.md has the settings for AWS, MinIO and Google Cloud Storage).
  * On success *out is a new handle (objstore_free); on failure *out is NULL. PC_EINVAL for a
  * malformed URL (a message for the user is logged), PC_EIO if a file store's directory
- * cannot be created.
+ * cannot be created, PC_EAUTH if S3 credentials are not set.
  */
 pc_err objstore_open(objstore **out, const char *url);
 
