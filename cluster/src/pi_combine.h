@@ -8,8 +8,8 @@
 
 /*
  * Rank r holds the partial result of its own range of terms, ranges ascending with r.
- * In round j (j = 0, 1, ... while 2^j < size) every rank r with r mod 2^(j+1) == 2^j sends
- * its partial to r - 2^j and leaves the tree; the receiver merges it on its right. After
+ * In round j (j = 0, 1, ... while 2^j < size) every rank r with r mod 2^(j+1) == 2^j merges
+ * its partial into r - 2^j's (the two share the products) and leaves the tree. After
  * ceil(log2(size)) rounds rank 0 holds the whole series (P skipped, as the rightmost range
  * never needs it). Returns the round in which this rank sent its partial (its x is then
  * cleared to save memory), -1 on rank 0; MPI errors abort (default error handler).
