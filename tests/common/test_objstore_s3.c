@@ -396,7 +396,15 @@ static void test_presigned_url_with_curl(void **state)
 	setenv("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXAMPLE/token+part==", 1);
 	{
 		objstore *tos = open_store("presign", "");
+		struct objstore_stat st;
 
+		/* Requests signed by libcurl carry it too (x-amz-security-token, signed). */
+		assert_int_equal(objstore_writer_open(tos, "token.txt", &w), PC_OK);
+		assert_int_equal(objstore_write(w, "t", 1), PC_OK);
+		assert_int_equal(objstore_writer_commit(w), PC_OK);
+		assert_int_equal(objstore_stat(tos, "token.txt", &st), PC_OK);
+		assert_int_equal(st.size, 1);
+		assert_int_equal(objstore_delete(tos, "token.txt"), PC_OK);
 		assert_int_equal(objstore_presign_get(tos, "jobs/p/pi.txt", 60, &url), PC_OK);
 		assert_non_null(strstr(url, "&X-Amz-Security-Token=FwoGZXIvYXdzEXAMPLE%2Ftoken"
 					    "%2Bpart%3D%3D&X-Amz-Signature="));
@@ -493,6 +501,77 @@ static void test_endpoint_goes_away(void **state)
 	objstore_free(os);
 }
 
+struct transient_case {
+	objstore *os;
+	const unsigned char *data;
+	size_t len;
+};
+
+static pc_err put_and_read_back(void *arg)
+{
+	struct transient_case *t = arg;
+	struct collect c = {.buf = malloc(t->len), .cap = t->len};
+	objstore_writer *w;
+	pc_err err;
+
+	if (!c.buf)
+		return PC_ENOMEM;
+	err = objstore_writer_open(t->os, "t.bin", &w);
+	if (err == PC_OK) {
+		err = write_chunked(w, t->data, t->len, 65536);
+		if (err == PC_OK)
+			err = objstore_writer_commit(w);
+		else
+			objstore_writer_abort(w);
+	}
+	if (err == PC_OK)
+		err = objstore_read(t->os, "t.bin", 0, t->len, collect_sink, &c);
+	if (err == PC_OK && (c.len != t->len || memcmp(c.buf, t->data, t->len) != 0))
+		err = PC_EINTERNAL;
+	free(c.buf);
+	return err;
+}
+
+/* 5xx answers are retried with backoff; a read cut off mid-stream resumes where it stopped. */
+static void test_transient_errors(void **state)
+{
+	const size_t len = 6 * MiB + 1;
+	struct transient_case t = {.os = open_store("transient", "&part_size=5242880&retries=3"),
+				   .data = malloc(len),
+				   .len = len};
+	char reply[64];
+	pc_err err;
+	char *log;
+
+	assert_non_null(t.data);
+	pattern((unsigned char *)t.data, len, 8);
+	/* The first request (CreateMultipartUpload) meets three 503s and succeeds on its last
+	 * retry; the rest of the upload and the read back run clean. */
+	assert_int_equal(test_s3rver_command(&s3, "fail 3", reply, sizeof(reply)), 0);
+	log = capture_stderr(put_and_read_back, &t, &err);
+	assert_int_equal(err, PC_OK);
+	assert_non_null(strstr(log, "SlowDown"));
+	assert_non_null(strstr(log, "retry 3 of 3"));
+	free(log);
+
+	/* More failures than retries: the error, with S3's code, and nothing left behind. */
+	assert_int_equal(test_s3rver_command(&s3, "fail 4", reply, sizeof(reply)), 0);
+	log = capture_stderr(put_and_read_back, &t, &err);
+	assert_int_equal(err, PC_EUNAVAILABLE);
+	assert_non_null(strstr(log, "HTTP 503 SlowDown"));
+	free(log);
+
+	/* The GET is cut after 1,000,000 bytes: the read resumes from there. */
+	assert_int_equal(test_s3rver_command(&s3, "cut 1000000", reply, sizeof(reply)), 0);
+	log = capture_stderr(put_and_read_back, &t, &err);
+	assert_int_equal(err, PC_OK);
+	assert_non_null(strstr(log, "resuming at byte 1000000"));
+	free(log);
+	assert_int_equal(objstore_delete(t.os, "t.bin"), PC_OK);
+	free((void *)t.data);
+	objstore_free(t.os);
+}
+
 /* A writer killed mid-upload leaves an incomplete upload; discard aborts exactly that key's. */
 static void test_discard_incomplete(void **state)
 {
@@ -571,6 +650,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_abort, check_clean),
 	    cmocka_unit_test_teardown(test_presigned_url_with_curl, check_clean),
 	    cmocka_unit_test_teardown(test_wrong_credentials, check_clean),
+	    cmocka_unit_test_teardown(test_transient_errors, check_clean),
 	    cmocka_unit_test_teardown(test_endpoint_goes_away, check_clean),
 	    cmocka_unit_test_teardown(test_endpoint_gone_at_commit, check_clean),
 	    cmocka_unit_test_teardown(test_discard_incomplete, check_clean),

@@ -24,8 +24,9 @@ Use from Python (run as /usr/bin/python3):
 
 From C (tests/support/s3rver.c): `s3rver.py --serve` prints one line
 "ready ENDPOINT BUCKET DIR" and then answers commands on stdin, one line each:
-stop, start, uploads, objects, refused (count and last reason, then clears them), quit
-(or end of input). Run without arguments,
+stop, start, uploads, objects, refused (count and last reason, then clears them),
+"fail N" (the next N requests get 503 SlowDown), "cut N" (the next successful GET is cut
+off after N body bytes), quit (or end of input). Run without arguments,
 it checks itself. s3rver is stopped by its PID; nothing else is ever signalled.
 """
 import hashlib
@@ -108,6 +109,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             # The endpoint is gone: no answer at all, as from a dead server.
             self.close_connection = True
             return
+        with owner.lock:
+            fail = owner.fail_next > 0
+            if fail:
+                owner.fail_next -= 1
+        if fail:
+            self._send(503, [("Content-Type", "application/xml")],
+                       _error_xml("SlowDown", "Please reduce your request rate. (injected)"))
+            return
         ext = owner.extension(self.command, self.path)
         if ext:
             status, headers, data = ext
@@ -127,6 +136,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
             return
+        cut = None
+        if self.command == "GET" and 200 <= resp.status < 300:
+            with owner.lock:
+                cut, owner.cut_next = owner.cut_next, None
+        if cut is not None and cut < len(data):
+            # The whole length announced, part of the body sent, then the connection
+            # drops: a transfer cut off mid-stream.
+            self.send_response(resp.status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:cut])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self._send(resp.status, headers, data)
 
 
@@ -144,6 +169,9 @@ class S3rver:
         self.proc = None
         self.proxy = None
         self.refused = []  # why each refused request was refused
+        self.lock = threading.Lock()
+        self.fail_next = 0  # answer this many next requests with 503 SlowDown
+        self.cut_next = None  # cut the next successful GET's body after this many bytes
 
     # -- life cycle -------------------------------------------------------------------------
     def __enter__(self):
@@ -377,6 +405,14 @@ def _serve():
                     last = s3.refused[-1].replace("\n", " | ") if s3.refused else ""
                     reply = "ok %d %s" % (len(s3.refused), last)
                     s3.refused.clear()
+                elif cmd.startswith("fail "):
+                    with s3.lock:
+                        s3.fail_next = int(cmd[5:])
+                    reply = "ok"
+                elif cmd.startswith("cut "):
+                    with s3.lock:
+                        s3.cut_next = int(cmd[4:])
+                    reply = "ok"
                 elif cmd == "quit":
                     print("ok", flush=True)
                     break

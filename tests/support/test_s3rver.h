@@ -32,7 +32,9 @@ int test_s3rver_url(const struct test_s3rver *s, const char *prefix, const char 
  * Sends one command to the harness: "stop" (s3rver killed by PID: the endpoint goes away),
  * "start" (back on the same port and data), "uploads" ("ok N KEY=ID ..." from
  * ListMultipartUploads), "objects" ("ok N KEY=SIZE ..."), "refused" ("ok N LAST-REASON":
- * requests whose signature the proxy refused since the last "refused"). The reply line, without "ok
+ * requests whose signature the proxy refused since the last "refused"), "fail N" (the next
+ * N requests are answered 503 SlowDown), "cut N" (the next successful GET is cut off after
+ * N body bytes). The reply line, without "ok
  * ", goes to reply. Returns 0 for an "ok" reply, -1 otherwise.
  */
 int test_s3rver_command(struct test_s3rver *s, const char *cmd, char *reply, size_t cap);
