@@ -132,12 +132,13 @@ pc_err objstore_file_open(objstore **out, const char *dir)
 	pc_err err;
 
 	*out = NULL;
+	len = strlen(dir);
 	if (dir[0] != '/' || strstr(dir, "/../") || strstr(dir, "/./") || strchr(dir, '?') ||
-	    strchr(dir, '#')) {
+	    strchr(dir, '#') || (len >= 3 && strcmp(dir + len - 3, "/..") == 0) ||
+	    (len >= 2 && strcmp(dir + len - 2, "/.") == 0)) {
 		log_error("file store: '%.200s' is not an absolute directory (file:///DIR)", dir);
 		return PC_EINVAL;
 	}
-	len = strlen(dir);
 	while (len > 1 && dir[len - 1] == '/')
 		len--;
 	if (len + 2 >= PATH_MAX) {

@@ -149,6 +149,8 @@ static void test_open_urls(void **state)
 	assert_int_equal(objstore_open(&os, "file://relative/dir"), PC_EINVAL);
 	assert_null(os);
 	assert_int_equal(objstore_open(&os, "file:///tmp/../etc"), PC_EINVAL);
+	assert_int_equal(objstore_open(&os, "file:///tmp/.."), PC_EINVAL);
+	assert_int_equal(objstore_open(&os, "file:///tmp/."), PC_EINVAL);
 	assert_int_equal(objstore_open(&os, "ftp://x/y"), PC_EINVAL);
 	assert_int_equal(objstore_open(&os, "/tmp/x"), PC_EINVAL);
 	assert_int_equal(objstore_open(&os, NULL), PC_EINVAL);
