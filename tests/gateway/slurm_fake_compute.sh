@@ -19,7 +19,8 @@ case "$digits" in
 2) exit 3 ;;
 3)
 	sleep 600 &
-	echo "$!" >"$dir/$id.pid.$SLURM_PROCID"
+	echo "$!" >"$dir/$id.pid.$SLURM_PROCID.tmp"
+	mv "$dir/$id.pid.$SLURM_PROCID.tmp" "$dir/$id.pid.$SLURM_PROCID"
 	wait
 	;;
 *) exit 2 ;;
