@@ -1,6 +1,7 @@
 """test_gateway_http.py - pi-gateway over real HTTP, with a real redis-server and real mpirun.
 
-Usage: test_gateway_http.py --bin BUILD/bin CASE     (CASE: api jobs concurrent cancel crash redis)
+Usage: test_gateway_http.py --bin BUILD/bin CASE...
+       (CASE: api jobs concurrent cancel crash redis replicas)
 Each case starts its own stack (tests/support/gateway.py) on free loopback ports and stops
 every process it started. Run with /usr/bin/python3 (stdlib only).
 """
@@ -370,8 +371,30 @@ def case_redis():
         assert g.job(first)["state"] == "finished"
 
 
+def case_replicas():
+    """Two local gateways and an API-only one on one Redis: every job submitted exactly once."""
+    with Stack(BIN, scheduler="local", args=["--ranks", "1", "--max-running", "2"]) as s:
+        a = s.gw
+        b = s.new_gateway()
+        api = s.new_gateway(scheduler="none")
+        ids = {}
+        for i in range(12):
+            g = (a, b, api)[i % 3]
+            ids[g.submit(700 + 11 * i)] = 700 + 11 * i
+        for jid, digits in ids.items():
+            job = api.wait_state(jid, {"finished", "errored", "cancelled"}, timeout=300)
+            assert job["state"] == "finished", job
+            download_ok(api, job, digits)
+        logs = a.log(tail=None) + b.log(tail=None)
+        for jid in ids:
+            n = logs.count("job %s: submitted to local" % jid)
+            assert n == 1, "job %s submitted %d times" % (jid, n)
+        assert "submitted to" not in api.log(tail=None)
+
+
 CASES = {"api": case_api, "jobs": case_jobs, "concurrent": case_concurrent,
-         "cancel": case_cancel, "crash": case_crash, "redis": case_redis}
+         "cancel": case_cancel, "crash": case_crash, "redis": case_redis,
+         "replicas": case_replicas}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()

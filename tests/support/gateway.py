@@ -80,10 +80,12 @@ class Gateway:
         except OSError:
             return False
 
-    def log(self):
+    def log(self, tail=6000):
+        """The gateway's log: its last `tail` characters, or all of it with tail=None."""
         try:
             with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-6000:]
+                text = f.read().decode(errors="replace")
+                return text if tail is None else text[-tail:]
         except OSError:
             return ""
 
