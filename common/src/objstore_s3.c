@@ -369,19 +369,17 @@ static pc_err s3_commit(objstore_writer *base)
 	pc_err err = w->failed;
 
 	if (err == PC_OK && !w->upload_id) {
+		/* It all fits in one part: one PUT, nothing to abort if it fails. */
 		err = put_single(st, w);
-		writer_free(w);
-		return err;
+	} else {
+		if (err == PC_OK && w->len > 0)
+			err = upload_part(st, w);
+		if (err == PC_OK)
+			err = complete_upload(st, w);
+		if (err != PC_OK && w->upload_id)
+			abort_upload(st, w);
 	}
-	if (err == PC_OK && w->len > 0)
-		err = upload_part(st, w);
-	if (err == PC_OK)
-		err = complete_upload(st, w);
-	if (err == PC_OK) {
-		writer_free(w);
-		return PC_OK;
-	}
-	s3_abort(base);
+	writer_free(w);
 	return err;
 }
 
