@@ -189,8 +189,9 @@ void routes_jobs_list(struct gw_req *r)
 	store *st;
 	pc_err rc;
 
+	/* An empty value (state=&limit=) means the parameter's default. */
 	rc = gw_query_param(q, "state", state_s, sizeof(state_s));
-	if (rc == PC_OK) {
+	if (rc == PC_OK && state_s[0]) {
 		if (job_state_parse(state_s, &state) != PC_OK) {
 			http_send_error(r, 400, "invalid_query", NULL,
 					"state must be one of created, queued, running, "
@@ -198,11 +199,13 @@ void routes_jobs_list(struct gw_req *r)
 			return;
 		}
 		filter = &state;
-	} else if (rc != PC_ENOTFOUND) {
+	} else if (rc != PC_OK && rc != PC_ENOTFOUND) {
 		http_send_error(r, 400, "invalid_query", NULL, "malformed state");
 		return;
 	}
 	rc = gw_query_param(q, "limit", limit_s, sizeof(limit_s));
+	if (rc == PC_OK && !limit_s[0])
+		rc = PC_ENOTFOUND;
 	if (rc == PC_OK ? !parse_limit(limit_s, &limit) : rc != PC_ENOTFOUND) {
 		http_send_error(r, 400, "invalid_query", NULL, "limit must be from 1 to %d",
 				LIST_MAX_LIMIT);

@@ -147,6 +147,8 @@ def case_api():
         assert seen == list(reversed(ids)), (seen, ids)
         st, _, page = g.json("GET", "/jobs?state=created&limit=1000")
         assert st == 200 and {j["id"] for j in page["jobs"]} == set(ids)
+        st, _, page = g.json("GET", "/jobs?state=&limit=&cursor=")
+        assert st == 200 and [j["id"] for j in page["jobs"]] == list(reversed(ids)), page
         st, _, page = g.json("GET", "/jobs?state=running")
         assert st == 200 and page["jobs"] == [] and page["next_cursor"] is None
         for q in ["state=bogus", "limit=0", "limit=1001", "limit=abc", "limit=-1",
