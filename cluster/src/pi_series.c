@@ -7,11 +7,15 @@
 
 /* The left part of a split gets this share of the terms: later terms carry larger numbers,
  * and a split slightly past the middle balances the two halves' work better. */
+#ifndef SPLIT_RATIO
 #define SPLIT_RATIO 0.5224
+#endif
 
 /* Factor lists are kept, and common factors removed, in nodes of at most this many terms;
  * above it the lists grow long and the merges cost more than the smaller numbers save. */
-#define FAC_MAX_TERMS 4096
+#ifndef FAC_MAX_TERMS
+#define FAC_MAX_TERMS 65536
+#endif
 
 /* Deep enough for any range that fits in memory: each level shrinks a range by ~0.52. */
 #define MAX_DEPTH 96

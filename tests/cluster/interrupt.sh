@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# interrupt.sh BIN_DIR: a run stopped midway never leaves a file at PATH and never hangs.
+# 1) SIGTERM to mpirun: exit non-zero, no PATH, and rank 0 removes its temporary file.
+# 2) SIGKILL to one rank: the whole job ends (MPI_Abort/mpirun), non-zero, no PATH.
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+# wait_gone PID SECONDS: waits for a background job to end, 1 if it is still there after.
+wait_gone() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Started only once the output's temporary file exists, i.e. the computation is under way.
+start() {
+  mpirun -q --oversubscribe -np 2 "$bin/pi-compute" --digits 20000000 --output "$tmp/pi.txt" \
+    2>/dev/null &
+  pid=$!
+  for ((i = 0; i < 300; i++)); do
+    ls "$tmp" | grep -q '\.tmp\.' && return 0
+    sleep 0.1
+  done
+  echo "FAIL: no temporary file appeared"
+  fail=1
+}
+
+start
+sleep 1
+kill -TERM "$pid"
+if ! wait_gone "$pid" 60; then
+  echo "FAIL: mpirun still running 60 s after SIGTERM"
+  kill -KILL "$pid"
+  fail=1
+fi
+wait "$pid"
+rc=$?
+[ "$rc" -ne 0 ] || { echo "FAIL: SIGTERM run exited 0"; fail=1; }
+if [ -n "$(ls -A "$tmp")" ]; then
+  echo "FAIL: files left after SIGTERM: $(ls -A "$tmp")"
+  fail=1
+fi
+
+start
+sleep 1
+rank=$(pgrep -P "$pid" pi-compute | tail -1)
+if [ -z "$rank" ]; then
+  echo "FAIL: no rank process found under mpirun $pid"
+  fail=1
+else
+  kill -KILL "$rank"
+fi
+if ! wait_gone "$pid" 60; then
+  echo "FAIL: the job hangs 60 s after one rank was killed"
+  kill -KILL "$pid"
+  fail=1
+fi
+wait "$pid"
+rc=$?
+[ "$rc" -ne 0 ] || { echo "FAIL: run with a killed rank exited 0"; fail=1; }
+[ -e "$tmp/pi.txt" ] && { echo "FAIL: PATH exists after a killed rank"; fail=1; }
+rm -f "$tmp"/pi.txt.tmp.* # rank 0 may have been killed too hard to clean up; PATH is what counts
+[ "$fail" -eq 0 ] && echo "ok: interrupted runs leave nothing at PATH and end"
+exit $fail
