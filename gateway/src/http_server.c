@@ -194,8 +194,12 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	route(&r, path);
 	gw_metrics_count_request(&r.gw->metrics, r.route, r.status);
 	log_safe(path, shown, sizeof(shown));
-	log_info("%s %s %d %llub %.2fms %s", r.ri->request_method, shown, r.status,
-		 (unsigned long long)r.sent, elapsed_ms(&t0), r.ri->remote_addr);
+	/* POST /job learns its id while it runs: the record names it so a job's whole story
+	 * can be found by grepping the log for its id. */
+	log_info("%s %s %d %llub %.2fms %s%s%s", r.ri->request_method, shown, r.status,
+		 (unsigned long long)r.sent, elapsed_ms(&t0), r.ri->remote_addr,
+		 r.route == GW_ROUTE_POST_JOB && r.id[0] ? " job " : "",
+		 r.route == GW_ROUTE_POST_JOB ? r.id : "");
 	return r.status ? r.status : 500;
 }
 
