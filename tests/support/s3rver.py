@@ -129,8 +129,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             conn.request(self.command, self.path, body=body, headers=fwd)
             resp = conn.getresponse()
             data = resp.read()
+            # Date and Server come from send_response already.
             headers = [(k, v) for k, v in resp.getheaders()
-                       if k.lower() not in HOP_BY_HOP or
+                       if k.lower() not in HOP_BY_HOP | {"date", "server"} or
                        (self.command == "HEAD" and k.lower() == "content-length")]
             conn.close()
         except OSError:
