@@ -1,7 +1,7 @@
 """test_gateway_http.py - pi-gateway over real HTTP, with a real redis-server and real mpirun.
 
 Usage: test_gateway_http.py --bin BUILD/bin CASE...
-       (CASE: api jobs concurrent cancel crash redis replicas)
+       (CASE: api jobs concurrent cancel crash redis replicas redirect)
 Each case starts its own stack (tests/support/gateway.py) on free loopback ports and stops
 every process it started. Run with /usr/bin/python3 (stdlib only).
 """
@@ -394,9 +394,38 @@ def case_replicas():
         assert "submitted to" not in api.log(tail=None)
 
 
+def case_redirect():
+    """--download redirect on an S3 store (s3rver behind a SigV4-checking proxy): 302 to a
+    presigned URL that plain curl downloads; a proxy-mode gateway serves the same object."""
+    from s3rver import S3rver
+    with S3rver() as s3:
+        env = dict(os.environ)
+        env.update(s3.env())
+        with Stack(BIN, scheduler="local", store_url=s3.store_url("gw"), env=env,
+                   args=["--ranks", "2", "--download", "redirect", "--presign-expiry", "300"]) as s:
+            g = s.gw
+            jid = g.submit(4000)
+            job = g.wait_state(jid, {"finished", "errored"})
+            assert job["state"] == "finished", job
+            st, hdr, body = g.request("GET", "/job/download/" + jid)
+            assert st == 302 and hdr["location"].startswith("http://127.0.0.1:"), (st, hdr)
+            assert "X-Amz-Signature=" in hdr["location"] and "X-Amz-Expires=300" in hdr["location"]
+            got = subprocess.run(["curl", "-sS", "--fail", hdr["location"]], capture_output=True,
+                                 timeout=60)
+            assert got.returncode == 0, got.stderr
+            assert got.stdout == reference(4000)
+            assert hashlib.sha256(got.stdout).hexdigest() == job["result"]["sha256"]
+            proxy = s.new_gateway(scheduler="none", args=[])
+            download_ok(proxy, job, 4000)
+            st, _, part = proxy.request("GET", "/job/download/" + jid,
+                                        headers={"Range": "bytes=2-5"})
+            assert st == 206 and part == b"1415", (st, part)
+            assert not s3.refused, s3.refused
+
+
 CASES = {"api": case_api, "jobs": case_jobs, "concurrent": case_concurrent,
          "cancel": case_cancel, "crash": case_crash, "redis": case_redis,
-         "replicas": case_replicas}
+         "replicas": case_replicas, "redirect": case_redirect}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
