@@ -234,11 +234,12 @@ static const struct oracle_case cases[] = {
 
 static void test_presign_matches_botocore(void **state)
 {
+	static char expected[NCASES][4096];
 	char path[] = "/tmp/sigv4-oracle-XXXXXX";
-	char cmd[512], line[4096];
-	int fd = mkstemp(path);
+	char cmd[512];
+	int fd = mkstemp(path), status;
 	FILE *f, *p;
-	size_t i;
+	size_t i, got = 0;
 
 	assert_true(fd >= 0);
 	f = fdopen(fd, "w");
@@ -247,19 +248,22 @@ static void test_presign_matches_botocore(void **state)
 		fprintf(f, "%s\t%s\t%s\t%u\t%lld\t%s\t%s\t%s\t%s\n", cases[i].bucket, cases[i].key,
 			cases[i].region, cases[i].expires, cases[i].when, cases[i].ak, cases[i].sk,
 			cases[i].token, cases[i].endpoint);
-	assert_int_equal(fclose(f), 0);
+	fclose(f);
+	/* All of botocore's answers first, so the case file goes whatever happens next. */
 	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s' --batch '%s'", PRESIGN_ORACLE, path);
 	p = popen(cmd, "r");
-	assert_non_null(p);
+	while (p && got < NCASES && fgets(expected[got], sizeof(expected[got]), p)) {
+		expected[got][strcspn(expected[got], "\n")] = '\0';
+		got++;
+	}
+	status = p ? pclose(p) : -1;
+	unlink(path);
+	assert_int_equal(status, 0);
+	assert_int_equal(got, NCASES);
 	for (i = 0; i < NCASES; i++) {
 		objstore *os;
 		char *url;
-		size_t n;
 
-		assert_non_null(fgets(line, sizeof(line), p));
-		n = strlen(line);
-		assert_true(n > 0 && line[n - 1] == '\n');
-		line[n - 1] = '\0';
 		assert_int_equal(setenv("AWS_ACCESS_KEY_ID", cases[i].ak, 1), 0);
 		assert_int_equal(setenv("AWS_SECRET_ACCESS_KEY", cases[i].sk, 1), 0);
 		if (cases[i].token[0])
@@ -270,14 +274,12 @@ static void test_presign_matches_botocore(void **state)
 		assert_int_equal(objstore_s3_presign_at(os, cases[i].name, cases[i].expires,
 							(time_t)cases[i].when, &url),
 				 PC_OK);
-		if (strcmp(url, line) != 0)
+		if (strcmp(url, expected[i]) != 0)
 			fail_msg("case %zu (%s):\n picluster %s\n botocore  %s", i,
-				 cases[i].store_url, url, line);
+				 cases[i].store_url, url, expected[i]);
 		free(url);
 		objstore_free(os);
 	}
-	assert_int_equal(pclose(p), 0);
-	unlink(path);
 }
 
 static void test_presign_limits(void **state)
