@@ -104,7 +104,13 @@ static void exec_child(const char *path, char *const argv[], char *const envp[],
 		       int err_fd)
 {
 	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
 
+	/* The gateway blocks SIGINT/SIGTERM and ignores SIGPIPE; both would survive execve. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigaction(SIGPIPE, &dfl, NULL);
 	setpgid(0, 0); /* our own group, so a deadline kill takes its children too */
 	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
 	    dup2(err_fd, STDERR_FILENO) < 0)
