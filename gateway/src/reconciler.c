@@ -16,11 +16,18 @@
  * once (sched_poll, which also reaps local children), and for each one the scheduler says has
  * ended while Redis still shows it live, move it to errored -- with `expect` set to the state
  * read, so a compute that reported finished in between wins and nothing is overwritten.
- * Jobs this gateway submitted or saw live are watched until they end; finished ones feed the
- * duration histogram.
+ * Jobs this gateway submitted or saw live are watched until they end: each state change the
+ * compute reports (queued -> running, running -> finished or errored) gets its log line here,
+ * and finished ones feed the duration histogram.
  */
+struct watched_job {
+	char id[JOB_ID_LEN + 1]; /* first: entries sort and search by id */
+	enum job_state state;	 /* as last seen */
+	bool live;		 /* queued or running in this pass */
+};
+
 struct tracked {
-	char (*ids)[JOB_ID_LEN + 1];
+	struct watched_job *jobs; /* sorted by id, no duplicates */
 	size_t n;
 };
 
@@ -83,53 +90,96 @@ out_free:
 	return rc;
 }
 
-/* Appends ids to the tracked set (kept sorted and without duplicates). */
-static void track(struct tracked *t, char (*ids)[JOB_ID_LEN + 1], size_t n)
+static struct watched_job *find(const struct tracked *t, const char *id)
 {
-	char(*grown)[JOB_ID_LEN + 1];
-	size_t w = 0;
+	return t->n ? bsearch(id, t->jobs, t->n, sizeof(t->jobs[0]), cmp_id) : NULL;
+}
+
+/* Adds the entries whose id is not tracked yet, keeping the set sorted by id. */
+static void track(struct tracked *t, const struct watched_job *add, size_t n)
+{
+	struct watched_job *grown;
+	size_t old = t->n, m = t->n, w = 0;
 
 	if (!n)
 		return;
-	grown = realloc(t->ids, (t->n + n) * sizeof(*grown));
+	grown = realloc(t->jobs, (t->n + n) * sizeof(*grown));
 	if (!grown)
-		return; /* metrics only: skip this batch */
-	memcpy(grown + t->n, ids, n * sizeof(*grown));
-	t->ids = grown;
-	t->n += n;
-	qsort(t->ids, t->n, sizeof(t->ids[0]), cmp_id);
-	for (size_t i = 0; i < t->n; i++)
-		if (w == 0 || strcmp(t->ids[w - 1], t->ids[i]) != 0)
-			memmove(t->ids[w++], t->ids[i], sizeof(t->ids[0]));
+		return; /* logs and metrics only: skip this batch */
+	t->jobs = grown;
+	for (size_t i = 0; i < n; i++)
+		if (!old || !bsearch(add[i].id, grown, old, sizeof(grown[0]), cmp_id))
+			grown[m++] = add[i];
+	qsort(grown, m, sizeof(grown[0]), cmp_id);
+	for (size_t i = 0; i < m; i++)
+		if (w == 0 || strcmp(grown[w - 1].id, grown[i].id) != 0)
+			grown[w++] = grown[i];
 	t->n = w;
 }
 
-/* Tracked jobs that are not live any more: finished ones feed the duration histogram, and
- * every ended one leaves the set. Jobs not live yet (created) stay. */
-static void observe_departures(struct gateway *gw, store *st, struct tracked *t,
-			       const struct tracked *live)
+/* Logs a state change the compute (or another gateway) wrote, as this gateway saw it. */
+static void note_seen(const struct watched_job *was, const struct job *now)
+{
+	if (now->state == JOB_ERRORED)
+		log_info("job %s: %s -> errored (seen): %s: %s", now->id,
+			 job_state_name(was->state), now->error_code, now->error_message);
+	else if (now->state == JOB_FINISHED)
+		log_info("job %s: %s -> finished (seen): %llu bytes in %.3f s", now->id,
+			 job_state_name(was->state), (unsigned long long)now->result_bytes,
+			 (double)(now->finished_at_ms - now->started_at_ms) / 1000.0);
+	else
+		log_info("job %s: %s -> %s (seen)", now->id, job_state_name(was->state),
+			 job_state_name(now->state));
+}
+
+/*
+ * Updates the tracked set from this pass: live jobs (sorted by id) refresh their entry,
+ * logging a change; entries no longer live are read once more, and those that ended are
+ * logged (unless this gateway wrote the end itself), observed and dropped. Entries of jobs
+ * not live yet (created) stay.
+ */
+static void update_tracked(struct gateway *gw, store *st, struct tracked *t, const struct job *live,
+			   size_t nlive)
 {
 	size_t w = 0;
 
+	for (size_t i = 0; i < t->n; i++)
+		t->jobs[i].live = false;
+	for (size_t i = 0; i < nlive; i++) {
+		struct watched_job *e = find(t, live[i].id);
+
+		if (!e)
+			continue;
+		e->live = true;
+		if (e->state != live[i].state) {
+			note_seen(e, &live[i]);
+			e->state = live[i].state;
+		}
+	}
 	for (size_t i = 0; i < t->n; i++) {
+		struct watched_job *e = &t->jobs[i];
 		struct job job;
 		pc_err rc;
 
-		if (live->n &&
-		    bsearch(t->ids[i], live->ids, live->n, sizeof(live->ids[0]), cmp_id)) {
-			memmove(t->ids[w++], t->ids[i], sizeof(t->ids[0]));
+		if (e->live) {
+			t->jobs[w++] = *e;
 			continue;
 		}
-		rc = store_job_get(st, t->ids[i], &job);
-		if (rc == PC_OK && job_state_is_terminal(job.state)) {
-			if (job.state == JOB_FINISHED && job.started_at_ms && job.finished_at_ms)
-				gw_metrics_observe_duration(&gw->metrics,
-							    job.finished_at_ms - job.started_at_ms);
-			continue;
-		}
+		rc = store_job_get(st, e->id, &job);
 		if (rc == PC_ENOTFOUND)
 			continue;
-		memmove(t->ids[w++], t->ids[i], sizeof(t->ids[0]));
+		if (rc != PC_OK || !job_state_is_terminal(job.state)) {
+			t->jobs[w++] = *e;
+			continue;
+		}
+		/* Cancelled by an API call and compute_lost by our own reconcile are logged
+		 * where they were written. */
+		if (job.state == JOB_FINISHED ||
+		    (job.state == JOB_ERRORED && strcmp(job.error_code, "compute_lost") != 0))
+			note_seen(e, &job);
+		if (job.state == JOB_FINISHED && job.started_at_ms && job.finished_at_ms)
+			gw_metrics_observe_duration(&gw->metrics,
+						    job.finished_at_ms - job.started_at_ms);
 	}
 	t->n = w;
 }
@@ -163,8 +213,8 @@ static void settle(struct gateway *gw, store *st, const struct job *job,
 static void pass(struct gateway *gw, store *st, struct tracked *watched)
 {
 	struct sched_report *reports = NULL;
+	struct watched_job *add = NULL;
 	struct job *jobs = NULL;
-	struct tracked cur = {NULL, 0};
 	char(*fresh)[JOB_ID_LEN + 1] = NULL;
 	size_t n = 0, nfresh = 0;
 	pc_err rc;
@@ -177,28 +227,38 @@ static void pass(struct gateway *gw, store *st, struct tracked *watched)
 	}
 	if (n) {
 		reports = calloc(n, sizeof(*reports));
-		cur.ids = calloc(n, sizeof(*cur.ids));
-		if (!reports || !cur.ids)
+		if (!reports)
 			goto out_free;
 	}
 	rc = sched_poll(gw->sched, jobs, n, reports);
 	if (rc != PC_OK)
 		goto out_free;
-	for (size_t i = 0; i < n; i++) {
-		memcpy(cur.ids[i], jobs[i].id, sizeof(cur.ids[i]));
+	for (size_t i = 0; i < n; i++)
 		if (reports[i].fate == SCHED_ENDED || reports[i].fate == SCHED_CANCELLED)
 			settle(gw, st, &jobs[i], &reports[i]);
-	}
-	cur.n = n;
-	if (cur.n)
-		qsort(cur.ids, cur.n, sizeof(cur.ids[0]), cmp_id);
+
+	/* Jobs the submitter handed over since the last pass (they were queued then), and live
+	 * jobs not watched yet (adopted after a restart, or submitted by another gateway). */
 	gw_watch_drain(gw, &fresh, &nfresh);
-	track(watched, fresh, nfresh);
-	track(watched, cur.ids, cur.n);
-	free(fresh);
-	observe_departures(gw, st, watched, &cur);
+	add = calloc(nfresh + n + 1, sizeof(*add));
+	if (!add)
+		goto out_free;
+	for (size_t i = 0; i < nfresh; i++) {
+		memcpy(add[i].id, fresh[i], sizeof(add[i].id));
+		add[i].state = JOB_QUEUED;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memcpy(add[nfresh + i].id, jobs[i].id, sizeof(add[0].id));
+		add[nfresh + i].state = jobs[i].state;
+	}
+	/* Fresh entries go first so that an id both fresh and live starts at queued, and the
+	 * change to running is logged by update_tracked. */
+	track(watched, add, nfresh);
+	track(watched, add + nfresh, n);
+	update_tracked(gw, st, watched, jobs, n);
 out_free:
-	free(cur.ids);
+	free(add);
+	free(fresh);
 	free(reports);
 	free(jobs);
 }
@@ -219,7 +279,7 @@ void *gw_reconciler_main(void *arg)
 		pass(gw, st, &watched);
 		gw_nap(gw, RECONCILE_INTERVAL_MS);
 	}
-	free(watched.ids);
+	free(watched.jobs);
 	store_free(st);
 	return NULL;
 }
