@@ -135,11 +135,13 @@ int main(int argc, char **argv)
 
 	/* Signals: SIGPIPE ignored (a client hanging up is an error return, not death);
 	 * SIGINT/SIGTERM blocked in every thread and taken by sigwait below. */
-	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR || pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0) {
+		log_error("cannot set up signal handling");
+		goto out_free_sched;
+	}
 
 	if (gw_workers_start(&gw, &workers) != PC_OK)
 		goto out_free_sched;

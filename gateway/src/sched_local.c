@@ -315,15 +315,17 @@ static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, 
 	sigaddset(&dflt, SIGINT);
 	sigaddset(&dflt, SIGTERM);
 	sigaddset(&dflt, SIGCHLD);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dflt);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-					    POSIX_SPAWN_SETSIGDEF);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	logfd = open_job_log(s, job->id);
-	if (logfd >= 0) {
-		posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-		posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+	if (posix_spawnattr_setsigmask(&attr, &none) ||
+	    posix_spawnattr_setsigdefault(&attr, &dflt) ||
+	    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF) ||
+	    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) ||
+	    (logfd >= 0 && (posix_spawn_file_actions_adddup2(&fa, logfd, 1) ||
+			    posix_spawn_file_actions_adddup2(&fa, logfd, 2)))) {
+		snprintf(message, message_cap, "cannot prepare the mpirun process");
+		rc = PC_ENOMEM;
+		goto out_close_log;
 	}
 
 	pthread_mutex_lock(&l->lock);

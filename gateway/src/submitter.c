@@ -61,7 +61,10 @@ static void submit(struct gateway *gw, store *st, struct job *job)
 	if (store_job_get(st, job->id, job) == PC_OK && job->state == JOB_CANCELLED) {
 		snprintf(job->sched_name, sizeof(job->sched_name), "%s", sched_name(gw->sched));
 		snprintf(job->sched_job_id, sizeof(job->sched_job_id), "%s", sched_id);
-		sched_cancel(gw->sched, job);
+		rc = sched_cancel(gw->sched, job);
+		if (rc != PC_OK)
+			log_warn("job %s: cancel of %s job %s failed: %s", job->id,
+				 sched_name(gw->sched), sched_id, pc_strerror(rc));
 	}
 }
 
