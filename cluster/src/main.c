@@ -70,13 +70,28 @@ static void sink_progress(void *ctx, double share)
 	int percent = (int)(share * 100.0);
 
 	if (s->job != NULL)
-		pi_job_progress(s->job, 0.9 * share); /* the rest is the final stage */
+		pi_job_progress(s->job, 0.9 * share, false); /* the rest is the final stage */
 	if (s->args->progress && percent > s->last_percent &&
 	    (now - s->last_print >= PROGRESS_INTERVAL || percent == 100)) {
 		fprintf(stderr, "pi-compute: series %d%% done\n", percent);
 		s->last_print = now;
 		s->last_percent = percent;
 	}
+}
+
+/* Job progress after the series (which maps to 0 .. 0.9). */
+static void sink_phase_done(void *ctx, enum pi_phase phase)
+{
+	struct sink *s = ctx;
+
+	if (s->job == NULL)
+		return;
+	if (phase == PI_PHASE_COMBINE)
+		pi_job_progress(s->job, 0.92, true);
+	else if (phase == PI_PHASE_DIVISION)
+		pi_job_progress(s->job, 0.95, true);
+	else if (phase == PI_PHASE_CONVERSION)
+		pi_job_progress(s->job, 0.98, true);
 }
 
 /* Rank 0: opens the destination. Returns EXIT_OK to go on, or the exit code to stop with. */
@@ -194,6 +209,7 @@ int main(int argc, char **argv)
 
 	hooks.write = sink_write;
 	hooks.progress = (args.progress || args.job_id != NULL) ? sink_progress : NULL;
+	hooks.phase_done = sink_phase_done;
 	hooks.ctx = &s;
 	run_rc = pi_run(args.digits, guard_digits(), &hooks, MPI_COMM_WORLD, &res);
 	if (rank == 0)

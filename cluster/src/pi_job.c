@@ -139,13 +139,13 @@ int pi_job_write(void *ctx, const void *buf, size_t len)
 	return 0;
 }
 
-void pi_job_progress(struct pi_job *job, double progress)
+void pi_job_progress(struct pi_job *job, double progress, bool now)
 {
-	double now = pi_report_now();
+	double t = pi_report_now();
 
-	if (now - job->last_progress < PROGRESS_INTERVAL)
+	if (!now && t - job->last_progress < PROGRESS_INTERVAL)
 		return;
-	job->last_progress = now;
+	job->last_progress = t;
 	/* A refused update (cancelled meanwhile) is not an error of the computation. */
 	(void)store_job_set_progress(job->st, job->id, progress);
 }

@@ -2,6 +2,7 @@
 #ifndef PI_JOB_H
 #define PI_JOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "pi_args.h"
@@ -28,8 +29,8 @@ enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args 
 /* A pi_run_hooks write callback: streams bytes into the object and the SHA-256. */
 int pi_job_write(void *job, const void *buf, size_t len);
 
-/* Records progress (0..1) in Redis, at most a few times a second. */
-void pi_job_progress(struct pi_job *job, double progress);
+/* Records progress (0..1) in Redis, at most a few times a second unless `now`. */
+void pi_job_progress(struct pi_job *job, double progress, bool now);
 
 /*
  * Commits the object and moves running -> finished with its name, size and SHA-256. When

@@ -20,10 +20,11 @@ int pi_job_write(void *job, const void *buf, size_t len)
 	return -1;
 }
 
-void pi_job_progress(struct pi_job *job, double progress)
+void pi_job_progress(struct pi_job *job, double progress, bool now)
 {
 	(void)job;
 	(void)progress;
+	(void)now;
 }
 
 int pi_job_finish(struct pi_job *job, char *err, size_t errcap)

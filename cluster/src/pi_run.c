@@ -39,6 +39,12 @@ static void on_series_progress(void *ctx, uint64_t done_upto)
 			    sp->cost > 0 ? pi_ranges_cost(sp->a, done_upto) / sp->cost : 1.0);
 }
 
+static void phase_done(const struct pi_run_hooks *hooks, int rank, enum pi_phase phase)
+{
+	if (rank == 0 && hooks->phase_done != NULL)
+		hooks->phase_done(hooks->ctx, phase);
+}
+
 /* Rank 0's output: everything goes through hooks->write, cut to exactly `digits` decimals. */
 struct out_state {
 	const struct pi_run_hooks *hooks;
@@ -77,7 +83,7 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 	struct pi_timings *t = &res->timings;
 	mpz_t R, V, F;
 	char *piece = NULL;
-	int rank, size, sent_round, pieces, sqrt_rank, ambiguous = 0, rc = 0;
+	int rank, size, pieces, sqrt_rank, ambiguous = 0, rc = 0;
 	double t0, now;
 
 	MPI_Comm_rank(comm, &rank);
@@ -109,9 +115,10 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 	now = pi_report_now();
 
 	/* Combine in log2(size) rounds. */
-	sent_round = pi_combine(&x, comm);
+	pi_combine(&x, comm);
 	t->phase[PI_PHASE_COMBINE] = pi_report_now() - now;
 	now = pi_report_now();
+	phase_done(hooks, rank, PI_PHASE_COMBINE);
 
 	/* sqrt(10005) needs no series result: rank 1 leaves the combine first and does it
 	 * while rank 0 merges and divides. */
@@ -125,7 +132,6 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 			mpz_init(R);
 		}
 	}
-	(void)sent_round;
 	t->phase[PI_PHASE_SQRT] = pi_report_now() - now;
 	now = pi_report_now();
 
@@ -147,6 +153,7 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 	pi_bigmsg_bcast_mpz(F, 0, comm);
 	t->phase[PI_PHASE_DIVISION] = pi_report_now() - now;
 	now = pi_report_now();
+	phase_done(hooks, rank, PI_PHASE_DIVISION);
 
 	/* Conversion: each rank its stretch of digits; the last piece ends in the guard digits. */
 	pieces =
@@ -164,6 +171,7 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 	MPI_Bcast(&ambiguous, 1, MPI_INT, pieces - 1, comm);
 	t->phase[PI_PHASE_CONVERSION] = pi_report_now() - now;
 	now = pi_report_now();
+	phase_done(hooks, rank, PI_PHASE_CONVERSION);
 	if (ambiguous) {
 		rc = 1;
 		goto out;

@@ -17,6 +17,8 @@ struct pi_run_hooks {
 	/* Share of the series work done (0..1) on rank 0's range, which is balanced with the
 	 * others; called every few thousand terms. May be NULL. */
 	void (*progress)(void *ctx, double share);
+	/* Called on rank 0 when a phase after the series has ended. May be NULL. */
+	void (*phase_done)(void *ctx, enum pi_phase phase);
 	void *ctx;
 };
 

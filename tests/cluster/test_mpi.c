@@ -167,7 +167,7 @@ static void test_combine_equals_serial(void **unused)
 static void run_against_serial(uint64_t digits, unsigned guard)
 {
 	struct collect c;
-	struct pi_run_hooks hooks = {collect, NULL, &c};
+	struct pi_run_hooks hooks = {collect, NULL, NULL, &c};
 	struct pi_run_result res;
 	char *serial;
 
