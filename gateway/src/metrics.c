@@ -11,7 +11,7 @@ static const char *const route_names[GW_ROUTE_COUNT] = {
 /* The status codes the gateway answers with; the last slot counts anything else. */
 static const int status_codes[GW_STATUS_SLOTS - 1] = {
     200, 201, 204, 206, 302, 304, 400, 404, 405, 408, 409, 411,
-    410, 413, 414, 415, 416, 429, 431, 500, 501, 503, 505,
+    410, 413, 414, 415, 416, 429, 431, 500, 501, 502, 503,
 };
 
 /* Upper bounds of the duration buckets in milliseconds; the last one is +Inf. */

@@ -8,14 +8,28 @@
 #include "picluster/log.h"
 #include "request.h"
 
+/* A proxied download: the head waits in `head` until the store produces its first bytes, so a
+ * store that fails at once (object gone, S3 down) still gets a proper JSON error. */
+struct download {
+	struct gw_req *r;
+	char head[384];
+	size_t head_len;
+	bool head_sent;
+};
+
 /* objstore_read's sink: every chunk goes straight to the socket, so memory stays bounded. */
 static pc_err to_socket(void *ctx, const void *buf, size_t len)
 {
-	struct gw_req *r = ctx;
+	struct download *d = ctx;
 
-	if (mg_write(r->conn, buf, len) <= 0)
+	if (!d->head_sent) {
+		d->head_sent = true;
+		if (mg_write(d->r->conn, d->head, d->head_len) <= 0)
+			return PC_EIO;
+	}
+	if (mg_write(d->r->conn, buf, len) <= 0)
 		return PC_EIO;
-	r->sent += len;
+	d->r->sent += len;
 	return PC_OK;
 }
 
@@ -65,6 +79,7 @@ out_free_url:
 void routes_download(struct gw_req *r)
 {
 	char headers[256];
+	struct download d;
 	struct objstore_stat stat;
 	struct job job;
 	uint64_t first = 0, length;
@@ -123,27 +138,39 @@ void routes_download(struct gw_req *r)
 	}
 	/* The head is written by hand: Content-Length is the range, and the body follows in
 	 * chunks from the store instead of one buffer. */
-	n = snprintf(headers, sizeof(headers),
+	d.r = r;
+	d.head_sent = false;
+	n = snprintf(d.head, sizeof(d.head),
 		     "HTTP/1.1 %d %s\r\n"
 		     "Content-Type: text/plain\r\n"
 		     "Content-Length: %llu\r\n"
 		     "Accept-Ranges: bytes\r\n"
+		     "Cache-Control: no-store\r\n"
 		     "ETag: \"%s\"\r\n",
 		     status, http_status_text(status), (unsigned long long)length,
 		     job.result_sha256);
 	if (status == 206)
-		n += snprintf(headers + n, sizeof(headers) - (size_t)n,
+		n += snprintf(d.head + n, sizeof(d.head) - (size_t)n,
 			      "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,
 			      (unsigned long long)(first + length - 1),
 			      (unsigned long long)stat.size);
-	n += snprintf(headers + n, sizeof(headers) - (size_t)n, "\r\n");
+	n += snprintf(d.head + n, sizeof(d.head) - (size_t)n, "\r\n");
+	d.head_len = (size_t)n;
 	r->status = status;
-	if (mg_write(r->conn, headers, (size_t)n) <= 0 || r->head)
+	if (r->head) {
+		mg_write(r->conn, d.head, d.head_len);
 		return;
-	rc = objstore_read(os, job.result_object, first, length, to_socket, r);
-	if (rc != PC_OK)
-		/* The head is gone already: all that is left is to cut the connection short,
-		 * which civetweb does when the handler's Content-Length was not met. */
-		log_warn("job %s: download stopped after %llu of %llu bytes: %s", job.id,
-			 (unsigned long long)r->sent, (unsigned long long)length, pc_strerror(rc));
+	}
+	rc = objstore_read(os, job.result_object, first, length, to_socket, &d);
+	if (rc == PC_OK)
+		return;
+	if (!d.head_sent) {
+		http_send_error(r, rc == PC_ENOTFOUND ? 410 : 502, "store_read_failed", NULL,
+				"cannot read the result of job %s from the store: %s", job.id,
+				pc_strerror(rc));
+		return;
+	}
+	/* The head is gone already: the client sees a body shorter than Content-Length. */
+	log_warn("job %s: download stopped after %llu of %llu bytes: %s", job.id,
+		 (unsigned long long)r->sent, (unsigned long long)length, pc_strerror(rc));
 }

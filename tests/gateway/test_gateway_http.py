@@ -234,6 +234,11 @@ def case_jobs():
             assert hdr["content-range"] == "bytes */%d" % size, hdr
         st, hdr, none = g.request("HEAD", path)
         assert st == 200 and none == b"" and int(hdr["content-length"]) == size
+        # The result vanished from the store behind the gateway's back: 410, JSON.
+        other = g.submit(1000)
+        assert g.wait_state(other, {"finished", "errored"})["state"] == "finished"
+        os.unlink(os.path.join(s.store_dir, "jobs", other, "pi.txt"))
+        expect_error(g.request("GET", "/job/download/" + other), 410, "object gone")
         # Terminal: DELETE refused, state unchanged.
         expect_error(g.request("DELETE", "/job/" + jid), 409, "delete finished")
         assert g.job(jid)["state"] == "finished"
@@ -241,7 +246,7 @@ def case_jobs():
         wait_until(lambda: "picluster_job_duration_seconds_count 0" not in
                    g.request("GET", "/metrics")[2].decode(), 30, "duration histogram")
         text = g.request("GET", "/metrics")[2].decode()
-        assert 'picluster_jobs{state="finished"} 1' in text, text
+        assert 'picluster_jobs{state="finished"} 2' in text, text
 
 
 def case_concurrent():
