@@ -12,7 +12,8 @@
 double pi_ranges_cost(uint64_t a, uint64_t b);
 
 /*
- * Splits [0, terms) into `ranks` consecutive ranges of about equal cost: rank r gets
+ * Splits [0, terms) into `ranks` consecutive ranges of about equal cost (the last range,
+ * which skips P, takes 10% more): rank r gets
  * [bounds[r], bounds[r + 1]). bounds has ranks + 1 entries; bounds[0] = 0 and
  * bounds[ranks] = terms; ranges may be empty when there are more ranks than terms.
  */
