@@ -759,8 +759,10 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 			break;
 		if (db && strstr(res.err, "accounting storage is disabled")) {
 			mode = ACCT_JOBCOMP;
-		} else if (!db && (strstr(res.err, "jobcomp") || strstr(res.err, "JobComp") ||
+		} else if (!db && (strstr(res.err, "completion is disabled") ||
+				   strstr(res.err, "jobcomp") || strstr(res.err, "JobComp") ||
 				   strstr(res.err, "No such file"))) {
+			/* "Slurm job completion is disabled": jobcomp/none, no records at all. */
 			mode = ACCT_NONE;
 		} else {
 			char msg[256];
