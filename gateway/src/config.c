@@ -33,7 +33,7 @@ struct opt {
 	}
 
 static const struct opt opts[] = {
-    {"listen", OPT_LISTEN, 0, 0, 0, 0, "HOST:PORT to bind (IPv4, default 127.0.0.1:8080)"},
+    {"listen", OPT_LISTEN, 0, 0, 0, 0, "address to bind (default 127.0.0.1:8080)"},
     STR_OPT("redis", redis_url, "redis://HOST:PORT[/DB] or unix:///path.sock[?db=N]"),
     STR_OPT("store", store_url, "object store: file:///absolute/dir or s3://BUCKET/PREFIX?..."),
     {"scheduler", OPT_SCHED, 0, 0, 0, 0, "local | none | slurm (default local)"},
@@ -41,7 +41,7 @@ static const struct opt opts[] = {
     NUM_OPT("max-digits", OPT_U64, max_digits, 1, UINT64_C(1000000000000),
 	    "largest accepted digits (default 100000000)"),
     NUM_OPT("max-queued", OPT_U64, max_queued, 0, UINT64_MAX,
-	    "jobs waiting at most before POST answers 429 (default 10000, 0 = no limit)"),
+	    "created+queued jobs before POST answers 429 (default 10000; 0: no limit)"),
     NUM_OPT("max-running", OPT_UINT, max_running, 1, 65536,
 	    "local scheduler: jobs running at once (default 2)"),
     STR_OPT("key-prefix", key_prefix, "Redis key prefix (default picluster:)"),
@@ -61,6 +61,35 @@ static const struct opt opts[] = {
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
+/* The placeholder for a flag's value in --help. */
+static const char *metavar(const struct opt *o)
+{
+	switch (o->kind) {
+	case OPT_UINT:
+	case OPT_U64:
+		return "N";
+	case OPT_LISTEN:
+		return "IPV4:PORT";
+	case OPT_SCHED:
+		return "NAME";
+	case OPT_DOWNLOAD:
+		return "MODE";
+	case OPT_HELP:
+		return "";
+	case OPT_STR:
+		break;
+	}
+	if (strcmp(o->name, "redis") == 0 || strcmp(o->name, "store") == 0)
+		return "URL";
+	if (strcmp(o->name, "state-dir") == 0)
+		return "DIR";
+	if (strcmp(o->name, "slurm-script") == 0)
+		return "PATH";
+	if (strcmp(o->name, "slurm-args") == 0)
+		return "'ARGS'";
+	return "TEXT";
+}
+
 void gw_config_usage(FILE *out, const char *program)
 {
 	fprintf(out,
@@ -68,8 +97,13 @@ void gw_config_usage(FILE *out, const char *program)
 		"Serves the picluster job API over HTTP. Every flag can also be set with the\n"
 		"environment variable PICLUSTER_<NAME> (e.g. PICLUSTER_MAX_QUEUED); flags win.\n\n",
 		program);
-	for (size_t i = 0; i < N_OPTS; i++)
-		fprintf(out, "  --%-18s %s\n", opts[i].name, opts[i].help);
+	for (size_t i = 0; i < N_OPTS; i++) {
+		char flag[64];
+
+		snprintf(flag, sizeof(flag), "--%s%s%s", opts[i].name,
+			 opts[i].kind == OPT_HELP ? "" : " ", metavar(&opts[i]));
+		fprintf(out, "  %-28s %s\n", flag, opts[i].help);
+	}
 }
 
 static void set_defaults(struct gw_config *cfg)
