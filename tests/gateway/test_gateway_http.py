@@ -239,6 +239,16 @@ def case_jobs():
         assert g.wait_state(other, {"finished", "errored"})["state"] == "finished"
         os.unlink(os.path.join(s.store_dir, "jobs", other, "pi.txt"))
         expect_error(g.request("GET", "/job/download/" + other), 410, "object gone")
+        # A scheduler that refuses the job (here: no mpirun on PATH) ends it errored with the
+        # scheduler's message instead of leaving it waiting.
+        env = dict(s.env, PATH="/nonexistent")
+        refusing = Gateway(BIN, s.redis.url, s.store_url, s.state_dir, "local",
+                           ["--key-prefix", "nompi:"], env=env)
+        s.gateways.append(refusing)
+        refusing.start()
+        job = refusing.wait_state(refusing.submit(100), {"errored", "finished"}, timeout=60)
+        assert job["state"] == "errored" and job["error"]["code"] == "submit_failed", job
+        assert "mpirun" in job["error"]["message"], job
         # Terminal: DELETE refused, state unchanged.
         expect_error(g.request("DELETE", "/job/" + jid), 409, "delete finished")
         assert g.job(jid)["state"] == "finished"
@@ -263,16 +273,42 @@ def case_concurrent():
             except Exception as e:  # reported below
                 errors.append(e)
 
+        # --max-running 2: never more than two mpirun children of the gateway at once (sampled;
+        # a rank between mpirun's fork and its exec still shows mpirun's command line, hence
+        # the parent check).
+        peak, done = [0], threading.Event()
+
+        def parent(pid):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                return None
+
+        def sample():
+            while not done.is_set():
+                mpiruns = [p for p in processes_with_arg(s.store_url, "--job-id")
+                           if parent(p) == g.proc.pid]
+                peak[0] = max(peak[0], len(mpiruns))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
         threads = [threading.Thread(target=submit, args=(i,)) for i in range(n)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert not errors and len(results) == n, errors
-        for jid, digits in results.items():
-            job = g.wait_state(jid, {"finished", "errored", "cancelled"}, timeout=300)
-            assert job["state"] == "finished", job
-            download_ok(g, job, digits)
+        try:
+            assert not errors and len(results) == n, errors
+            for jid, digits in results.items():
+                job = g.wait_state(jid, {"finished", "errored", "cancelled"}, timeout=300)
+                assert job["state"] == "finished", job
+                download_ok(g, job, digits)
+        finally:
+            done.set()
+            sampler.join()
+        assert 1 <= peak[0] <= 2, "%d mpirun at once with --max-running 2" % peak[0]
         # pi-compute reports finished just before it exits: give the processes time to go.
         wait_until(lambda: not processes_with_arg(s.store_url, "--job-id"), 60,
                    "every compute process to exit")
