@@ -53,6 +53,8 @@ const char *http_status_text(int status)
 		return "Bad Gateway";
 	case 503:
 		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
 	default:
 		return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Server Error";
 	}
