@@ -554,6 +554,13 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 		snprintf(message, message_cap, "could not run sbatch: %s", strerror(errno));
 		goto out_free_argv;
 	}
+	if (res.timed_out) {
+		snprintf(message, message_cap, "sbatch did not finish within %d s",
+			 SUBMIT_TIMEOUT_MS / 1000);
+		rc = PC_EUNAVAILABLE;
+		log_warn("job %s: %s", job->id, message);
+		goto out_clear;
+	}
 	if (res.exit_code != 0) {
 		one_line_message(res.err, message, message_cap);
 		if (!message[0])
@@ -697,7 +704,8 @@ static pc_err query_squeue(struct slurm *sl, const struct job *jobs, size_t n, c
 			char msg[256];
 
 			one_line_message(res.err, msg, sizeof(msg));
-			log_warn("squeue failed (exit %d): %s", res.exit_code, msg);
+			log_warn("squeue failed (exit %d%s): %s", res.exit_code,
+				 res.timed_out ? ", timed out" : "", msg);
 			rc = PC_EUNAVAILABLE;
 		}
 		goto out_clear;
@@ -768,7 +776,8 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 			char msg[256];
 
 			one_line_message(res.err, msg, sizeof(msg));
-			log_warn("sacct failed (exit %d): %s", res.exit_code, msg);
+			log_warn("sacct failed (exit %d%s): %s", res.exit_code,
+				 res.timed_out ? ", timed out" : "", msg);
 			rc = PC_EUNAVAILABLE;
 			goto out_clear;
 		}
