@@ -9,6 +9,8 @@ CASE is one of:
   timeout   --slurm-time 1 and a compute that outlives it: errored with Slurm's TIMEOUT
   refused   more tasks than the partition has: sbatch refuses, the job ends errored with
             Slurm's message
+  outage    slurmctld stopped (SIGSTOP) while a job runs: nothing is decided meanwhile, and
+            the job finishes once the controller answers again
 
 Each case starts its own Slurm cluster (tests/support/slurm.py) and gateway stack
 (tests/support/gateway.py) and stops them by PID.
@@ -16,6 +18,7 @@ Each case starts its own Slurm cluster (tests/support/slurm.py) and gateway stac
 import argparse
 import hashlib
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -107,6 +110,51 @@ def case_timeout(top, bin_dir, c, env, work):
     print("timeout: errored with %r" % job["error"]["message"])
 
 
+def started_by_sh(script):
+    """True when a process runs `/bin/sh script ...` (a task, not srun naming it)."""
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if len(argv) > 1 and argv[0] == b"/bin/sh" and argv[1] == script.encode():
+                return True
+    return False
+
+
+def case_outage(top, bin_dir, c, env, work):
+    # The controller stops answering while a job runs: the reconciler's squeue times out and
+    # it must decide nothing (the job is not errored); once Slurm is back the job finishes.
+    slow = os.path.join(work, "pi-compute-late")
+    with open(slow, "w") as f:
+        f.write("#!/bin/sh\nsleep 25\nexec %s \"$@\"\n" % os.path.join(bin_dir, "pi-compute"))
+    os.chmod(slow, stat.S_IRWXU)
+    env = dict(env, PICLUSTER_COMPUTE=slow)
+    ctld = [int(line.split()[1]) for line in open(os.path.join(c.dir, "run", "pids"))
+            if line.split()[0] == "slurmctld"][0]
+    with Stack(bin_dir, scheduler="slurm", args=gateway_args(top, 1), env=env) as s:
+        jid = s.gw.submit(3000)
+        job = wait_until(lambda: s.gw.job(jid).get("scheduler") and s.gw.job(jid), 30,
+                         "a Slurm job id for " + jid)
+        sid = slurm_job_of(job)
+        # Stop the controller only once the step's task runs: srun needs slurmctld to start
+        # a step (without it the job fails, as Slurm does), not to keep one running.
+        wait_until(lambda: started_by_sh(slow), 60, "the task of Slurm job %s" % sid)
+        os.kill(ctld, signal.SIGSTOP)
+        try:
+            wait_until(lambda: "squeue failed" in s.gw.log(), 40, "a reconciler poll to time out")
+            assert s.gw.job(jid)["state"] == "queued", s.gw.job(jid)
+        finally:
+            os.kill(ctld, signal.SIGCONT)
+        job = s.gw.wait_state(jid, {"finished", "errored", "cancelled"}, timeout=120)
+        assert job["state"] == "finished", job
+        st, _, body = s.gw.request("GET", "/job/download/" + jid)
+        assert st == 200 and body == reference(bin_dir, 3000)
+    print("outage: no decision while slurmctld was stopped; the job finished afterwards")
+
+
 def case_refused(top, bin_dir, c, env):
     too_many = int(c.env["PICLUSTER_SLURM_CPUS"]) * int(c.env["PICLUSTER_SLURM_NODES"]) + 1
     with Stack(bin_dir, scheduler="slurm", args=gateway_args(top, too_many), env=env) as s:
@@ -124,7 +172,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--top", required=True)
     ap.add_argument("--bin", required=True)
-    ap.add_argument("case", choices=["flow", "cancel", "timeout", "refused"])
+    ap.add_argument("case", choices=["flow", "cancel", "timeout", "refused", "outage"])
     a = ap.parse_args()
     top, bin_dir = os.path.abspath(a.top), os.path.abspath(a.bin)
     if not os.path.exists(os.path.join(bin_dir, "pi-gateway")):
@@ -133,8 +181,8 @@ def main():
             Cluster(top, nodes=1, cpus=8) as c:
         env = dict(c.env)
         env.pop("PICLUSTER_COMPUTE", None)
-        if a.case == "timeout":
-            case_timeout(top, bin_dir, c, env, work)
+        if a.case in ("timeout", "outage"):
+            {"timeout": case_timeout, "outage": case_outage}[a.case](top, bin_dir, c, env, work)
         else:
             {"flow": case_flow, "cancel": case_cancel, "refused": case_refused}[a.case](
                 top, bin_dir, c, env)
