@@ -35,12 +35,24 @@ void pi_final_divide(mpz_t V, const mpz_t Q, const mpz_t T, uint64_t B);
  * or a hardware fault: the caller must not print anything). */
 int pi_final_fraction(mpz_t F, const mpz_t R, const mpz_t V, uint64_t B);
 
+/* Bytes pi_final_piece needs in out beyond len. */
+#define PI_FINAL_PIECE_PAD 64
+
 /*
  * Writes decimals [start, start + len) of F / 2^B (0-based after the point) into out, which
- * must hold len + 2 bytes (the conversion may need one more); out[len] = '\0'. Returns 0, or -1
- * when memory runs out.
+ * must hold len + PI_FINAL_PIECE_PAD bytes; out[len] = '\0'. Uses a scaled remainder tree
+ * (one multiplication per node) and falls back to pi_final_piece_exact when the digits hold
+ * a run where its truncations could matter. Returns 0, or -1 when memory runs out.
  */
 int pi_final_piece(char *out, const mpz_t F, uint64_t B, uint64_t start, uint64_t len);
+
+/* The same digits by plain arithmetic: ((F 10^start) mod 2^B) 10^len / 2^B and mpz_get_str.
+ * out must hold len + 2 bytes. */
+int pi_final_piece_exact(char *out, const mpz_t F, uint64_t B, uint64_t start, uint64_t len);
+
+/* True when s[0..n) holds 20 or more equal digits 0 or 9 in a row (the fast conversion's
+ * fallback test). */
+bool pi_final_has_long_run(const char *s, size_t n);
 
 /*
  * True when the last guard digits g[0..len) leave the truncation open: the computed digits

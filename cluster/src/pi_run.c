@@ -159,7 +159,7 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 	pieces =
 	    pi_final_plan(dec, size, MIN_PIECE > 2 * guard ? MIN_PIECE : 2 * guard, start, len);
 	if (len[rank] > 0) {
-		piece = malloc(len[rank] + 2);
+		piece = malloc(len[rank] + PI_FINAL_PIECE_PAD);
 		if (piece == NULL)
 			die(comm, "out of memory for the digits");
 		if (pi_final_piece(piece, F, B, start[rank], len[rank]) != 0)

@@ -15,7 +15,7 @@ static int attempt(char *text, uint64_t digits, unsigned guard)
 	char *piece;
 	int rc = -1;
 
-	piece = malloc(dec + 2);
+	piece = malloc(dec + PI_FINAL_PIECE_PAD);
 	if (piece == NULL)
 		return -1;
 	pi_partial_init(&s);

@@ -217,7 +217,7 @@ static void test_pieces_concatenate(void **unused)
 	const uint64_t dec = 5000, B = pi_final_bits(dec);
 	struct pi_partial s;
 	mpz_t R, V, F;
-	char *whole = malloc(dec + 2), *part = malloc(dec + 2);
+	char *whole = malloc(dec + PI_FINAL_PIECE_PAD), *part = malloc(dec + PI_FINAL_PIECE_PAD);
 	unsigned seed = 7;
 
 	assert_non_null(whole);
@@ -243,6 +243,75 @@ static void test_pieces_concatenate(void **unused)
 	free(part);
 }
 
+/* The fast conversion agrees with the plain one on random fractions, across leaves. */
+static void test_fast_conversion_random(void **unused)
+{
+	const uint64_t dec = 150000, B = pi_final_bits(dec);
+	char *fast = malloc(dec + PI_FINAL_PIECE_PAD), *exact = malloc(dec + 2);
+	gmp_randstate_t rs;
+	unsigned seed = 99;
+	mpz_t F;
+
+	assert_non_null(fast);
+	assert_non_null(exact);
+	gmp_randinit_default(rs);
+	mpz_init(F);
+	for (int k = 0; k < 6; k++) {
+		uint64_t a = k == 0 ? 0 : rand_r(&seed) % dec;
+		uint64_t len = k == 0 ? dec : 1 + rand_r(&seed) % (dec - a);
+
+		mpz_urandomb(F, rs, B);
+		assert_int_equal(pi_final_piece(fast, F, B, a, len), 0);
+		assert_int_equal(pi_final_piece_exact(exact, F, B, a, len), 0);
+		assert_memory_equal(fast, exact, len + 1);
+	}
+	mpz_clear(F);
+	gmp_randclear(rs);
+	free(fast);
+	free(exact);
+}
+
+/* A run of 30 zeros (where the fast path's truncations could show) forces the fallback, and
+ * the digits stay exact. */
+static void test_fast_conversion_long_run(void **unused)
+{
+	const uint64_t dec = 100000, B = pi_final_bits(dec);
+	char *digits = malloc(dec + 1), *fast = malloc(dec + PI_FINAL_PIECE_PAD);
+	char *exact = malloc(dec + 2);
+	unsigned seed = 5;
+	mpz_t F, p;
+
+	assert_non_null(digits);
+	assert_non_null(fast);
+	assert_non_null(exact);
+	for (uint64_t i = 0; i < dec; i++)
+		digits[i] = (char)('1' + rand_r(&seed) % 8);
+	memset(digits + 60001, '0', 30);
+	digits[dec] = '\0';
+	/* F / 2^B just above 0.<digits>: its first dec decimals are exactly `digits`. */
+	mpz_inits(F, p, NULL);
+	mpz_set_str(F, digits, 10);
+	mpz_mul_2exp(F, F, B);
+	mpz_ui_pow_ui(p, 10, dec);
+	mpz_tdiv_q(F, F, p);
+	mpz_add_ui(F, F, 1);
+	assert_int_equal(pi_final_piece(fast, F, B, 0, dec), 0);
+	assert_memory_equal(fast, digits, dec);
+	assert_int_equal(pi_final_piece(fast, F, B, 40000, 20002), 0); /* ends inside the run */
+	assert_int_equal(pi_final_piece_exact(exact, F, B, 40000, 20002), 0);
+	assert_memory_equal(fast, exact, 20003);
+	assert_memory_equal(fast, digits + 40000, 20002);
+	assert_true(pi_final_has_long_run(digits, dec));
+	assert_false(pi_final_has_long_run(digits, 60000));
+	assert_true(pi_final_has_long_run("99999999999999999999", 20));
+	assert_false(pi_final_has_long_run("9999999999999999999", 19));
+	assert_false(pi_final_has_long_run("11111111111111111111111", 23));
+	mpz_clears(F, p, NULL);
+	free(digits);
+	free(fast);
+	free(exact);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +324,8 @@ int main(void)
 	    cmocka_unit_test(test_is_ambiguous),
 	    cmocka_unit_test(test_plan_covers_digits),
 	    cmocka_unit_test(test_pieces_concatenate),
+	    cmocka_unit_test(test_fast_conversion_random),
+	    cmocka_unit_test(test_fast_conversion_long_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
