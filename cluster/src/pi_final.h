@@ -62,10 +62,10 @@ bool pi_final_has_long_run(const char *s, size_t n);
 bool pi_final_is_ambiguous(const char *g, size_t len);
 
 /*
- * Splits `decimals` digits into at most `ranks` pieces of at least min_len digits (one piece
- * when there are fewer), rank r converting [start[r], start[r] + len[r]). Rank 0 gets a
- * larger share because it skips one multiplication. Returns the number of pieces (>= 1);
- * ranks from that number on get len 0.
+ * Splits `decimals` digits into at most `ranks` pieces, rank r converting [start[r],
+ * start[r] + len[r]). Pieces are at least 5/8 of min_len digits (fewer pieces when there are
+ * not enough digits); rank 0 gets a 1.6 times larger share because it skips the 10^start
+ * product. Returns the number of pieces (>= 1); ranks from that number on get len 0.
  */
 int pi_final_plan(uint64_t decimals, int ranks, uint64_t min_len, uint64_t *start, uint64_t *len);
 

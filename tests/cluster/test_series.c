@@ -204,7 +204,7 @@ static void test_plan_covers_digits(void **unused)
 				assert_int_equal(start[r], pos);
 				assert_true(r < pieces ? len[r] > 0 : len[r] == 0);
 				if (pieces > 1 && r < pieces)
-					assert_true(len[r] >= 40000);
+					assert_true(len[r] >= 50000 * 5 / 8);
 				pos += len[r];
 			}
 			assert_int_equal(pos, decimals[i]);
