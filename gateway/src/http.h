@@ -47,6 +47,10 @@ store *http_store(struct gw_req *r);
 /* The thread's object store, opened on first use; NULL (and a 500 already sent) on failure. */
 objstore *http_objstore(struct gw_req *r);
 
+/* Reads the job named by the path (r->id) into *job: the thread's store (borrowed), or NULL
+ * after answering 503 (Redis unreachable), 404 (no such job) or 500 (routes_job.c). */
+store *http_job_load(struct gw_req *r, struct job *job);
+
 /* Sends a whole response: status line, Content-Type, Content-Length, extra header lines
  * (each ending "\r\n", or NULL) and body (not sent for HEAD). */
 void http_send(struct gw_req *r, int status, const char *content_type, const char *extra_headers,

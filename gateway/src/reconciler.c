@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "picluster/log.h"
+#include "picluster/objstore.h"
 #include "picluster/store.h"
 
 /* Seconds between passes: a silent death is noticed within about this long. */
@@ -184,7 +185,29 @@ static void update_tracked(struct gateway *gw, store *st, struct tracked *t, con
 	t->n = w;
 }
 
-static void settle(struct gateway *gw, store *st, const struct job *job,
+/*
+ * Removes what a killed writer of the job's result left in the store (a temporary file, an
+ * incomplete multipart upload). Only for a job that just ended errored or cancelled here
+ * because the scheduler says its compute is over: nothing can still be writing it. The handle
+ * is opened on first use and kept; failures only cost disk space, so they are logged.
+ */
+static void discard_partial(struct gateway *gw, objstore **os, const char *id)
+{
+	char name[JOB_OBJECT_MAX];
+	pc_err rc;
+
+	if (!*os && objstore_open(os, gw->cfg.store_url) != PC_OK) {
+		log_warn("job %s: cannot open the object store to clean up", id);
+		return;
+	}
+	rc = job_result_object_name(id, name, sizeof(name));
+	if (rc == PC_OK)
+		rc = objstore_discard_incomplete(*os, name);
+	if (rc != PC_OK)
+		log_warn("job %s: cannot remove its incomplete result: %s", id, pc_strerror(rc));
+}
+
+static void settle(struct gateway *gw, store *st, objstore **os, const struct job *job,
 		   const struct sched_report *rep)
 {
 	const enum job_state expect = job->state;
@@ -204,13 +227,14 @@ static void settle(struct gateway *gw, store *st, const struct job *job,
 						     "reporting";
 	}
 	rc = store_job_transition(st, job->id, to, &expect, &upd, NULL);
-	if (rc == PC_OK)
+	if (rc == PC_OK) {
 		gw_note_transition(gw, job->id, job_state_name(expect), to, upd.error_message);
-	else if (rc != PC_ECONFLICT)
+		discard_partial(gw, os, job->id);
+	} else if (rc != PC_ECONFLICT)
 		log_warn("job %s: reconcile failed: %s", job->id, pc_strerror(rc));
 }
 
-static void pass(struct gateway *gw, store *st, struct tracked *watched)
+static void pass(struct gateway *gw, store *st, objstore **os, struct tracked *watched)
 {
 	struct sched_report *reports = NULL;
 	struct watched_job *add = NULL;
@@ -235,7 +259,7 @@ static void pass(struct gateway *gw, store *st, struct tracked *watched)
 		goto out_free;
 	for (size_t i = 0; i < n; i++)
 		if (reports[i].fate == SCHED_ENDED || reports[i].fate == SCHED_CANCELLED)
-			settle(gw, st, &jobs[i], &reports[i]);
+			settle(gw, st, os, &jobs[i], &reports[i]);
 
 	/* Jobs the submitter handed over since the last pass (they were queued then), and live
 	 * jobs not watched yet (adopted after a restart, or submitted by another gateway). */
@@ -267,6 +291,7 @@ void *gw_reconciler_main(void *arg)
 {
 	struct gateway *gw = arg;
 	struct tracked watched = {NULL, 0};
+	objstore *os = NULL;
 	store *st = NULL;
 
 	while (!atomic_load(&gw->stopping)) {
@@ -276,10 +301,11 @@ void *gw_reconciler_main(void *arg)
 			gw_nap(gw, RECONCILE_INTERVAL_MS);
 			continue;
 		}
-		pass(gw, st, &watched);
+		pass(gw, st, &os, &watched);
 		gw_nap(gw, RECONCILE_INTERVAL_MS);
 	}
 	free(watched.jobs);
+	objstore_free(os);
 	store_free(st);
 	return NULL;
 }

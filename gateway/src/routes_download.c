@@ -85,18 +85,11 @@ void routes_download(struct gw_req *r)
 	uint64_t first = 0, length;
 	const char *range;
 	objstore *os;
-	store *st;
 	pc_err rc;
 	int status = 200, n;
 
-	st = http_store(r);
-	if (!st)
+	if (!http_job_load(r, &job))
 		return;
-	rc = store_job_get(st, r->id, &job);
-	if (rc != PC_OK) {
-		http_send_pc_error(r, rc, r->id);
-		return;
-	}
 	if (job.state != JOB_FINISHED || !job.has_result) {
 		not_downloadable(r, &job);
 		return;

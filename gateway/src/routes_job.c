@@ -103,36 +103,72 @@ void routes_job_post(struct gw_req *r)
 	send_job(r, 201, &job, location);
 }
 
-void routes_job_get(struct gw_req *r)
+store *http_job_load(struct gw_req *r, struct job *job)
 {
-	struct job job;
 	store *st = http_store(r);
 	pc_err rc;
 
 	if (!st)
-		return;
-	rc = store_job_get(st, r->id, &job);
+		return NULL;
+	rc = store_job_get(st, r->id, job);
 	if (rc != PC_OK) {
 		http_send_pc_error(r, rc, r->id);
+		return NULL;
+	}
+	return st;
+}
+
+void routes_job_get(struct gw_req *r)
+{
+	struct job job;
+
+	if (http_job_load(r, &job))
+		send_job(r, 200, &job, NULL);
+}
+
+/*
+ * Ends a cancelled job's compute, every rank of it, when it runs under this gateway's
+ * scheduler; then nothing can still be writing its result, and what a killed writer left in
+ * the store (a temporary file, an incomplete upload) is removed. A compute this gateway cannot
+ * reach (another backend, an API-only gateway) stops by itself and cleans up after itself.
+ */
+static void end_compute(struct gw_req *r, const struct job *job)
+{
+	char name[JOB_OBJECT_MAX];
+	objstore *os;
+	pc_err rc;
+
+	if (!job->sched_job_id[0])
+		return; /* never submitted: its queued -> running will be refused */
+	rc = sched_cancel(r->gw->sched, job);
+	if (rc != PC_OK) {
+		log_warn("job %s: cancel of %s job %s failed: %s", r->id, job->sched_name,
+			 job->sched_job_id, pc_strerror(rc));
 		return;
 	}
-	send_job(r, 200, &job, NULL);
+	if (strcmp(job->sched_name, sched_name(r->gw->sched)) != 0)
+		return; /* e.g. an API-only gateway: its cancel ended nothing */
+	/* The thread's object-store handle, opened here without answering on failure: the
+	 * DELETE itself succeeded. */
+	os = r->thr ? r->thr->os : NULL;
+	if (!os && r->thr && objstore_open(&r->thr->os, r->gw->cfg.store_url) == PC_OK)
+		os = r->thr->os;
+	rc = os ? job_result_object_name(job->id, name, sizeof(name)) : PC_EIO;
+	if (rc == PC_OK)
+		rc = objstore_discard_incomplete(os, name);
+	if (rc != PC_OK)
+		log_warn("job %s: cannot remove its incomplete result: %s", r->id, pc_strerror(rc));
 }
 
 void routes_job_delete(struct gw_req *r)
 {
 	struct job job;
-	store *st = http_store(r);
+	store *st = http_job_load(r, &job);
 	char from[16];
 	pc_err rc;
 
 	if (!st)
 		return;
-	rc = store_job_get(st, r->id, &job);
-	if (rc != PC_OK) {
-		http_send_pc_error(r, rc, r->id);
-		return;
-	}
 	snprintf(from, sizeof(from), "%s", job_state_name(job.state));
 	if (!job_state_is_terminal(job.state))
 		rc = store_job_transition(st, r->id, JOB_CANCELLED, NULL, NULL, &job);
@@ -152,12 +188,7 @@ void routes_job_delete(struct gw_req *r)
 	gw_note_transition(r->gw, r->id, from, JOB_CANCELLED, "DELETE over HTTP");
 	/* Redis says cancelled first, so a compute that has not started yet never will (its
 	 * queued -> running is refused); then end whatever already runs. */
-	if (job.sched_job_id[0]) {
-		rc = sched_cancel(r->gw->sched, &job);
-		if (rc != PC_OK)
-			log_warn("job %s: cancel of %s job %s failed: %s", r->id, job.sched_name,
-				 job.sched_job_id, pc_strerror(rc));
-	}
+	end_compute(r, &job);
 	send_job(r, 200, &job, NULL);
 }
 

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #define OUT_MAX		  (16u << 20)
 #define ERR_MAX		  2048
 #define IDS_PER_QUERY	  500 /* keeps each -j argument far below the kernel's 128 KiB */
+#define UNCERTAIN_MAX	  64  /* jobs whose last sbatch may have gone through unseen */
 
 enum acct_mode {
 	ACCT_UNKNOWN,  /* not tried yet */
@@ -49,6 +51,12 @@ struct slurm {
 	size_t n_extra;
 	char **envp;   /* environment of the children: ours plus PICLUSTER_COMPUTE */
 	int acct_mode; /* enum acct_mode, read and written atomically (several threads poll) */
+	/* Ids of jobs whose last sbatch got no answer (timed out, controller unreachable): the
+	 * controller may still have queued it, so the next submission looks for it first.
+	 * A ring: the oldest entry is overwritten. */
+	pthread_mutex_t lock;
+	char uncertain[UNCERTAIN_MAX][JOB_ID_LEN + 1];
+	unsigned uncertain_next;
 };
 
 /* One finished child command. */
@@ -267,6 +275,16 @@ static void one_line_message(const char *err, char *out, size_t cap)
 	}
 }
 
+/* Logs a failed command: "squeue failed (exit 1, timed out): <Slurm's message>". */
+static void log_failure(const char *cmd, const char *id, const struct cmd_result *res)
+{
+	char msg[256];
+
+	one_line_message(res->err, msg, sizeof(msg));
+	log_warn("%s%s%s failed (exit %d%s): %s", cmd, id ? " " : "", id ? id : "", res->exit_code,
+		 res->timed_out ? ", timed out" : "", msg);
+}
+
 /* True when stderr says the controller could not be reached (try again later). */
 static bool is_unreachable(const struct cmd_result *res)
 {
@@ -283,6 +301,22 @@ static bool is_job_id(const char *s)
 	size_t n = strspn(s, "0123456789");
 
 	return n > 0 && n < 20 && s[n] == '\0';
+}
+
+/* Splits "a|b|c" in place into at most want fields; false if fewer than want. */
+static bool split_fields(char *line, char **f, int want)
+{
+	int k = 0;
+	char *p = line;
+
+	while (k < want) {
+		f[k++] = p;
+		p = strchr(p, '|');
+		if (!p)
+			break;
+		*p++ = '\0';
+	}
+	return k == want;
 }
 
 /* Absolute path of cmd from PATH, or NULL (caller frees). */
@@ -417,6 +451,7 @@ static void slurm_release(struct slurm *sl)
 	free(sl->extra_buf);
 	free(sl->extra);
 	free_strv(sl->envp);
+	pthread_mutex_destroy(&sl->lock);
 	free(sl);
 }
 
@@ -433,6 +468,7 @@ static pc_err slurm_init(sched *s)
 	sl = calloc(1, sizeof(*sl));
 	if (!sl)
 		return PC_ENOMEM;
+	pthread_mutex_init(&sl->lock, NULL);
 	sl->sbatch = find_on_path("sbatch");
 	sl->squeue = find_on_path("squeue");
 	sl->scancel = find_on_path("scancel");
@@ -483,10 +519,83 @@ static void slurm_fini(sched *s)
 	s->backend = NULL;
 }
 
+/* States in which a job still holds (or waits for) resources: its processes may exist. */
+static bool state_is_alive(const char *state)
+{
+	static const char *const alive[] = {
+	    "PENDING",	 "CONFIGURING", "RUNNING",	"SUSPENDED",	"COMPLETING",
+	    "RESIZING",	 "REQUEUED",	"REQUEUE_HOLD", "REQUEUE_FED",	"SPECIAL_EXIT",
+	    "SIGNALING", "STAGE_OUT",	"STOPPED",	"RESV_DEL_HOLD"};
+
+	for (size_t i = 0; i < sizeof(alive) / sizeof(alive[0]); i++)
+		if (strcmp(state, alive[i]) == 0)
+			return true;
+	return false;
+}
+
 /* Slurm queues what it cannot run yet: the gateway may always hand jobs over. */
 static bool slurm_has_capacity(sched *s)
 {
 	return true;
+}
+
+/* Finds id in the uncertain ring; with forget, also removes it. */
+static bool uncertain_check(struct slurm *sl, const char *id, bool forget)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&sl->lock);
+	for (size_t i = 0; i < UNCERTAIN_MAX && !found; i++) {
+		if (strcmp(sl->uncertain[i], id) != 0)
+			continue;
+		found = true;
+		if (forget)
+			sl->uncertain[i][0] = '\0';
+	}
+	pthread_mutex_unlock(&sl->lock);
+	return found;
+}
+
+static void uncertain_add(struct slurm *sl, const char *id)
+{
+	if (uncertain_check(sl, id, false))
+		return;
+	pthread_mutex_lock(&sl->lock);
+	snprintf(sl->uncertain[sl->uncertain_next], sizeof(sl->uncertain[0]), "%s", id);
+	sl->uncertain_next = (sl->uncertain_next + 1) % UNCERTAIN_MAX;
+	pthread_mutex_unlock(&sl->lock);
+}
+
+/*
+ * Looks for a live Slurm job named name (one an earlier sbatch submitted although its answer
+ * never came back) and writes its id. PC_ENOTFOUND when there is none, PC_EUNAVAILABLE when
+ * squeue cannot answer.
+ */
+static pc_err find_submitted(struct slurm *sl, const char *name, char *sched_job_id, size_t id_cap)
+{
+	const char *argv[] = {"squeue", "-h", "-t", "all", "--name", name, "-o", "%i|%T", NULL};
+	struct cmd_result res;
+	pc_err rc;
+
+	rc = run_cmd(sl->squeue, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
+	if (rc != PC_OK)
+		return PC_EUNAVAILABLE;
+	rc = res.exit_code == 0 ? PC_ENOTFOUND : PC_EUNAVAILABLE;
+	for (char *line = res.exit_code == 0 ? res.out : NULL, *next; line && *line; line = next) {
+		char *f[2];
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!split_fields(line, f, 2) || !is_job_id(f[0]) || !state_is_alive(f[1]) ||
+		    strlen(f[0]) >= id_cap)
+			continue;
+		snprintf(sched_job_id, id_cap, "%s", f[0]);
+		rc = PC_OK;
+		break;
+	}
+	cmd_result_clear(&res);
+	return rc;
 }
 
 /*
@@ -505,6 +614,19 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 	pc_err rc;
 
 	snprintf(name, sizeof(name), "picluster-%s", job->id);
+	if (uncertain_check(sl, job->id, false)) {
+		rc = find_submitted(sl, name, sched_job_id, id_cap);
+		if (rc == PC_OK) {
+			uncertain_check(sl, job->id, true);
+			log_info("job %s: an earlier sbatch did submit it: Slurm job %s", job->id,
+				 sched_job_id);
+			return PC_OK;
+		}
+		if (rc != PC_ENOTFOUND) {
+			snprintf(message, message_cap, "squeue could not reach Slurm");
+			return rc;
+		}
+	}
 	snprintf(ntasks, sizeof(ntasks), "%u", s->cfg.ranks);
 	snprintf(digits, sizeof(digits), "%" PRIu64, job->digits);
 	argv = calloc(32 + sl->n_extra, sizeof(*argv));
@@ -558,6 +680,7 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 		snprintf(message, message_cap, "sbatch did not finish within %d s",
 			 SUBMIT_TIMEOUT_MS / 1000);
 		rc = PC_EUNAVAILABLE;
+		uncertain_add(sl, job->id);
 		log_warn("job %s: %s", job->id, message);
 		goto out_clear;
 	}
@@ -568,6 +691,8 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 				 res.exit_code);
 		/* An unreachable controller is not a refusal: the job may be submitted again. */
 		rc = is_unreachable(&res) ? PC_EUNAVAILABLE : PC_ESCHED;
+		if (rc == PC_EUNAVAILABLE)
+			uncertain_add(sl, job->id);
 		log_warn("job %s: sbatch %s: %s", job->id,
 			 rc == PC_ESCHED ? "refused it" : "could not reach Slurm", message);
 		goto out_clear;
@@ -587,26 +712,13 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 	}
 	memcpy(sched_job_id, res.out, id_len);
 	sched_job_id[id_len] = '\0';
+	uncertain_check(sl, job->id, true);
 	log_info("job %s: submitted as Slurm job %s", job->id, sched_job_id);
 out_clear:
 	cmd_result_clear(&res);
 out_free_argv:
 	free(argv);
 	return rc;
-}
-
-/* States in which a job still holds (or waits for) resources: its processes may exist. */
-static bool state_is_alive(const char *state)
-{
-	static const char *const alive[] = {
-	    "PENDING",	 "CONFIGURING", "RUNNING",	"SUSPENDED",	"COMPLETING",
-	    "RESIZING",	 "REQUEUED",	"REQUEUE_HOLD", "REQUEUE_FED",	"SPECIAL_EXIT",
-	    "SIGNALING", "STAGE_OUT",	"STOPPED",	"RESV_DEL_HOLD"};
-
-	for (size_t i = 0; i < sizeof(alive) / sizeof(alive[0]); i++)
-		if (strcmp(state, alive[i]) == 0)
-			return true;
-	return false;
 }
 
 /*
@@ -645,20 +757,32 @@ static size_t find_job(const struct job *jobs, size_t n, const char *id)
 	return n;
 }
 
-/* Splits "a|b|c" in place into at most 3 fields; false if fewer than want. */
-static bool split_fields(char *line, char **f, int want)
+/*
+ * Reads "SLURMID|STATE|DETAIL" lines (squeue -o %i|%T|%r, sacct -P -o ...,State,ExitCode) in
+ * out, modified in place, into the reports of the listed jobs (jobs[idx[k]]); seen[k] is set
+ * for each one listed. A later line of the same job wins (sacct lists a requeued job twice).
+ */
+static void read_listing(char *out, const struct job *jobs, size_t n, const size_t *idx,
+			 size_t count, struct sched_report *reports, bool *seen,
+			 const char *detail_name)
 {
-	int k = 0;
-	char *p = line;
+	for (char *line = out, *next; line && *line; line = next) {
+		char *f[3];
+		size_t i;
 
-	while (k < want) {
-		f[k++] = p;
-		p = strchr(p, '|');
-		if (!p)
-			break;
-		*p++ = '\0';
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!split_fields(line, f, 3) || !is_job_id(f[0]))
+			continue;
+		i = find_job(jobs, n, f[0]);
+		if (i == n)
+			continue;
+		for (size_t k = 0; k < count; k++)
+			if (idx[k] == i)
+				seen[k] = true;
+		report_from_state(&reports[i], f[0], f[1], f[2], detail_name);
 	}
-	return k == want;
 }
 
 /* Builds "id1,id2,..." of the listed jobs' Slurm ids (caller frees). */
@@ -701,32 +825,12 @@ static pc_err query_squeue(struct slurm *sl, const struct job *jobs, size_t n, c
 		if (strstr(res.err, "Invalid job id")) {
 			rc = PC_OK;
 		} else {
-			char msg[256];
-
-			one_line_message(res.err, msg, sizeof(msg));
-			log_warn("squeue failed (exit %d%s): %s", res.exit_code,
-				 res.timed_out ? ", timed out" : "", msg);
+			log_failure("squeue", NULL, &res);
 			rc = PC_EUNAVAILABLE;
 		}
 		goto out_clear;
 	}
-	for (char *line = res.out, *next; line && *line; line = next) {
-		char *f[3];
-		size_t i;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (!split_fields(line, f, 3) || !is_job_id(f[0]))
-			continue;
-		i = find_job(jobs, n, f[0]);
-		if (i == n)
-			continue;
-		for (size_t k = 0; k < count; k++)
-			if (idx[k] == i)
-				seen[k] = true;
-		report_from_state(&reports[i], f[0], f[1], f[2], "reason");
-	}
+	read_listing(res.out, jobs, n, idx, count, reports, seen, "reason");
 out_clear:
 	cmd_result_clear(&res);
 out_free:
@@ -773,11 +877,7 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 			/* "Slurm job completion is disabled": jobcomp/none, no records at all. */
 			mode = ACCT_NONE;
 		} else {
-			char msg[256];
-
-			one_line_message(res.err, msg, sizeof(msg));
-			log_warn("sacct failed (exit %d%s): %s", res.exit_code,
-				 res.timed_out ? ", timed out" : "", msg);
+			log_failure("sacct", NULL, &res);
 			rc = PC_EUNAVAILABLE;
 			goto out_clear;
 		}
@@ -787,28 +887,11 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 	if (mode != ACCT_NONE && mode != ACCT_UNKNOWN)
 		__atomic_store_n(&sl->acct_mode, mode, __ATOMIC_RELAXED);
 	/* The last record of a job wins (a requeued job has several). */
-	for (char *line = res.out, *next; line && *line; line = next) {
-		char *f[3];
-		size_t i;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (!split_fields(line, f, 3) || !is_job_id(f[0]))
-			continue;
-		i = find_job(jobs, n, f[0]);
-		if (i == n)
-			continue;
-		for (size_t k = 0; k < count; k++)
-			if (idx[k] == i)
-				found[k] = true;
-		report_from_state(&reports[i], f[0], f[1], f[2], "exit code");
-		if (reports[i].fate == SCHED_ALIVE) {
-			/* Accounting may lag behind the controller; the queue said it is gone. */
-			reports[i].fate = SCHED_UNKNOWN;
-		}
-	}
+	read_listing(res.out, jobs, n, idx, count, reports, found, "exit code");
 	for (size_t k = 0; k < count; k++) {
+		/* Accounting may lag behind the controller; the queue said it is gone. */
+		if (found[k] && reports[idx[k]].fate == SCHED_ALIVE)
+			reports[idx[k]].fate = SCHED_UNKNOWN;
 		if (found[k])
 			continue;
 		reports[idx[k]].fate = SCHED_ENDED;
@@ -950,10 +1033,7 @@ static pc_err run_scancel(struct slurm *sl, const char *id, const char *opt1, co
 		return rc;
 	if (res.exit_code != 0 && !strstr(res.err, "Invalid job id") &&
 	    !strstr(res.err, "already completing or completed")) {
-		char msg[256];
-
-		one_line_message(res.err, msg, sizeof(msg));
-		log_warn("scancel %s failed (exit %d): %s", id, res.exit_code, msg);
+		log_failure("scancel", id, &res);
 		rc = is_unreachable(&res) ? PC_EUNAVAILABLE : PC_ESCHED;
 	}
 	cmd_result_clear(&res);

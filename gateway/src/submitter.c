@@ -10,7 +10,8 @@
  * The submitter sequence (one job):
  *   take the id from the queue into our processing list (store_queue_take, BLMOVE)
  *   created -> queued                 (refused: cancelled meanwhile -> just ack)
- *   sched_submit                      (refused -> queued -> errored with its message)
+ *   sched_submit                      (refused -> queued -> errored with its message;
+ *                                      scheduler unreachable -> stays queued, tried again)
  *   store_job_set_sched(name, id)     (refused: cancelled meanwhile -> sched_cancel)
  *   store_queue_ack
  * A crash anywhere leaves the id in processing:<instance>; store_queue_recover at start-up
@@ -28,32 +29,96 @@
 		_rc;                                                                       \
 	})
 
-/* Submits one queued job and records the scheduler's id. */
-static void submit(struct gateway *gw, store *st, struct job *job)
+/* Pauses between submissions the scheduler could not take: the first, then doubling. */
+#define SUBMIT_RETRY_FIRST_MS 1000
+#define SUBMIT_RETRY_MAX_MS   15000
+
+/*
+ * True when a failed submission says nothing about the job, so it may work later: the
+ * scheduler could not be asked (Slurm controller down or too slow, no child process could be
+ * started now). A refusal (PC_ESCHED) or anything else ends the job errored.
+ */
+static bool submit_may_retry(pc_err rc)
 {
-	char sched_id[JOB_SCHED_ID_MAX], message[JOB_ERROR_MESSAGE_MAX];
+	return rc == PC_EUNAVAILABLE || rc == PC_ETIMEOUT || rc == PC_EIO || rc == PC_ENOMEM;
+}
+
+/* Ends a job the scheduler refused: queued -> errored with the scheduler's message. */
+static void refuse(struct gateway *gw, store *st, const struct job *job, pc_err rc,
+		   const char *message)
+{
 	const enum job_state queued = JOB_QUEUED;
 	struct job_update upd;
+
+	memset(&upd, 0, sizeof(upd));
+	upd.set_error = true;
+	upd.error_code = "submit_failed";
+	upd.error_message = message[0] ? message : pc_strerror(rc);
+	rc = RETRY_WHILE_DOWN(gw,
+			      store_job_transition(st, job->id, JOB_ERRORED, &queued, &upd, NULL));
+	if (rc == PC_OK)
+		gw_note_transition(gw, job->id, "queued", JOB_ERRORED, upd.error_message);
+}
+
+/*
+ * Hands a queued job to the scheduler until it takes it or refuses it. While the scheduler
+ * cannot be reached the job stays queued (its id in our processing list) and is tried again
+ * after a growing pause, as long as it is still queued without a scheduler id (a DELETE
+ * meanwhile ends the wait). Submitting again is safe: if an earlier attempt did start a
+ * compute after all, the duplicate loses the queued -> running race. Returns false only when
+ * the gateway stops first: the id then stays in processing for the next start.
+ */
+static bool submit_until_taken(struct gateway *gw, store *st, struct job *job, char *sched_id,
+			       size_t id_cap)
+{
+	char message[JOB_ERROR_MESSAGE_MAX];
+	long pause = SUBMIT_RETRY_FIRST_MS;
 	pc_err rc;
 
-	rc = sched_submit(gw->sched, job, sched_id, sizeof(sched_id), message, sizeof(message));
-	if (rc != PC_OK) {
-		memset(&upd, 0, sizeof(upd));
-		upd.set_error = true;
-		upd.error_code = "submit_failed";
-		upd.error_message = message[0] ? message : pc_strerror(rc);
-		rc = RETRY_WHILE_DOWN(
-		    gw, store_job_transition(st, job->id, JOB_ERRORED, &queued, &upd, NULL));
+	for (;;) {
+		message[0] = '\0';
+		rc = sched_submit(gw->sched, job, sched_id, id_cap, message, sizeof(message));
 		if (rc == PC_OK)
-			gw_note_transition(gw, job->id, "queued", JOB_ERRORED, upd.error_message);
-		return;
+			return true;
+		if (!submit_may_retry(rc)) {
+			refuse(gw, st, job, rc, message);
+			sched_id[0] = '\0';
+			return true;
+		}
+		log_warn("job %s: %s could not take it (%s%s%s): stays queued, next try in %ld s",
+			 job->id, sched_name(gw->sched), pc_strerror(rc), message[0] ? ": " : "",
+			 message, pause / 1000);
+		gw_nap(gw, pause);
+		if (pause < SUBMIT_RETRY_MAX_MS)
+			pause = pause * 2 < SUBMIT_RETRY_MAX_MS ? pause * 2 : SUBMIT_RETRY_MAX_MS;
+		rc = RETRY_WHILE_DOWN(gw, store_job_get(st, job->id, job));
+		if (atomic_load(&gw->stopping))
+			return false;
+		if (rc != PC_OK || job->state != JOB_QUEUED || job->sched_job_id[0]) {
+			log_info("job %s: no longer waits for a submission (%s, state %s)", job->id,
+				 pc_strerror(rc), rc == PC_OK ? job_state_name(job->state) : "?");
+			sched_id[0] = '\0';
+			return true;
+		}
 	}
+}
+
+/* Submits one queued job and records the scheduler's id. False: stopping, do not ack. */
+static bool submit(struct gateway *gw, store *st, struct job *job)
+{
+	char sched_id[JOB_SCHED_ID_MAX];
+	pc_err rc;
+
+	if (!submit_until_taken(gw, st, job, sched_id, sizeof(sched_id)))
+		return false;
+	if (!sched_id[0])
+		return true; /* refused, or cancelled while the scheduler was away */
 	rc =
 	    RETRY_WHILE_DOWN(gw, store_job_set_sched(st, job->id, sched_name(gw->sched), sched_id));
 	if (rc == PC_OK) {
 		log_info("job %s: submitted to %s as %s", job->id, sched_name(gw->sched), sched_id);
 		gw_watch_add(gw, job->id);
-		return;
+		return true;
 	}
 	/* Terminal already: cancelled while we submitted (or finished before we got here). */
 	log_info("job %s: cannot record %s id %s (%s)", job->id, sched_name(gw->sched), sched_id,
@@ -66,6 +131,7 @@ static void submit(struct gateway *gw, store *st, struct job *job)
 			log_warn("job %s: cancel of %s job %s failed: %s", job->id,
 				 sched_name(gw->sched), sched_id, pc_strerror(rc));
 	}
+	return true;
 }
 
 /* Handles one id taken from the queue; acks it unless we are stopping with Redis down. */
@@ -99,7 +165,8 @@ static void handle(struct gateway *gw, store *st, const char *owner, const char 
 	} else {
 		log_info("job %s: recovered queued without a scheduler id: submitting again", id);
 	}
-	submit(gw, st, &job);
+	if (!submit(gw, st, &job))
+		return; /* stopping while the scheduler was away: recovered on restart */
 out_ack:
 	rc = RETRY_WHILE_DOWN(gw, store_queue_ack(st, owner, id));
 	if (rc != PC_OK)
@@ -147,6 +214,10 @@ void *gw_submitter_main(void *arg)
 			if (!down_logged)
 				log_warn("submitter: queue take failed: %s", pc_strerror(rc));
 			down_logged = true;
+			/* The reply was lost, not necessarily the move: the id may sit in our
+			 * processing list already. Put it back once Redis answers again. */
+			if (rc == PC_EUNAVAILABLE)
+				recovered = false;
 			gw_nap(gw, 500);
 			continue;
 		}

@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""test_gateway_faults.py - pi-gateway (local scheduler) under injected faults.
+
+    test_gateway_faults.py --bin BUILD/bin CASE
+
+CASE is one of:
+  takeloss  the reply of the submitter's BLMOVE is lost (a relay between the gateway and Redis
+            drops it and closes the connection) after Redis moved the id into the gateway's
+            processing list: the submitter recovers its list once Redis answers again and
+            the job finishes
+  partial   a compute killed with kill -9 while its result is open in the file store, and a
+            running job cancelled with DELETE: both leave no temporary file in the store
+
+Each case starts its own redis-server and pi-gateway on free loopback ports
+(tests/support/gateway.py) and stops them by PID. Run with /usr/bin/python3 (stdlib only).
+"""
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from gateway import Stack, processes_with_arg, wait_until  # noqa: E402
+
+BIN = None
+
+
+def reference(digits):
+    return subprocess.run([os.path.join(BIN, "pi-reference"), "--digits", str(digits)],
+                          check=True, stdout=subprocess.PIPE, timeout=120).stdout
+
+
+class DroppingRelay:
+    """A TCP relay on 127.0.0.1 to Redis. Once armed, the first non-nil reply to a BLMOVE is
+    not passed on: both sides of that connection are closed instead (a lost reply)."""
+
+    def __init__(self, port):
+        self.target = ("127.0.0.1", port)
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.armed = threading.Event()
+        self.dropped = threading.Event()
+        self.closing = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while not self.closing:
+            try:
+                client, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            state = {"blmove": False}
+            threading.Thread(target=self._pump_up, args=(client, server, state),
+                             daemon=True).start()
+            threading.Thread(target=self._pump_down, args=(server, client, state),
+                             daemon=True).start()
+
+    def _pump_up(self, client, server, state):
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                state["blmove"] = b"BLMOVE" in data
+                server.sendall(data)
+        except OSError:
+            pass
+        for s in (client, server):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _pump_down(self, server, client, state):
+        try:
+            while True:
+                data = server.recv(65536)
+                if not data:
+                    break
+                # A BLMOVE that moved an id answers with a bulk string ("$36\r\n<id>\r\n"); one
+                # that timed out answers nil ("$-1" or "*-1").
+                if (state["blmove"] and self.armed.is_set() and data.startswith(b"$")
+                        and not data.startswith(b"$-")):
+                    self.armed.clear()
+                    self.dropped.set()
+                    break
+                client.sendall(data)
+        except OSError:
+            pass
+        for s in (client, server):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self):
+        self.closing = True
+        self.lsock.close()
+
+
+def case_takeloss():
+    with Stack(BIN, scheduler="none") as s:
+        relay = DroppingRelay(s.redis.port)
+        try:
+            # The submitting gateway reaches Redis through the relay; jobs are posted to the
+            # API-only one, so the relay sees the submitter's BLMOVE answered with the id.
+            g = s.new_gateway(scheduler="local", args=["--ranks", "1", "--instance", "gw-lost"],
+                              start=False)
+            g.redis_url = relay.url
+            g.start()
+            wait_until(lambda: "submitter gw-lost: ready" in g.log(), 30, "the submitter")
+            relay.armed.set()
+            jid = s.gw.submit(2000)
+            wait_until(relay.dropped.is_set, 30, "the BLMOVE reply to be dropped")
+            job = s.gw.wait_state(jid, {"finished", "errored", "cancelled"}, timeout=60)
+            assert job["state"] == "finished", job
+            st, _, body = s.gw.request("GET", "/job/download/" + jid)
+            assert st == 200 and body == reference(2000), (st, body[:100])
+            assert "queue take failed" in g.log(tail=None), g.log()
+        finally:
+            relay.close()
+    print("takeloss: the id moved by a BLMOVE whose reply was lost was recovered; job finished")
+
+
+def temp_files(store_dir, jid):
+    d = os.path.join(store_dir, "jobs", jid)
+    try:
+        return [n for n in os.listdir(d) if ".~tmp." in n]
+    except FileNotFoundError:
+        return []
+
+
+def compute_ranks(jid):
+    return [p for p in processes_with_arg(jid, "pi-compute")
+            if b"mpirun" not in open("/proc/%d/cmdline" % p, "rb").read()]
+
+
+def case_partial():
+    with Stack(BIN, scheduler="local", args=["--ranks", "2", "--max-running", "2"]) as s:
+        g = s.gw
+        # A compute opens its result in the store when it starts running; 30,000,000 digits
+        # keep it running long after that.
+        victim = g.submit(30000000)
+        g.wait_state(victim, {"running"})
+        wait_until(lambda: temp_files(s.store_dir, victim), 60, "the result's temporary file")
+        pids = wait_until(lambda: compute_ranks(victim), 30, "pi-compute ranks")
+        for p in pids:
+            os.kill(p, signal.SIGKILL)
+        job = g.wait_state(victim, {"errored", "finished"}, timeout=60)
+        assert job["state"] == "errored", job
+        wait_until(lambda: not processes_with_arg(victim), 30, "mpirun to go")
+        wait_until(lambda: not temp_files(s.store_dir, victim), 30,
+                   "the temporary file of %s to be removed" % victim)
+
+        # DELETE of a running job: every rank ended, then its temporary file removed.
+        running = g.submit(30000000)
+        g.wait_state(running, {"running"})
+        wait_until(lambda: temp_files(s.store_dir, running), 60, "the result's temporary file")
+        st, _, doc = g.json("DELETE", "/job/" + running)
+        assert st == 200 and doc["state"] == "cancelled", (st, doc)
+        assert not processes_with_arg(running), processes_with_arg(running)
+        assert temp_files(s.store_dir, running) == [], temp_files(s.store_dir, running)
+    print("partial: no temporary file left after kill -9 of a compute or a DELETE")
+
+
+CASES = {"takeloss": case_takeloss, "partial": case_partial}
+
+
+def main():
+    global BIN
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("case", choices=sorted(CASES))
+    a = ap.parse_args()
+    BIN = os.path.abspath(a.bin)
+    CASES[a.case]()
+
+
+if __name__ == "__main__":
+    main()
