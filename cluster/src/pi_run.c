@@ -25,18 +25,11 @@ static void die(MPI_Comm comm, const char *what)
 	MPI_Abort(comm, 1);
 }
 
-struct series_progress {
-	const struct pi_run_hooks *hooks;
-	uint64_t a;
-	double cost;
-};
-
-static void on_series_progress(void *ctx, uint64_t done_upto)
+static void on_series_progress(void *ctx, double share)
 {
-	struct series_progress *sp = ctx;
+	const struct pi_run_hooks *hooks = ctx;
 
-	sp->hooks->progress(sp->hooks->ctx,
-			    sp->cost > 0 ? pi_ranges_cost(sp->a, done_upto) / sp->cost : 1.0);
+	hooks->progress(hooks->ctx, share);
 }
 
 static void phase_done(const struct pi_run_hooks *hooks, int rank, enum pi_phase phase)
@@ -78,7 +71,6 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 	uint64_t dec = digits + guard, B = pi_final_bits(dec), terms = pi_series_terms(dec);
 	uint64_t *bounds, *start, *len;
 	struct pi_series_options opts;
-	struct series_progress sp;
 	struct pi_partial x;
 	struct pi_timings *t = &res->timings;
 	mpz_t R, V, F;
@@ -102,11 +94,8 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 	pi_ranges_split(terms, size, bounds);
 	pi_series_options_default(&opts);
 	if (rank == 0 && hooks->progress != NULL) {
-		sp.hooks = hooks;
-		sp.a = bounds[0];
-		sp.cost = pi_ranges_cost(bounds[0], bounds[1]);
 		opts.progress = on_series_progress;
-		opts.progress_ctx = &sp;
+		opts.progress_ctx = (void *)hooks;
 	}
 	pi_partial_init(&x);
 	if (pi_series_compute(&x, bounds[rank], bounds[rank + 1], rank != size - 1, &opts) != 0)

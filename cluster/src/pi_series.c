@@ -20,8 +20,10 @@
 /* Deep enough for any range that fits in memory: each level shrinks a range by ~0.52. */
 #define MAX_DEPTH 96
 
-/* Progress is reported every this many terms. */
-#define PROGRESS_EVERY 4096
+/* Progress counts the merges of nodes of at least this many terms, each weighted by its
+ * size times log2(size) (the cost of its multiplications), so the expensive top merges move
+ * the bar as much as they take time. */
+#define PROGRESS_MIN_TERMS 1024
 
 struct bs_node {
 	mpz_t P, Q, T;
@@ -37,7 +39,7 @@ struct bs_ctx {
 	uint64_t fac_max_terms;
 	pi_series_progress_fn progress;
 	void *progress_ctx;
-	uint64_t since_progress;
+	double progress_done, progress_total;
 };
 
 void pi_partial_init(struct pi_partial *x)
@@ -147,6 +149,24 @@ static uint64_t bs_split(uint64_t a, uint64_t b)
 	return mid;
 }
 
+static double progress_weight(uint64_t a, uint64_t b)
+{
+	double n = (double)(b - a);
+
+	return n * log2(n);
+}
+
+/* Sum of progress_weight over the nodes bs() will merge that count for progress. */
+static double progress_plan(uint64_t a, uint64_t b)
+{
+	uint64_t mid;
+
+	if (b - a < PROGRESS_MIN_TERMS)
+		return 0.0;
+	mid = bs_split(a, b);
+	return progress_weight(a, b) + progress_plan(a, mid) + progress_plan(mid, b);
+}
+
 /*
  * Terms [a, b), b - a >= 1, into (P, Q, T), and their factor lists fP, fQ when want_fac.
  * The left half is computed straight into the output, the right half into c->right[depth].
@@ -160,10 +180,6 @@ static void bs(struct bs_ctx *c, uint64_t a, uint64_t b, unsigned depth, bool ne
 
 	if (b - a == 1) {
 		bs_leaf(c, a, need_P, want_fac, P, Q, T, fP, fQ);
-		if (c->progress != NULL && ++c->since_progress >= PROGRESS_EVERY) {
-			c->since_progress = 0;
-			c->progress(c->progress_ctx, b);
-		}
 		return;
 	}
 	if (depth >= MAX_DEPTH)
@@ -185,6 +201,10 @@ static void bs(struct bs_ctx *c, uint64_t a, uint64_t b, unsigned depth, bool ne
 		pi_fac_mul(fQ, &r->fQ, &c->ftmp);
 		if (need_P)
 			pi_fac_mul(fP, &r->fP, &c->ftmp);
+	}
+	if (c->progress != NULL && b - a >= PROGRESS_MIN_TERMS) {
+		c->progress_done += progress_weight(a, b);
+		c->progress(c->progress_ctx, c->progress_done / c->progress_total);
 	}
 }
 
@@ -214,6 +234,11 @@ int pi_series_compute(struct pi_partial *out, uint64_t a, uint64_t b, bool need_
 	c->fac_max_terms = FAC_MAX_TERMS;
 	c->progress = opts->progress;
 	c->progress_ctx = opts->progress_ctx;
+	if (c->progress != NULL) {
+		c->progress_total = progress_plan(a, b);
+		if (c->progress_total <= 0.0)
+			c->progress = NULL; /* too small to report on: only the final 1 */
+	}
 	/* 6k - 1 < 6b is the largest number a leaf factors; 29 the largest prime of C^3/24. */
 	if (c->factor_removal && pi_sieve_init(&c->sieve, 6 * b < 64 ? 64 : 6 * b) != 0)
 		c->factor_removal = false; /* too large for the sieve: plain splitting */
@@ -228,8 +253,8 @@ int pi_series_compute(struct pi_partial *out, uint64_t a, uint64_t b, bool need_
 	pi_fac_init(&fQ);
 
 	bs(c, a, b, 0, need_P, false, out->P, out->Q, out->T, &fP, &fQ);
-	if (c->progress != NULL)
-		c->progress(c->progress_ctx, b);
+	if (opts->progress != NULL)
+		opts->progress(opts->progress_ctx, 1.0);
 	rc = 0;
 
 	pi_fac_clear(&fP);

@@ -48,9 +48,9 @@ uint64_t pi_series_terms(uint64_t digits);
  */
 void pi_partial_merge(struct pi_partial *left, const struct pi_partial *right, bool need_P);
 
-/* Called during pi_series_compute after term `done_upto - 1` is finished (terms are
- * finished in increasing order), every few thousand terms. */
-typedef void (*pi_series_progress_fn)(void *ctx, uint64_t done_upto);
+/* Called during pi_series_compute with the share of the range's work done (0 to 1,
+ * non-decreasing, ending with exactly 1), after each merge of a node of 1024 or more terms. */
+typedef void (*pi_series_progress_fn)(void *ctx, double share);
 
 struct pi_series_options {
 	bool factor_removal;		/* strip common primes of P_L and Q_R (default true) */

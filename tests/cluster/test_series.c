@@ -148,6 +148,44 @@ static void test_factor_removal_shrinks(void **unused)
 	pi_partial_clear(&without);
 }
 
+struct progress_log {
+	double last;
+	int calls;
+	int decreasing;
+};
+
+static void log_progress(void *ctx, double share)
+{
+	struct progress_log *l = ctx;
+
+	if (share < l->last || share > 1.0)
+		l->decreasing = 1;
+	l->last = share;
+	l->calls++;
+}
+
+static void test_progress_monotone_to_one(void **unused)
+{
+	struct progress_log l = {0.0, 0, 0};
+	struct pi_series_options opts;
+	struct pi_partial x;
+
+	pi_partial_init(&x);
+	pi_series_options_default(&opts);
+	opts.progress = log_progress;
+	opts.progress_ctx = &l;
+	assert_int_equal(pi_series_compute(&x, 100, 30000, true, &opts), 0);
+	assert_true(l.calls > 10);
+	assert_false(l.decreasing);
+	assert_true(l.last == 1.0);
+	/* Too small a range for intermediate reports still ends with 1. */
+	l = (struct progress_log){0.0, 0, 0};
+	assert_int_equal(pi_series_compute(&x, 0, 10, false, &opts), 0);
+	assert_int_equal(l.calls, 1);
+	assert_true(l.last == 1.0);
+	pi_partial_clear(&x);
+}
+
 static void test_serial_digits(void **unused)
 {
 	for (uint64_t n = 1; n <= 100; n++) {
@@ -319,6 +357,7 @@ int main(void)
 	    cmocka_unit_test(test_ranges_balance_cost),
 	    cmocka_unit_test(test_merge_any_tree_shape),
 	    cmocka_unit_test(test_factor_removal_shrinks),
+	    cmocka_unit_test(test_progress_monotone_to_one),
 	    cmocka_unit_test(test_serial_digits),
 	    cmocka_unit_test(test_serial_ambiguous_guard_recomputes),
 	    cmocka_unit_test(test_is_ambiguous),
