@@ -167,7 +167,7 @@ static pc_err parse_query(struct s3_config *cfg, const char *q, char **endpoint)
 		size_t len = amp ? (size_t)(amp - q) : strlen(q);
 		const char *eq = memchr(q, '=', len);
 		char *key, *value;
-		unsigned long long n;
+		unsigned long long n = 0;
 
 		if (!eq) {
 			log_error("s3 store: URL parameter '%.*s' has no value", (int)len, q);
@@ -188,10 +188,12 @@ static pc_err parse_query(struct s3_config *cfg, const char *q, char **endpoint)
 			value = NULL;
 		} else if (strcmp(key, "part_size") == 0) {
 			err = parse_size(key, value, S3_MIN_PART_SIZE, S3_MAX_PART_SIZE, &n);
-			cfg->part_size = (size_t)n;
+			if (err == PC_OK)
+				cfg->part_size = (size_t)n;
 		} else if (strcmp(key, "retries") == 0) {
 			err = parse_size(key, value, 0, 10, &n);
-			cfg->retries = (unsigned)n;
+			if (err == PC_OK)
+				cfg->retries = (unsigned)n;
 		} else {
 			log_error("s3 store: unknown URL parameter '%.100s' (known: endpoint, "
 				  "region, part_size, retries)",
