@@ -113,18 +113,18 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 	 * while rank 0 merges and divides. */
 	mpz_inits(R, V, F, NULL);
 	sqrt_rank = size > 1 ? 1 : 0;
-	if (rank == sqrt_rank) {
+	if (rank == sqrt_rank)
 		pi_final_sqrt(R, B);
-		if (rank != 0) {
-			pi_bigmsg_send_mpz(R, 0, TAG_SQRT, comm);
-			mpz_clear(R);
-			mpz_init(R);
-		}
-	}
 	t->phase[PI_PHASE_SQRT] = pi_report_now() - now;
 	now = pi_report_now();
 
-	/* Division on rank 0, then F to everyone for the conversion. */
+	/* Division on rank 0, then F to everyone for the conversion. The sqrt rank's handing
+	 * over of R (it waits until rank 0 is ready for it) counts here. */
+	if (rank == sqrt_rank && rank != 0) {
+		pi_bigmsg_send_mpz(R, 0, TAG_SQRT, comm);
+		mpz_clear(R);
+		mpz_init(R);
+	}
 	if (rank == 0) {
 		mpz_set_ui(x.P, 0);
 		mpz_realloc2(x.P, 1);
