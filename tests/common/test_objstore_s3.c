@@ -345,6 +345,8 @@ static void test_abort(void **state)
 static int curl_get(const char *url, const char *out_path)
 {
 	char cmd[4096], status[16] = "";
+	char *end;
+	long code;
 	FILE *p;
 
 	snprintf(cmd, sizeof(cmd), "curl -s -o '%s' -w '%%{http_code}' '%s'", out_path, url);
@@ -352,7 +354,8 @@ static int curl_get(const char *url, const char *out_path)
 	assert_non_null(p);
 	assert_non_null(fgets(status, sizeof(status), p));
 	pclose(p);
-	return atoi(status) > 0 ? (int)strtol(status, NULL, 10) : 0;
+	code = strtol(status, &end, 10);
+	return end != status && code > 0 && code < 1000 ? (int)code : 0;
 }
 
 static void test_presigned_url_with_curl(void **state)
