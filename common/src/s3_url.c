@@ -7,43 +7,17 @@
 #include <string.h>
 
 #include "picluster/log.h"
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "picluster/urlcode.h"
 
 /* A new string: text[0..len) with %XX decoded; NULL for a bad escape, a NUL, or no memory. */
 static char *percent_decode(const char *text, size_t len)
 {
 	char *out = malloc(len + 1);
-	size_t j = 0;
 
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
-
-		if (text[i] != '%') {
-			out[j++] = text[i];
-			continue;
-		}
-		hi = len - i >= 3 ? hex_value(text[i + 1]) : -1;
-		lo = len - i >= 3 ? hex_value(text[i + 2]) : -1;
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-			free(out);
-			return NULL;
-		}
-		out[j++] = (char)(hi * 16 + lo);
-		i += 2;
+	if (out && url_percent_decode(text, len, false, out, len + 1) != PC_OK) {
+		free(out);
+		out = NULL;
 	}
-	out[j] = '\0';
 	return out;
 }
 

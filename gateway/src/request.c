@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+#include "picluster/urlcode.h"
+
 /* Matches "<prefix><one segment>" and validates the segment as a job id. */
 static enum gw_path id_route(const char *rest, enum gw_path kind, char id[JOB_ID_LEN + 1])
 {
@@ -41,47 +43,10 @@ enum gw_path gw_path_parse(const char *path, char id[JOB_ID_LEN + 1])
 	return GW_PATH_UNKNOWN;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* URL-decodes [s, s + n) into out ('+' is a space). */
+/* URL-decodes [s, s + n) into out ('+' is a space); any failure is a bad request. */
 static pc_err url_decode(const char *s, size_t n, char *out, size_t cap)
 {
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n)
-				return PC_EINVAL;
-			hi = hex_value(s[i + 1]);
-			lo = hex_value(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return PC_EINVAL;
-			c = (char)(hi * 16 + lo);
-			if (c == '\0')
-				return PC_EINVAL;
-			i += 2;
-		} else if (c == '+') {
-			c = ' ';
-		}
-		if (o + 1 >= cap)
-			return PC_EINVAL;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return PC_OK;
+	return url_percent_decode(s, n, true, out, cap) == PC_OK ? PC_OK : PC_EINVAL;
 }
 
 pc_err gw_query_param(const char *query, const char *key, char *out, size_t cap)
