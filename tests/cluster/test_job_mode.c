@@ -18,6 +18,7 @@
 #include "picluster/objstore.h"
 #include "picluster/store.h"
 #include "test_redis.h"
+#include "test_sink.h"
 
 #define PREFIX "pitest:"
 
@@ -91,22 +92,6 @@ static char *reference(uint64_t digits, size_t *len)
 	return buf;
 }
 
-struct grab {
-	char *buf;
-	size_t len, cap;
-};
-
-static pc_err grab(void *ctx, const void *buf, size_t len)
-{
-	struct grab *g = ctx;
-
-	if (g->len + len > g->cap)
-		return PC_ERANGE;
-	memcpy(g->buf + g->len, buf, len);
-	g->len += len;
-	return PC_OK;
-}
-
 static void sha256_hex(const void *buf, size_t len, char out[65])
 {
 	unsigned char d[32];
@@ -121,7 +106,7 @@ static void check_finished(uint64_t digits, int ranks)
 {
 	struct job job, after;
 	struct objstore_stat info;
-	struct grab g;
+	struct test_sink g = {.cap = digits + 3};
 	size_t ref_len;
 	char *ref = reference(digits, &ref_len), sha[65];
 
@@ -135,11 +120,10 @@ static void check_finished(uint64_t digits, int ranks)
 	assert_true(after.started_at_ms > 0 && after.finished_at_ms >= after.started_at_ms);
 	assert_int_equal(objstore_stat(os, after.result_object, &info), PC_OK);
 	assert_int_equal(info.size, digits + 3);
-	g.cap = digits + 3;
-	g.len = 0;
 	g.buf = malloc(g.cap);
 	assert_non_null(g.buf);
-	assert_int_equal(objstore_read(os, after.result_object, 0, info.size, grab, &g), PC_OK);
+	assert_int_equal(
+	    objstore_read(os, after.result_object, 0, info.size, test_sink_collect, &g), PC_OK);
 	assert_int_equal(g.len, ref_len);
 	assert_memory_equal(g.buf, ref, ref_len);
 	sha256_hex(ref, ref_len, sha);

@@ -15,33 +15,13 @@
 #include <cmocka.h>
 
 #include "picluster/objstore.h"
+#include "test_sink.h"
 
 struct fixture {
 	char dir[64];
 	char url[96];
 	objstore *os;
 };
-
-/* Collects what a read delivers, and counts the calls (to see the chunking). */
-struct collect {
-	unsigned char *buf;
-	size_t len, cap;
-	size_t calls, max_chunk;
-};
-
-static pc_err collect_sink(void *ctx, const void *buf, size_t len)
-{
-	struct collect *c = ctx;
-
-	if (c->len + len > c->cap)
-		return PC_ERANGE;
-	memcpy(c->buf + c->len, buf, len);
-	c->len += len;
-	c->calls++;
-	if (len > c->max_chunk)
-		c->max_chunk = len;
-	return PC_OK;
-}
 
 static pc_err failing_sink(void *ctx, const void *buf, size_t len)
 {
@@ -183,7 +163,7 @@ static void test_write_read_stat_delete(void **state)
 	struct fixture *f = *state;
 	const size_t len = 1000 * 1000 + 17; /* several read chunks, not a multiple of one */
 	unsigned char *data = malloc(len);
-	struct collect c = {.buf = malloc(len), .cap = len};
+	struct test_sink c = {.buf = malloc(len), .cap = len};
 	struct objstore_stat st;
 	char path[256];
 
@@ -198,7 +178,8 @@ static void test_write_read_stat_delete(void **state)
 	assert_int_equal(count_entries(path), 1); /* no temporary file left */
 
 	/* The whole object, in bounded chunks. */
-	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", 0, len, collect_sink, &c), PC_OK);
+	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", 0, len, test_sink_collect, &c),
+			 PC_OK);
 	assert_int_equal(c.len, len);
 	assert_memory_equal(c.buf, data, len);
 	assert_true(c.calls >= 4);
@@ -206,24 +187,26 @@ static void test_write_read_stat_delete(void **state)
 
 	/* Ranges: inside, at the end, empty, and past the end. */
 	c.len = c.calls = 0;
-	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", 12345, 300000, collect_sink, &c),
-			 PC_OK);
+	assert_int_equal(
+	    objstore_read(f->os, "jobs/abc/pi.txt", 12345, 300000, test_sink_collect, &c), PC_OK);
 	assert_int_equal(c.len, 300000);
 	assert_memory_equal(c.buf, data + 12345, 300000);
 	c.len = 0;
-	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", len - 1, 1, collect_sink, &c),
+	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", len - 1, 1, test_sink_collect, &c),
 			 PC_OK);
 	assert_int_equal(c.len, 1);
 	assert_int_equal(c.buf[0], data[len - 1]);
 	c.len = c.calls = 0;
-	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", len, 0, collect_sink, &c), PC_OK);
+	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", len, 0, test_sink_collect, &c),
+			 PC_OK);
 	assert_int_equal(c.len, 0);
-	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", len - 1, 2, collect_sink, &c),
+	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", len - 1, 2, test_sink_collect, &c),
 			 PC_ERANGE);
-	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", len + 1, 0, collect_sink, &c),
+	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", len + 1, 0, test_sink_collect, &c),
 			 PC_ERANGE);
-	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", UINT64_MAX, 2, collect_sink, &c),
-			 PC_ERANGE);
+	assert_int_equal(
+	    objstore_read(f->os, "jobs/abc/pi.txt", UINT64_MAX, 2, test_sink_collect, &c),
+	    PC_ERANGE);
 	assert_int_equal(c.calls, 0);
 
 	/* A sink's error stops the read and comes back. */
@@ -243,13 +226,13 @@ static void test_write_read_stat_delete(void **state)
 
 	assert_int_equal(objstore_delete(f->os, "jobs/abc/pi.txt"), PC_OK);
 	assert_int_equal(objstore_stat(f->os, "jobs/abc/pi.txt", &st), PC_ENOTFOUND);
-	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", 0, 1, collect_sink, &c),
+	assert_int_equal(objstore_read(f->os, "jobs/abc/pi.txt", 0, 1, test_sink_collect, &c),
 			 PC_ENOTFOUND);
 	assert_int_equal(objstore_delete(f->os, "jobs/abc/pi.txt"), PC_OK); /* idempotent */
 	assert_int_equal(objstore_stat(f->os, "jobs/none/pi.txt", &st), PC_ENOTFOUND);
 	/* A directory is not an object. */
 	assert_int_equal(objstore_stat(f->os, "jobs/abc", &st), PC_ENOTFOUND);
-	assert_int_equal(objstore_read(f->os, "jobs", 0, 0, collect_sink, &c), PC_ENOTFOUND);
+	assert_int_equal(objstore_read(f->os, "jobs", 0, 0, test_sink_collect, &c), PC_ENOTFOUND);
 
 	/* An empty object is an object. */
 	put_object(f->os, "empty", data, 0, 1);
@@ -381,7 +364,7 @@ static void test_concurrent_writers(void **state)
 	pthread_t th[WRITERS];
 	struct writer_arg args[WRITERS];
 	struct objstore_stat st;
-	struct collect c;
+	struct test_sink c;
 	char path[256];
 	unsigned winner;
 
@@ -394,10 +377,10 @@ static void test_concurrent_writers(void **state)
 		assert_int_equal(args[i].err, PC_OK);
 	}
 	assert_int_equal(objstore_stat(f->os, "jobs/same/pi.txt", &st), PC_OK);
-	c = (struct collect){.buf = malloc(st.size), .cap = st.size};
+	c = (struct test_sink){.buf = malloc(st.size), .cap = st.size};
 	assert_non_null(c.buf);
-	assert_int_equal(objstore_read(f->os, "jobs/same/pi.txt", 0, st.size, collect_sink, &c),
-			 PC_OK);
+	assert_int_equal(
+	    objstore_read(f->os, "jobs/same/pi.txt", 0, st.size, test_sink_collect, &c), PC_OK);
 	winner = (unsigned)(c.buf[0] - 'a');
 	assert_true(winner < WRITERS);
 	assert_int_equal(st.size, writer_len(winner));

@@ -16,6 +16,7 @@
 #include "objstore_int.h"
 #include "picluster/objstore.h"
 #include "test_s3rver.h"
+#include "test_sink.h"
 
 #define MiB (1024 * 1024)
 
@@ -70,24 +71,6 @@ static void pattern(unsigned char *buf, size_t len, unsigned seed)
 {
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
-}
-
-struct collect {
-	unsigned char *buf;
-	size_t len, cap;
-	size_t calls;
-};
-
-static pc_err collect_sink(void *ctx, const void *buf, size_t len)
-{
-	struct collect *c = ctx;
-
-	if (c->len + len > c->cap)
-		return PC_ERANGE;
-	memcpy(c->buf + c->len, buf, len);
-	c->len += len;
-	c->calls++;
-	return PC_OK;
 }
 
 static pc_err refusing_sink(void *ctx, const void *buf, size_t len)
@@ -196,7 +179,7 @@ static void test_single_put(void **state)
 {
 	objstore *os = open_store("single", "");
 	unsigned char data[100000];
-	struct collect c = {.buf = malloc(sizeof(data)), .cap = sizeof(data)};
+	struct test_sink c = {.buf = malloc(sizeof(data)), .cap = sizeof(data)};
 	struct objstore_stat st;
 	objstore_writer *w;
 
@@ -209,8 +192,8 @@ static void test_single_put(void **state)
 
 	assert_int_equal(objstore_stat(os, "jobs/one/pi.txt", &st), PC_OK);
 	assert_int_equal(st.size, sizeof(data));
-	assert_int_equal(objstore_read(os, "jobs/one/pi.txt", 0, sizeof(data), collect_sink, &c),
-			 PC_OK);
+	assert_int_equal(
+	    objstore_read(os, "jobs/one/pi.txt", 0, sizeof(data), test_sink_collect, &c), PC_OK);
 	assert_int_equal(c.len, sizeof(data));
 	assert_memory_equal(c.buf, data, sizeof(data));
 
@@ -228,7 +211,7 @@ static void test_ranges_and_errors(void **state)
 {
 	objstore *os = open_store("ranges", "");
 	unsigned char data[4096];
-	struct collect c = {.buf = malloc(sizeof(data)), .cap = sizeof(data)};
+	struct test_sink c = {.buf = malloc(sizeof(data)), .cap = sizeof(data)};
 	struct objstore_stat st;
 	objstore_writer *w;
 
@@ -237,23 +220,23 @@ static void test_ranges_and_errors(void **state)
 	assert_int_equal(objstore_write(w, data, sizeof(data)), PC_OK);
 	assert_int_equal(objstore_writer_commit(w), PC_OK);
 
-	assert_int_equal(objstore_read(os, "r.bin", 1000, 1, collect_sink, &c), PC_OK);
+	assert_int_equal(objstore_read(os, "r.bin", 1000, 1, test_sink_collect, &c), PC_OK);
 	assert_int_equal(c.len, 1);
 	assert_int_equal(c.buf[0], data[1000]);
 	c.len = 0;
-	assert_int_equal(objstore_read(os, "r.bin", 4000, 96, collect_sink, &c), PC_OK);
+	assert_int_equal(objstore_read(os, "r.bin", 4000, 96, test_sink_collect, &c), PC_OK);
 	assert_memory_equal(c.buf, data + 4000, 96);
 	c.len = 0;
-	assert_int_equal(objstore_read(os, "r.bin", 4096, 0, collect_sink, &c), PC_OK);
+	assert_int_equal(objstore_read(os, "r.bin", 4096, 0, test_sink_collect, &c), PC_OK);
 	assert_int_equal(c.len, 0);
 	/* Past the end: S3 would cut the range short; the store refuses it whole. */
-	assert_int_equal(objstore_read(os, "r.bin", 4000, 97, collect_sink, &c), PC_ERANGE);
-	assert_int_equal(objstore_read(os, "r.bin", 4096, 1, collect_sink, &c), PC_ERANGE);
-	assert_int_equal(objstore_read(os, "r.bin", 5000, 0, collect_sink, &c), PC_ERANGE);
+	assert_int_equal(objstore_read(os, "r.bin", 4000, 97, test_sink_collect, &c), PC_ERANGE);
+	assert_int_equal(objstore_read(os, "r.bin", 4096, 1, test_sink_collect, &c), PC_ERANGE);
+	assert_int_equal(objstore_read(os, "r.bin", 5000, 0, test_sink_collect, &c), PC_ERANGE);
 	assert_int_equal(c.len, 0);
 	assert_int_equal(objstore_read(os, "r.bin", 0, 10, refusing_sink, NULL), PC_ECONFLICT);
-	assert_int_equal(objstore_read(os, "missing", 0, 10, collect_sink, &c), PC_ENOTFOUND);
-	assert_int_equal(objstore_read(os, "missing", 0, 0, collect_sink, &c), PC_ENOTFOUND);
+	assert_int_equal(objstore_read(os, "missing", 0, 10, test_sink_collect, &c), PC_ENOTFOUND);
+	assert_int_equal(objstore_read(os, "missing", 0, 0, test_sink_collect, &c), PC_ENOTFOUND);
 	assert_int_equal(objstore_stat(os, "missing", &st), PC_ENOTFOUND);
 
 	assert_int_equal(objstore_delete(os, "r.bin"), PC_OK);
@@ -270,7 +253,7 @@ static void test_multipart(void **state)
 	const size_t len = 11 * MiB + 12345;
 	objstore *os = open_store("multi", "&part_size=5242880");
 	unsigned char *data = malloc(len);
-	struct collect c = {.buf = malloc(len), .cap = len};
+	struct test_sink c = {.buf = malloc(len), .cap = len};
 	struct objstore_stat st;
 	objstore_writer *w;
 
@@ -289,18 +272,20 @@ static void test_multipart(void **state)
 
 	assert_int_equal(objstore_stat(os, "jobs/big/pi.txt", &st), PC_OK);
 	assert_int_equal(st.size, len);
-	assert_int_equal(objstore_read(os, "jobs/big/pi.txt", 0, len, collect_sink, &c), PC_OK);
+	assert_int_equal(objstore_read(os, "jobs/big/pi.txt", 0, len, test_sink_collect, &c),
+			 PC_OK);
 	assert_int_equal(c.len, len);
 	assert_memory_equal(c.buf, data, len);
 	assert_true(c.calls > 1); /* streamed, not one buffer */
 	/* Ranges across the part boundaries. */
 	c.len = 0;
 	assert_int_equal(
-	    objstore_read(os, "jobs/big/pi.txt", 5 * MiB - 3, 5 * MiB + 6, collect_sink, &c),
+	    objstore_read(os, "jobs/big/pi.txt", 5 * MiB - 3, 5 * MiB + 6, test_sink_collect, &c),
 	    PC_OK);
 	assert_memory_equal(c.buf, data + 5 * MiB - 3, 5 * MiB + 6);
 	c.len = 0;
-	assert_int_equal(objstore_read(os, "jobs/big/pi.txt", len - 7, 7, collect_sink, &c), PC_OK);
+	assert_int_equal(objstore_read(os, "jobs/big/pi.txt", len - 7, 7, test_sink_collect, &c),
+			 PC_OK);
 	assert_memory_equal(c.buf, data + len - 7, 7);
 
 	/* Exactly one part's worth is still a single PUT. */
@@ -513,7 +498,7 @@ struct transient_case {
 static pc_err put_and_read_back(void *arg)
 {
 	struct transient_case *t = arg;
-	struct collect c = {.buf = malloc(t->len), .cap = t->len};
+	struct test_sink c = {.buf = malloc(t->len), .cap = t->len};
 	objstore_writer *w;
 	pc_err err;
 
@@ -528,7 +513,7 @@ static pc_err put_and_read_back(void *arg)
 			objstore_writer_abort(w);
 	}
 	if (err == PC_OK)
-		err = objstore_read(t->os, "t.bin", 0, t->len, collect_sink, &c);
+		err = objstore_read(t->os, "t.bin", 0, t->len, test_sink_collect, &c);
 	if (err == PC_OK && (c.len != t->len || memcmp(c.buf, t->data, t->len) != 0))
 		err = PC_EINTERNAL;
 	free(c.buf);
