@@ -9,7 +9,16 @@
 #include <string.h>
 #include <unistd.h>
 
-enum opt_kind { OPT_STR, OPT_UINT, OPT_U64, OPT_LISTEN, OPT_SCHED, OPT_DOWNLOAD, OPT_HELP };
+enum opt_kind {
+	OPT_STR,
+	OPT_UINT,
+	OPT_U64,
+	OPT_LISTEN,
+	OPT_SCHED,
+	OPT_DOWNLOAD,
+	OPT_PROXIES,
+	OPT_HELP
+};
 
 /* One flag: its name, what its value is, where it goes, and the accepted range. */
 struct opt {
@@ -51,6 +60,13 @@ static const struct opt opts[] = {
 	    "seconds a redirect URL stays valid (default 900)"),
     NUM_OPT("http-threads", OPT_UINT, http_threads, 2, 1024,
 	    "HTTP worker threads, one keep-alive connection each (default 64)"),
+    NUM_OPT("request-timeout", OPT_UINT, request_timeout_ms, 100, 3600000,
+	    "ms a client may stall while sending a request or reading an answer (default "
+	    "10000)"),
+    NUM_OPT("keep-alive-timeout", OPT_UINT, keep_alive_timeout_ms, 0, 3600000,
+	    "ms an idle keep-alive connection is kept (default 2000)"),
+    {"trusted-proxy", OPT_PROXIES, 0, 0, 0, 0,
+     "front addresses whose X-Forwarded-For names the client (default: none)"},
     STR_OPT("state-dir", state_dir, "folder for compute logs (default: none, logs go to stderr)"),
     STR_OPT("slurm-partition", slurm_partition, "slurm: partition (default: cluster default)"),
     STR_OPT("slurm-time", slurm_time, "slurm: time limit (default: the script's)"),
@@ -67,13 +83,15 @@ static const char *metavar(const struct opt *o)
 	switch (o->kind) {
 	case OPT_UINT:
 	case OPT_U64:
-		return "N";
+		return strstr(o->name, "timeout") ? "MS" : "N";
 	case OPT_LISTEN:
 		return "IPV4:PORT";
 	case OPT_SCHED:
 		return "NAME";
 	case OPT_DOWNLOAD:
 		return "MODE";
+	case OPT_PROXIES:
+		return "IPV4[,IPV4...]";
 	case OPT_HELP:
 		return "";
 	case OPT_STR:
@@ -87,6 +105,7 @@ static const char *metavar(const struct opt *o)
 		return "PATH";
 	if (strcmp(o->name, "slurm-args") == 0)
 		return "'ARGS'";
+
 	return "TEXT";
 }
 
@@ -122,6 +141,8 @@ static void set_defaults(struct gw_config *cfg)
 	cfg->download = GW_DOWNLOAD_PROXY;
 	cfg->presign_expiry = 900;
 	cfg->http_threads = 64;
+	cfg->request_timeout_ms = 10000;
+	cfg->keep_alive_timeout_ms = 2000;
 }
 
 /* Parses a decimal unsigned number in [min, max]: digits only, no sign, no spaces. */
@@ -171,6 +192,34 @@ static pc_err parse_listen(struct gw_config *cfg, const char *value)
 	snprintf(cfg->listen, sizeof(cfg->listen), "%s", value);
 	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", host);
 	cfg->listen_port = (unsigned)port;
+	return PC_OK;
+}
+
+/* A comma-separated list of numeric IPv4 addresses, at most GW_MAX_TRUSTED_PROXIES; "" is none. */
+static pc_err parse_proxies(struct gw_config *cfg, const char *value)
+{
+	const char *p = value;
+	unsigned n = 0;
+
+	if (strlen(value) >= sizeof(cfg->trusted_proxy))
+		return PC_EINVAL;
+	while (*p) {
+		char addr[INET_ADDRSTRLEN];
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len >= sizeof(addr) || n == GW_MAX_TRUSTED_PROXIES)
+			return PC_EINVAL;
+		memcpy(addr, p, len);
+		addr[len] = '\0';
+		if (inet_pton(AF_INET, addr, &cfg->trusted[n]) != 1)
+			return PC_EINVAL;
+		n++;
+		p += len;
+		if (*p == ',' && *++p == '\0')
+			return PC_EINVAL;
+	}
+	cfg->n_trusted = n;
+	snprintf(cfg->trusted_proxy, sizeof(cfg->trusted_proxy), "%s", value);
 	return PC_OK;
 }
 
@@ -234,6 +283,15 @@ static pc_err apply(struct gw_config *cfg, const struct opt *o, const char *valu
 		} else {
 			snprintf(err, err_cap, "%s: --download wants proxy or redirect, not '%s'",
 				 origin, value);
+			return PC_EINVAL;
+		}
+		return PC_OK;
+	case OPT_PROXIES:
+		if (parse_proxies(cfg, value) != PC_OK) {
+			snprintf(err, err_cap,
+				 "%s: --trusted-proxy wants numeric IPv4 addresses separated by "
+				 "commas (at most %d), not '%s'",
+				 origin, GW_MAX_TRUSTED_PROXIES, value);
 			return PC_EINVAL;
 		}
 		return PC_OK;

@@ -7,11 +7,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <netinet/in.h>
+
 #include "picluster/error.h"
 
 enum gw_download_mode { GW_DOWNLOAD_PROXY, GW_DOWNLOAD_REDIRECT };
 
 #define GW_CONFIG_STR_MAX 1024
+/* Most addresses --trusted-proxy accepts. */
+#define GW_MAX_TRUSTED_PROXIES 16
 
 /*
  * Every setting of the gateway. Strings are copies owned by the struct (fixed buffers, so it
@@ -33,6 +37,11 @@ struct gw_config {
 	enum gw_download_mode download;
 	unsigned presign_expiry;
 	unsigned http_threads;
+	unsigned request_timeout_ms;	/* civetweb request_timeout_ms: a stalled client's cost */
+	unsigned keep_alive_timeout_ms; /* an idle keep-alive connection is closed after this */
+	char trusted_proxy[GW_CONFIG_STR_MAX];		/* as given: IPV4[,IPV4...] */
+	struct in_addr trusted[GW_MAX_TRUSTED_PROXIES]; /* parsed from trusted_proxy */
+	unsigned n_trusted;
 	char state_dir[GW_CONFIG_STR_MAX];
 	char slurm_partition[256];
 	char slurm_time[64];

@@ -18,6 +18,7 @@
 struct gw_thread {
 	store *st;
 	objstore *os;
+	bool error_answered; /* civetweb's error callback answered on the current connection */
 };
 
 /* One request being answered. */
@@ -28,9 +29,12 @@ struct gw_req {
 	struct gw_thread *thr;
 	enum gw_route route;
 	bool head;		 /* HEAD: send the headers only */
+	bool body_read;		 /* the request body was read to its end */
+	bool close_after;	 /* "Connection: close" was sent: close after this answer */
 	int status;		 /* set by the send helpers */
 	uint64_t sent;		 /* body bytes sent */
 	char id[JOB_ID_LEN + 1]; /* the job id of the path, "" if none */
+	char client[48];	 /* the client's address (http_client_address) */
 };
 
 /* Starts civetweb on cfg.listen with the gateway's routes. *out NULL on failure
@@ -46,6 +50,18 @@ store *http_store(struct gw_req *r);
 
 /* The thread's object store, opened on first use; NULL (and a 500 already sent) on failure. */
 objstore *http_objstore(struct gw_req *r);
+
+/* Fills r->client: the peer's address, or, when the peer is a --trusted-proxy, the last
+ * address of its X-Forwarded-For header (if that is an IP address). */
+void http_client_address(struct gw_req *r);
+
+/* True when the request's length or framing is ambiguous (duplicate or conflicting
+ * Content-Length / Transfer-Encoding, a coding other than chunked, a missing or repeated Host
+ * in HTTP/1.1); why receives the reason. Such a request gets 400 and a closed connection. */
+bool http_framing_is_ambiguous(const struct mg_request_info *ri, char *why, size_t cap);
+
+/* True when the request announces a body (Content-Length > 0 or a Transfer-Encoding). */
+bool http_request_has_body(const struct mg_request_info *ri);
 
 /* Reads the job named by the path (r->id) into *job: the thread's store (borrowed), or NULL
  * after answering 503 (Redis unreachable), 404 (no such job) or 500 (routes_job.c). */

@@ -41,6 +41,8 @@ const char *http_status_text(int status)
 		return "URI Too Long";
 	case 416:
 		return "Range Not Satisfiable";
+	case 421:
+		return "Misdirected Request";
 	case 429:
 		return "Too Many Requests";
 	case 431:
@@ -76,12 +78,15 @@ void http_send(struct gw_req *r, int status, const char *content_type, const cha
 		     status, http_status_text(status), content_type, len,
 		     extra_headers ? extra_headers : "");
 	r->status = status;
+	if (extra_headers && strcasestr(extra_headers, "Connection: close"))
+		r->close_after = true;
 	if (n < 0 || (size_t)n >= sizeof(buf)) {
 		/* Only a huge extra header could do this; never send a truncated head. */
 		static const char fallback[] = "HTTP/1.1 500 Internal Server Error\r\n"
 					       "Content-Length: 0\r\nConnection: close\r\n\r\n";
 		mg_write(r->conn, fallback, sizeof(fallback) - 1);
 		r->status = 500;
+		r->close_after = true;
 		return;
 	}
 	if (r->head || len == 0) {

@@ -173,14 +173,25 @@ static double elapsed_ms(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* The one request handler: the path as the client sent it (request_uri, before civetweb's
- * decoding and dot-segment removal) is matched exactly, so "..", "%00" and the like can only
+/*
+ * The path to route: the target as the client sent it (request_uri, before civetweb's decoding
+ * and dot-segment removal), or, for an absolute-form target naming this server
+ * ("GET http://host:port/healthz", which HTTP/1.1 servers must accept), its path part.
+ */
+static const char *route_path(const struct mg_request_info *ri)
+{
+	if (ri->request_uri && ri->request_uri[0] == '/')
+		return ri->request_uri;
+	return ri->local_uri_raw ? ri->local_uri_raw : "";
+}
+
+/* The one request handler: the path is matched exactly, so "..", "%00" and the like can only
  * ever be unknown paths. */
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct gw_req r;
 	struct timespec t0;
-	char shown[128];
+	char shown[128], why[96];
 	const char *path;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -190,14 +201,22 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	r.gw = cbdata;
 	r.thr = mg_get_thread_pointer(conn);
 	r.route = GW_ROUTE_OTHER;
-	path = r.ri->request_uri ? r.ri->request_uri : "";
-	route(&r, path);
+	http_client_address(&r);
+	path = route_path(r.ri);
+	if (http_framing_is_ambiguous(r.ri, why, sizeof(why)))
+		http_send_error(&r, 400, "bad_framing", "Connection: close\r\n", "%s", why);
+	else
+		route(&r, path);
+	/* A body nobody read is not drained (it may be huge, or framed ambiguously): the
+	 * connection closes after the answer instead, as it does after "Connection: close". */
+	if (r.close_after || (!r.body_read && http_request_has_body(r.ri)))
+		mg_disable_connection_keep_alive(conn);
 	gw_metrics_count_request(&r.gw->metrics, r.route, r.status);
 	log_safe(path, shown, sizeof(shown));
 	/* POST /job learns its id while it runs: the record names it so a job's whole story
 	 * can be found by grepping the log for its id. */
 	log_info("%s %s %d %llub %.2fms %s%s%s", r.ri->request_method, shown, r.status,
-		 (unsigned long long)r.sent, elapsed_ms(&t0), r.ri->remote_addr,
+		 (unsigned long long)r.sent, elapsed_ms(&t0), r.client,
 		 r.route == GW_ROUTE_POST_JOB && r.id[0] ? " job " : "",
 		 r.route == GW_ROUTE_POST_JOB ? r.id : "");
 	return r.status ? r.status : 500;
@@ -211,11 +230,13 @@ static int begin_request(struct mg_connection *conn)
 	return dispatch(conn, mg_get_user_data(mg_get_context(conn)));
 }
 
-/* civetweb's own errors (malformed requests, oversized headers) get the JSON error body too. */
+/* civetweb's own errors (malformed requests, oversized headers) get the JSON error body too.
+ * civetweb closes the connection after each of them. */
 static int http_error(struct mg_connection *conn, int status, const char *msg)
 {
 	struct gw_req r;
 	struct mg_context *ctx = mg_get_context(conn);
+	struct gw_thread *thr = mg_get_thread_pointer(conn);
 
 	memset(&r, 0, sizeof(r));
 	r.conn = conn;
@@ -227,8 +248,55 @@ static int http_error(struct mg_connection *conn, int status, const char *msg)
 			msg && msg[0] ? msg : http_status_text(status));
 	if (r.gw)
 		gw_metrics_count_request(&r.gw->metrics, r.route, status);
+	if (thr)
+		thr->error_answered = true;
 	log_info("civetweb error %d: %s", status, msg ? msg : "");
 	return 0;
+}
+
+/*
+ * Answers the requests civetweb 1.15 parses but neither routes nor answers: the target "*"
+ * and absolute-form targets naming another port. It drops them by closing the connection
+ * without a word; this callback runs just before that close, on the connection's worker
+ * thread, with the request still parsed, so the client gets a JSON answer and the log a line.
+ * OPTIONS * asks about the server as a whole (RFC 9110 9.3.7): 200 with Allow.
+ */
+static void connection_close(const struct mg_connection *cconn)
+{
+	static const char allow_body[] = "{\"allow\":[\"GET\",\"HEAD\",\"POST\",\"DELETE\"]}";
+	/* civetweb hands its own mutable connection as const here; writing to it is safe. */
+	struct mg_connection *conn = (struct mg_connection *)cconn;
+	struct mg_context *ctx = mg_get_context(conn);
+	struct gw_thread *thr = mg_get_thread_pointer(conn);
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct gw_req r;
+	char shown[128];
+	bool answered = thr && thr->error_answered;
+
+	if (thr)
+		thr->error_answered = false; /* the next connection on this thread starts clean */
+	if (answered || !ri || !ri->request_method || !ri->request_uri || ri->local_uri || !ctx)
+		return; /* answered already, idle, or routed */
+	memset(&r, 0, sizeof(r));
+	r.conn = conn;
+	r.ri = ri;
+	r.gw = mg_get_user_data(ctx);
+	r.route = GW_ROUTE_OTHER;
+	http_client_address(&r);
+	if (strcmp(ri->request_uri, "*") == 0 && strcmp(ri->request_method, "OPTIONS") == 0)
+		http_send(&r, 200, "application/json",
+			  "Allow: GET, HEAD, POST, DELETE\r\nConnection: close\r\n", allow_body,
+			  sizeof(allow_body) - 1);
+	else if (strcmp(ri->request_uri, "*") == 0)
+		http_send_error(&r, 400, "invalid_target", "Connection: close\r\n",
+				"the target * is only for OPTIONS");
+	else
+		http_send_error(&r, 421, "misdirected_request", "Connection: close\r\n",
+				"the target names another server; send a path like /healthz");
+	gw_metrics_count_request(&r.gw->metrics, r.route, r.status);
+	log_safe(ri->request_uri, shown, sizeof(shown));
+	log_info("%s %s %d %llub %s (unrouted target)", ri->request_method, shown, r.status,
+		 (unsigned long long)r.sent, r.client);
 }
 
 static int log_message(const struct mg_connection *conn, const char *message)
@@ -242,7 +310,7 @@ pc_err http_server_start(struct gateway *gw, struct mg_context **out)
 	struct mg_callbacks cb;
 	struct mg_context *ctx;
 	struct mg_server_port ports[4];
-	char listen[96], threads[16];
+	char listen[96], threads[16], req_timeout[16], ka_timeout[16];
 	/* decode_url no: handlers see the path exactly as sent (see dispatch). */
 	const char *options[] = {
 	    "listening_ports",
@@ -254,9 +322,12 @@ pc_err http_server_start(struct gateway *gw, struct mg_context **out)
 	    "tcp_nodelay",
 	    "1",
 	    "keep_alive_timeout_ms",
-	    "2000",
+	    ka_timeout,
 	    "request_timeout_ms",
-	    "60000",
+	    req_timeout,
+	    /* Absolute-form targets naming this server's port are routed (see route_path). */
+	    "enable_auth_domain_check",
+	    "no",
 	    "listen_backlog",
 	    "1024",
 	    "decode_url",
@@ -268,11 +339,14 @@ pc_err http_server_start(struct gateway *gw, struct mg_context **out)
 	*out = NULL;
 	snprintf(listen, sizeof(listen), "%s:%u", gw->cfg.listen_host, gw->cfg.listen_port);
 	snprintf(threads, sizeof(threads), "%u", gw->cfg.http_threads);
+	snprintf(req_timeout, sizeof(req_timeout), "%u", gw->cfg.request_timeout_ms);
+	snprintf(ka_timeout, sizeof(ka_timeout), "%u", gw->cfg.keep_alive_timeout_ms);
 	memset(&cb, 0, sizeof(cb));
 	cb.begin_request = begin_request;
 	cb.init_thread = thread_init;
 	cb.exit_thread = thread_exit;
 	cb.http_error = http_error;
+	cb.connection_close = connection_close;
 	cb.log_message = log_message;
 	ctx = mg_start(&cb, gw, options);
 	if (!ctx) {

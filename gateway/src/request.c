@@ -1,6 +1,7 @@
 /* request.c - strict parsing of request paths, query strings, job bodies and Range headers. */
 #include "request.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -71,6 +72,41 @@ pc_err gw_query_param(const char *query, const char *key, char *out, size_t cap)
 	return PC_ENOTFOUND;
 }
 
+/*
+ * Deepest nesting of arrays and objects in [s, s + len), counting brackets outside strings
+ * only, and stopping as soon as max is exceeded. jansson parses by recursion, one frame per
+ * level, and civetweb's worker threads run on 100 KiB stacks: a body of a few hundred '['
+ * must never reach it. Malformed input is left for jansson to report.
+ */
+static bool json_depth_is_within(const char *s, size_t len, unsigned max)
+{
+	unsigned depth = 0;
+	bool in_string = false, escaped = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+		if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max)
+				return false;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return true;
+}
+
 pc_err gw_parse_submit_body(const char *body, size_t len, uint64_t max_digits, uint64_t *digits,
 			    char *msg, size_t msg_cap)
 {
@@ -80,6 +116,10 @@ pc_err gw_parse_submit_body(const char *body, size_t len, uint64_t max_digits, u
 	pc_err rc = PC_EINVAL;
 
 	*digits = 0;
+	if (!json_depth_is_within(body, len, GW_MAX_JSON_DEPTH)) {
+		snprintf(msg, msg_cap, "body is nested deeper than %d levels", GW_MAX_JSON_DEPTH);
+		return PC_EINVAL;
+	}
 	/* Without JSON_DECODE_ANY the top level must be an object or array; without
 	 * JSON_DISABLE_EOF_CHECK anything after it but whitespace is an error. */
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -10,6 +10,8 @@
 
 /* Largest request body accepted; more is 413. */
 #define GW_MAX_BODY 16384
+/* Deepest JSON nesting accepted in a body; deeper is 400 before any JSON parser sees it. */
+#define GW_MAX_JSON_DEPTH 32
 /* Longest request path accepted; more is 414 (a real path is at most 50 bytes). */
 #define GW_MAX_PATH 256
 
@@ -44,7 +46,8 @@ pc_err gw_query_param(const char *query, const char *key, char *out, size_t cap)
  * Parses a POST /job body: exactly {"digits": N}, N a JSON integer with 1 <= N <= max_digits,
  * nothing else in the object and nothing after it. PC_EINVAL with msg filled for anything
  * else (not JSON, missing, string, float, bool, null, nested, negative, zero, too large,
- * unknown fields, duplicate keys).
+ * unknown fields, duplicate keys, arrays or objects nested deeper than GW_MAX_JSON_DEPTH).
+ * Safe on a small thread stack: the depth is checked before the body reaches jansson.
  */
 pc_err gw_parse_submit_body(const char *body, size_t len, uint64_t max_digits, uint64_t *digits,
 			    char *msg, size_t msg_cap);

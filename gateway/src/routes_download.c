@@ -115,6 +115,19 @@ void routes_download(struct gw_req *r)
 				pc_strerror(rc));
 		return;
 	}
+	/* A stored object of another size than pi-compute recorded is damaged (truncated,
+	 * replaced): say so rather than stream a short or empty body under a 200. */
+	if (stat.size != job.result_bytes) {
+		log_error("job %s: stored result %s has %llu bytes, the job recorded %llu", job.id,
+			  job.result_object, (unsigned long long)stat.size,
+			  (unsigned long long)job.result_bytes);
+		http_send_error(r, 502, "result_damaged", NULL,
+				"the stored result of job %s has %llu bytes instead of %llu; "
+				"the store is damaged",
+				job.id, (unsigned long long)stat.size,
+				(unsigned long long)job.result_bytes);
+		return;
+	}
 	length = stat.size;
 	range = mg_get_header(r->conn, "Range");
 	if (range) {
@@ -163,7 +176,9 @@ void routes_download(struct gw_req *r)
 				pc_strerror(rc));
 		return;
 	}
-	/* The head is gone already: the client sees a body shorter than Content-Length. */
+	/* The head is gone already: close the connection, so the client sees a body shorter
+	 * than Content-Length at once instead of waiting for bytes that never come. */
+	r->close_after = true;
 	log_warn("job %s: download stopped after %llu of %llu bytes: %s", job.id,
 		 (unsigned long long)r->sent, (unsigned long long)length, pc_strerror(rc));
 }

@@ -27,7 +27,8 @@ static void send_job(struct gw_req *r, int status, const struct job *job, const 
 
 /*
  * Reads the request body into buf (cap bytes, at least GW_MAX_BODY + 1). Returns the length,
- * or -1 after sending 413 (too large) or 400 (the client went away mid-body).
+ * or -1 after sending 413 (too large) or 400 (the client went away mid-body). A body left
+ * unread closes the connection after the answer (dispatch), instead of civetweb draining it.
  */
 static long read_body(struct gw_req *r, char *buf, size_t cap)
 {
@@ -35,7 +36,7 @@ static long read_body(struct gw_req *r, char *buf, size_t cap)
 	size_t got = 0;
 
 	if (declared > GW_MAX_BODY) {
-		http_send_error(r, 413, "body_too_large", NULL,
+		http_send_error(r, 413, "body_too_large", "Connection: close\r\n",
 				"the body may hold at most %d bytes", GW_MAX_BODY);
 		return -1;
 	}
@@ -48,7 +49,7 @@ static long read_body(struct gw_req *r, char *buf, size_t cap)
 		got += (size_t)n;
 	}
 	if (got > GW_MAX_BODY) {
-		http_send_error(r, 413, "body_too_large", NULL,
+		http_send_error(r, 413, "body_too_large", "Connection: close\r\n",
 				"the body may hold at most %d bytes", GW_MAX_BODY);
 		return -1;
 	}
@@ -57,27 +58,48 @@ static long read_body(struct gw_req *r, char *buf, size_t cap)
 				"the body ended before Content-Length bytes");
 		return -1;
 	}
+	r->body_read = true;
 	return (long)got;
+}
+
+/* Reads and checks the body of POST /job; false after answering 400 or 413. The body lives on
+ * the heap: worker threads have small stacks. */
+static bool read_submit(struct gw_req *r, uint64_t *digits)
+{
+	char msg[256];
+	char *body;
+	long len;
+	bool ok = false;
+
+	body = malloc(GW_MAX_BODY + 1);
+	if (!body) {
+		http_send_error(r, 500, "internal", NULL, "out of memory");
+		return false;
+	}
+	len = read_body(r, body, GW_MAX_BODY + 1);
+	if (len < 0)
+		goto out_free_body;
+	if (gw_parse_submit_body(body, (size_t)len, r->gw->cfg.max_digits, digits, msg,
+				 sizeof(msg)) != PC_OK) {
+		http_send_error(r, 400, "invalid_body", NULL, "%s", msg);
+		goto out_free_body;
+	}
+	ok = true;
+out_free_body:
+	free(body);
+	return ok;
 }
 
 void routes_job_post(struct gw_req *r)
 {
-	char body[GW_MAX_BODY + 1];
-	char msg[256], location[64];
+	char location[64];
 	struct job job;
 	uint64_t digits;
-	long len;
 	store *st;
 	pc_err rc;
 
-	len = read_body(r, body, sizeof(body));
-	if (len < 0)
+	if (!read_submit(r, &digits))
 		return;
-	if (gw_parse_submit_body(body, (size_t)len, r->gw->cfg.max_digits, &digits, msg,
-				 sizeof(msg)) != PC_OK) {
-		http_send_error(r, 400, "invalid_body", NULL, "%s", msg);
-		return;
-	}
 	st = http_store(r);
 	if (!st)
 		return;

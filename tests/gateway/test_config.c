@@ -1,4 +1,5 @@
 /* test_config.c - pi-gateway's flag and environment parsing (gateway/src/config.c). */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,11 +17,12 @@
 	gw_config_parse(cfg, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), err, sizeof(err))
 
 static const char *const env_vars[] = {
-    "PICLUSTER_LISTEN",	    "PICLUSTER_REDIS",		 "PICLUSTER_STORE",
-    "PICLUSTER_SCHEDULER",  "PICLUSTER_RANKS",		 "PICLUSTER_MAX_DIGITS",
-    "PICLUSTER_MAX_QUEUED", "PICLUSTER_MAX_RUNNING",	 "PICLUSTER_KEY_PREFIX",
-    "PICLUSTER_INSTANCE",   "PICLUSTER_DOWNLOAD",	 "PICLUSTER_PRESIGN_EXPIRY",
-    "PICLUSTER_STATE_DIR",  "PICLUSTER_SLURM_PARTITION", "PICLUSTER_SLURM_ARGS",
+    "PICLUSTER_LISTEN",	       "PICLUSTER_REDIS",	    "PICLUSTER_STORE",
+    "PICLUSTER_SCHEDULER",     "PICLUSTER_RANKS",	    "PICLUSTER_MAX_DIGITS",
+    "PICLUSTER_MAX_QUEUED",    "PICLUSTER_MAX_RUNNING",	    "PICLUSTER_KEY_PREFIX",
+    "PICLUSTER_INSTANCE",      "PICLUSTER_DOWNLOAD",	    "PICLUSTER_PRESIGN_EXPIRY",
+    "PICLUSTER_STATE_DIR",     "PICLUSTER_SLURM_PARTITION", "PICLUSTER_SLURM_ARGS",
+    "PICLUSTER_TRUSTED_PROXY", "PICLUSTER_REQUEST_TIMEOUT", "PICLUSTER_KEEP_ALIVE_TIMEOUT",
 };
 
 static int clear_env(void **state)
@@ -45,6 +47,46 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.key_prefix, "picluster:");
 	assert_non_null(strstr(cfg.instance, ":127.0.0.1:8080"));
 	assert_false(cfg.help);
+}
+
+/* The hostile-client settings: timeouts that bound a stalled client, and the fronts whose
+ * X-Forwarded-For is believed. */
+static void test_exposure_flags(void **state)
+{
+	struct gw_config cfg;
+	char err[256];
+
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
+	assert_int_equal(cfg.request_timeout_ms, 10000);
+	assert_int_equal(cfg.keep_alive_timeout_ms, 2000);
+	assert_int_equal(cfg.n_trusted, 0);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--request-timeout", "500",
+			       "--keep-alive-timeout", "0", "--trusted-proxy",
+			       "127.0.0.1,10.1.2.3"),
+			 PC_OK);
+	assert_int_equal(cfg.request_timeout_ms, 500);
+	assert_int_equal(cfg.keep_alive_timeout_ms, 0);
+	assert_int_equal(cfg.n_trusted, 2);
+	assert_int_equal(cfg.trusted[1].s_addr, htonl(0x0a010203));
+	setenv("PICLUSTER_TRUSTED_PROXY", "127.0.0.2", 1);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
+	assert_int_equal(cfg.n_trusted, 1);
+	unsetenv("PICLUSTER_TRUSTED_PROXY");
+	static char *bad[] = {"",    "127.0.0.1,",	     ",127.0.0.1", "localhost",
+			      "::1", "127.0.0.1,,127.0.0.2", "1.2.3.4/8"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (!bad[i][0])
+			continue; /* "" is "none", tested below */
+		assert_int_equal(
+		    PARSE(&cfg, err, "--store", "file:///s", "--trusted-proxy", bad[i]), PC_EINVAL);
+		assert_non_null(strstr(err, "--trusted-proxy"));
+	}
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--trusted-proxy", ""), PC_OK);
+	assert_int_equal(cfg.n_trusted, 0);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--request-timeout", "99"),
+			 PC_EINVAL);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--keep-alive-timeout", "-1"),
+			 PC_EINVAL);
 }
 
 static void test_all_flags(void **state)
@@ -160,6 +202,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_defaults, clear_env),
 	    cmocka_unit_test_setup(test_all_flags, clear_env),
+	    cmocka_unit_test_setup(test_exposure_flags, clear_env),
 	    cmocka_unit_test_setup(test_env_and_flags_win, clear_env),
 	    cmocka_unit_test_setup(test_bad_env, clear_env),
 	    cmocka_unit_test_setup(test_rejects, clear_env),

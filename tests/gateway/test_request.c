@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -125,6 +126,47 @@ static void test_body_bad(void **state)
 			 PC_EINVAL);
 }
 
+/* Nesting is refused before jansson's recursive parser sees it (small worker stacks). */
+static void test_body_depth(void **state)
+{
+	char buf[8192], msg[256];
+	uint64_t d;
+	size_t n;
+
+	/* 33 levels of arrays: refused by depth, whatever follows. */
+	n = 0;
+	for (int i = 0; i < 33; i++)
+		buf[n++] = '[';
+	assert_int_equal(gw_parse_submit_body(buf, n, 10, &d, msg, sizeof(msg)), PC_EINVAL);
+	assert_non_null(strstr(msg, "nested deeper than 32"));
+	/* 4000 unclosed objects. */
+	n = 0;
+	for (int i = 0; i < 4000 && n + 5 < sizeof(buf); i++) {
+		memcpy(buf + n, "{\"a\":", 5);
+		n += 5;
+	}
+	assert_int_equal(gw_parse_submit_body(buf, n, 10, &d, msg, sizeof(msg)), PC_EINVAL);
+	assert_non_null(strstr(msg, "nested deeper than 32"));
+	/* 32 levels are within the limit: the shape check answers instead. */
+	n = 0;
+	for (int i = 0; i < 32; i++)
+		buf[n++] = '[';
+	for (int i = 0; i < 32; i++)
+		buf[n++] = ']';
+	assert_int_equal(gw_parse_submit_body(buf, n, 10, &d, msg, sizeof(msg)), PC_EINVAL);
+	assert_null(strstr(msg, "nested"));
+	/* Brackets inside strings, escaped quotes included, are not nesting. */
+	n = (size_t)snprintf(buf, sizeof(buf), "{\"digits\": 7, \"x\": \"\\\"");
+	for (int i = 0; i < 100; i++)
+		buf[n++] = '[';
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\"}");
+	assert_int_equal(gw_parse_submit_body(buf, n, 10, &d, msg, sizeof(msg)), PC_EINVAL);
+	assert_non_null(strstr(msg, "unknown field"));
+	assert_int_equal(gw_parse_submit_body("{\"digits\": 7}", 13, 10, &d, msg, sizeof(msg)),
+			 PC_OK);
+	assert_int_equal(d, 7);
+}
+
 static void test_range(void **state)
 {
 	uint64_t f, l;
@@ -157,9 +199,9 @@ static void test_range(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_paths),     cmocka_unit_test(test_query),
-	    cmocka_unit_test(test_body_good), cmocka_unit_test(test_body_bad),
-	    cmocka_unit_test(test_range),
+	    cmocka_unit_test(test_paths),      cmocka_unit_test(test_query),
+	    cmocka_unit_test(test_body_good),  cmocka_unit_test(test_body_bad),
+	    cmocka_unit_test(test_body_depth), cmocka_unit_test(test_range),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
