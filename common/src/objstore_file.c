@@ -124,15 +124,18 @@ static pc_err make_parents(const char *path, size_t from)
 	return PC_OK;
 }
 
-pc_err objstore_file_open(objstore **out, const char *dir)
+/*
+ * The parse of a file:// URL, apart from the file system so that it can be fuzzed
+ * (objstore_file_open calls it; tests/fuzz/fuzz_file_url.c declares and fuzzes it):
+ * checks that dir (the URL after "file://") is an absolute directory name without "." or
+ * ".." segments, '?' or '#', and sets *root_len to its length without trailing slashes ("/"
+ * stays "/"). PC_EINVAL, logged, for anything else.
+ */
+pc_err objstore_file_root_parse(const char *dir, size_t *root_len)
 {
-	struct file_store *fs;
-	struct stat st;
-	size_t len;
-	pc_err err;
+	size_t len = strlen(dir);
 
-	*out = NULL;
-	len = strlen(dir);
+	*root_len = 0;
 	if (dir[0] != '/' || strstr(dir, "/../") || strstr(dir, "/./") || strchr(dir, '?') ||
 	    strchr(dir, '#') || (len >= 3 && strcmp(dir + len - 3, "/..") == 0) ||
 	    (len >= 2 && strcmp(dir + len - 2, "/.") == 0)) {
@@ -145,6 +148,21 @@ pc_err objstore_file_open(objstore **out, const char *dir)
 		log_error("file store: directory name too long");
 		return PC_EINVAL;
 	}
+	*root_len = len;
+	return PC_OK;
+}
+
+pc_err objstore_file_open(objstore **out, const char *dir)
+{
+	struct file_store *fs;
+	struct stat st;
+	size_t len;
+	pc_err err;
+
+	*out = NULL;
+	err = objstore_file_root_parse(dir, &len);
+	if (err != PC_OK)
+		return err;
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return PC_ENOMEM;

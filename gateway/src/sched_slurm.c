@@ -1,5 +1,6 @@
 /* sched_slurm.c - the "slurm" backend: sbatch submits, scancel cancels, squeue/sacct watch. */
 #include "sched_int.h"
+#include "slurm_parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -236,51 +237,12 @@ static void cmd_result_clear(struct cmd_result *res)
 	res->out = NULL;
 }
 
-/*
- * Slurm's stderr as one line: "sbatch: error: " prefixes dropped, lines joined with "; ",
- * so it reads well as a job's error message.
- */
-static void one_line_message(const char *err, char *out, size_t cap)
-{
-	size_t len = 0;
-	const char *line = err;
-
-	if (!cap)
-		return;
-	out[0] = '\0';
-	while (*line && len + 1 < cap) {
-		const char *end = strchr(line, '\n');
-		size_t n = end ? (size_t)(end - line) : strlen(line);
-		const char *p = line;
-		const char *colon;
-
-		/* "sbatch: error: text" -> "text" */
-		colon = memmem(p, n, ": error: ", 9);
-		if (colon) {
-			n -= (size_t)(colon + 9 - p);
-			p = colon + 9;
-		}
-		while (n && (p[n - 1] == '\r' || p[n - 1] == ' '))
-			n--;
-		if (n) {
-			int w =
-			    snprintf(out + len, cap - len, "%s%.*s", len ? "; " : "", (int)n, p);
-			if (w < 0)
-				break;
-			len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
-		}
-		if (!end)
-			break;
-		line = end + 1;
-	}
-}
-
 /* Logs a failed command: "squeue failed (exit 1, timed out): <Slurm's message>". */
 static void log_failure(const char *cmd, const char *id, const struct cmd_result *res)
 {
 	char msg[256];
 
-	one_line_message(res->err, msg, sizeof(msg));
+	slurm_parse_message(res->err, msg, sizeof(msg));
 	log_warn("%s%s%s failed (exit %d%s): %s", cmd, id ? " " : "", id ? id : "", res->exit_code,
 		 res->timed_out ? ", timed out" : "", msg);
 }
@@ -293,30 +255,6 @@ static bool is_unreachable(const struct cmd_result *res)
 	       strstr(res->err, "Socket timed out") || strstr(res->err, "Connection refused") ||
 	       strstr(res->err, "Communication connection failure") ||
 	       strstr(res->err, "Zero Bytes were transmitted");
-}
-
-/* True for a plain Slurm job id: 1 to 19 decimal digits. */
-static bool is_job_id(const char *s)
-{
-	size_t n = strspn(s, "0123456789");
-
-	return n > 0 && n < 20 && s[n] == '\0';
-}
-
-/* Splits "a|b|c" in place into at most want fields; false if fewer than want. */
-static bool split_fields(char *line, char **f, int want)
-{
-	int k = 0;
-	char *p = line;
-
-	while (k < want) {
-		f[k++] = p;
-		p = strchr(p, '|');
-		if (!p)
-			break;
-		*p++ = '\0';
-	}
-	return k == want;
 }
 
 /* Absolute path of cmd from PATH, or NULL (caller frees). */
@@ -519,20 +457,6 @@ static void slurm_fini(sched *s)
 	s->backend = NULL;
 }
 
-/* States in which a job still holds (or waits for) resources: its processes may exist. */
-static bool state_is_alive(const char *state)
-{
-	static const char *const alive[] = {
-	    "PENDING",	 "CONFIGURING", "RUNNING",	"SUSPENDED",	"COMPLETING",
-	    "RESIZING",	 "REQUEUED",	"REQUEUE_HOLD", "REQUEUE_FED",	"SPECIAL_EXIT",
-	    "SIGNALING", "STAGE_OUT",	"STOPPED",	"RESV_DEL_HOLD"};
-
-	for (size_t i = 0; i < sizeof(alive) / sizeof(alive[0]); i++)
-		if (strcmp(state, alive[i]) == 0)
-			return true;
-	return false;
-}
-
 /* Slurm queues what it cannot run yet: the gateway may always hand jobs over. */
 static bool slurm_has_capacity(sched *s)
 {
@@ -580,20 +504,8 @@ static pc_err find_submitted(struct slurm *sl, const char *name, char *sched_job
 	rc = run_cmd(sl->squeue, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
 	if (rc != PC_OK)
 		return PC_EUNAVAILABLE;
-	rc = res.exit_code == 0 ? PC_ENOTFOUND : PC_EUNAVAILABLE;
-	for (char *line = res.exit_code == 0 ? res.out : NULL, *next; line && *line; line = next) {
-		char *f[2];
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (!split_fields(line, f, 2) || !is_job_id(f[0]) || !state_is_alive(f[1]) ||
-		    strlen(f[0]) >= id_cap)
-			continue;
-		snprintf(sched_job_id, id_cap, "%s", f[0]);
-		rc = PC_OK;
-		break;
-	}
+	rc = res.exit_code == 0 ? slurm_parse_first_alive(res.out, sched_job_id, id_cap)
+				: PC_EUNAVAILABLE;
 	cmd_result_clear(&res);
 	return rc;
 }
@@ -610,7 +522,7 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 	char name[JOB_ID_LEN + 16], ntasks[16], digits[32];
 	const char **argv;
 	struct cmd_result res;
-	size_t n = 0, id_len;
+	size_t n = 0;
 	pc_err rc;
 
 	snprintf(name, sizeof(name), "picluster-%s", job->id);
@@ -685,7 +597,7 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 		goto out_clear;
 	}
 	if (res.exit_code != 0) {
-		one_line_message(res.err, message, message_cap);
+		slurm_parse_message(res.err, message, message_cap);
 		if (!message[0])
 			snprintf(message, message_cap, "sbatch failed with exit code %d",
 				 res.exit_code);
@@ -697,21 +609,16 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 			 rc == PC_ESCHED ? "refused it" : "could not reach Slurm", message);
 		goto out_clear;
 	}
-	id_len = res.out ? strspn(res.out, "0123456789") : 0;
-	if (id_len == 0 || id_len >= 20 ||
-	    (res.out[id_len] != ';' && res.out[id_len] != '\n' && res.out[id_len] != '\0')) {
+	rc = slurm_parse_sbatch(res.out, sched_job_id, id_cap);
+	if (rc == PC_ESCHED) {
 		snprintf(message, message_cap, "sbatch printed no job id: %.200s",
 			 res.out ? res.out : "(nothing)");
-		rc = PC_ESCHED;
 		goto out_clear;
 	}
-	if (id_len + 1 > id_cap) {
+	if (rc != PC_OK) {
 		snprintf(message, message_cap, "Slurm job id too long");
-		rc = PC_ERANGE;
 		goto out_clear;
 	}
-	memcpy(sched_job_id, res.out, id_len);
-	sched_job_id[id_len] = '\0';
 	uncertain_check(sl, job->id, true);
 	log_info("job %s: submitted as Slurm job %s", job->id, sched_job_id);
 out_clear:
@@ -719,70 +626,6 @@ out_clear:
 out_free_argv:
 	free(argv);
 	return rc;
-}
-
-/*
- * Fills *rep from a Slurm state name (squeue %T or sacct State, whose first word is used:
- * sacct says "CANCELLED by 0"). detail is squeue's reason or sacct's exit code.
- */
-static void report_from_state(struct sched_report *rep, const char *slurm_id, const char *state,
-			      const char *detail, const char *detail_name)
-{
-	char word[32];
-	size_t n = strcspn(state, " ");
-
-	if (n >= sizeof(word))
-		n = sizeof(word) - 1;
-	memcpy(word, state, n);
-	word[n] = '\0';
-	if (state_is_alive(word)) {
-		rep->fate = SCHED_ALIVE;
-		rep->reason[0] = '\0';
-		return;
-	}
-	rep->fate = strcmp(word, "CANCELLED") == 0 ? SCHED_CANCELLED : SCHED_ENDED;
-	if (detail && *detail && strcmp(detail, "None") != 0)
-		snprintf(rep->reason, sizeof(rep->reason), "Slurm job %s %s (%s %s)", slurm_id,
-			 word, detail_name, detail);
-	else
-		snprintf(rep->reason, sizeof(rep->reason), "Slurm job %s %s", slurm_id, word);
-}
-
-/* Index of the job whose Slurm id is id among jobs[0..n), or n. */
-static size_t find_job(const struct job *jobs, size_t n, const char *id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(jobs[i].sched_job_id, id) == 0)
-			return i;
-	return n;
-}
-
-/*
- * Reads "SLURMID|STATE|DETAIL" lines (squeue -o %i|%T|%r, sacct -P -o ...,State,ExitCode) in
- * out, modified in place, into the reports of the listed jobs (jobs[idx[k]]); seen[k] is set
- * for each one listed. A later line of the same job wins (sacct lists a requeued job twice).
- */
-static void read_listing(char *out, const struct job *jobs, size_t n, const size_t *idx,
-			 size_t count, struct sched_report *reports, bool *seen,
-			 const char *detail_name)
-{
-	for (char *line = out, *next; line && *line; line = next) {
-		char *f[3];
-		size_t i;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (!split_fields(line, f, 3) || !is_job_id(f[0]))
-			continue;
-		i = find_job(jobs, n, f[0]);
-		if (i == n)
-			continue;
-		for (size_t k = 0; k < count; k++)
-			if (idx[k] == i)
-				seen[k] = true;
-		report_from_state(&reports[i], f[0], f[1], f[2], detail_name);
-	}
 }
 
 /* Builds "id1,id2,..." of the listed jobs' Slurm ids (caller frees). */
@@ -830,7 +673,7 @@ static pc_err query_squeue(struct slurm *sl, const struct job *jobs, size_t n, c
 		}
 		goto out_clear;
 	}
-	read_listing(res.out, jobs, n, idx, count, reports, seen, "reason");
+	slurm_parse_listing(res.out, jobs, n, idx, count, reports, seen, "reason");
 out_clear:
 	cmd_result_clear(&res);
 out_free:
@@ -887,7 +730,7 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 	if (mode != ACCT_NONE && mode != ACCT_UNKNOWN)
 		__atomic_store_n(&sl->acct_mode, mode, __ATOMIC_RELAXED);
 	/* The last record of a job wins (a requeued job has several). */
-	read_listing(res.out, jobs, n, idx, count, reports, found, "exit code");
+	slurm_parse_listing(res.out, jobs, n, idx, count, reports, found, "exit code");
 	for (size_t k = 0; k < count; k++) {
 		/* Accounting may lag behind the controller; the queue said it is gone. */
 		if (found[k] && reports[idx[k]].fate == SCHED_ALIVE)
@@ -926,7 +769,7 @@ static pc_err slurm_poll(sched *s, const struct job *jobs, size_t n, struct sche
 	for (size_t i = 0; i < n; i++) {
 		reports[i].fate = SCHED_UNKNOWN;
 		reports[i].reason[0] = '\0';
-		if (is_job_id(jobs[i].sched_job_id))
+		if (slurm_parse_is_job_id(jobs[i].sched_job_id))
 			idx[count++] = i;
 	}
 	rc = PC_OK;
@@ -985,7 +828,7 @@ static pc_err job_is_alive(struct slurm *sl, const char *id, bool *alive)
 		rc = strstr(res.err, "Invalid job id") ? PC_OK : PC_EUNAVAILABLE;
 	else if (res.out) {
 		res.out[strcspn(res.out, "\n")] = '\0';
-		*alive = state_is_alive(res.out);
+		*alive = slurm_parse_state_is_alive(res.out);
 	}
 	cmd_result_clear(&res);
 	return rc;
@@ -1053,7 +896,7 @@ static pc_err slurm_cancel(sched *s, const struct job *job)
 	bool gone = false;
 	pc_err rc;
 
-	if (!is_job_id(id))
+	if (!slurm_parse_is_job_id(id))
 		return PC_OK; /* never submitted: nothing of it runs */
 	rc = run_scancel(sl, id, NULL, NULL);
 	if (rc != PC_OK)
