@@ -90,6 +90,9 @@ static pc_err parse_endpoint(struct s3_config *cfg, const char *ep)
 		char *endp;
 		unsigned long port;
 
+		/* "http://:80" has a port but no host. */
+		if (colon == hostport)
+			goto bad_host;
 		errno = 0;
 		port = strtoul(colon + 1, &endp, 10);
 		if (errno || endp != hostport + hp_len || colon + 1 == endp || port == 0 ||

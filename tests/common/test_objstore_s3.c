@@ -152,6 +152,8 @@ static void test_url_parsing(void **state)
 	    "s3://bucket?endpoint=ftp://x",
 	    "s3://bucket?endpoint=http://host:0",
 	    "s3://bucket?endpoint=http://host:99999",
+	    "s3://bucket?endpoint=http://:80", /* a port but no host (found by fuzzing) */
+	    "s3://bucket?endpoint=https://:9000/",
 	    "s3://bucket?endpoint=http://user@host",
 	    "s3://bucket?endpoint=http://host/path",
 	    "s3://bucket?endpoint=http://h%00st",
