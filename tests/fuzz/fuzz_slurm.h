@@ -1,0 +1,71 @@
+/* fuzz_slurm.h - the check the squeue and sacct targets share: one listing read into reports. */
+#ifndef PICLUSTER_FUZZ_SLURM_H
+#define PICLUSTER_FUZZ_SLURM_H
+
+#include "fuzz.h"
+
+#include "slurm_parse.h"
+
+/* Jobs as the reconciler passes them: Slurm ids of every length, a duplicate and a blank. */
+static const char *const fuzz_slurm_ids[] = {"1", "42", "1234567", "42", "9999999999999999999",
+					     "",  "7",	"100"};
+#define FUZZ_SLURM_JOBS (sizeof(fuzz_slurm_ids) / sizeof(fuzz_slurm_ids[0]))
+
+/*
+ * Reads text (modified in place) as a "SLURMID|STATE|DETAIL" listing for the jobs above, of
+ * which the first `count` with a valid id were asked about, and checks the reports: each job
+ * asked about and listed is seen and decided, every other report stays as it was, and a
+ * decided job's reason names it.
+ */
+static inline void fuzz_slurm_listing(char *text, const char *detail_name)
+{
+	static struct job jobs[FUZZ_SLURM_JOBS];
+	struct sched_report reports[FUZZ_SLURM_JOBS];
+	size_t idx[FUZZ_SLURM_JOBS], count = 0;
+	bool seen[FUZZ_SLURM_JOBS] = {false};
+	bool asked[FUZZ_SLURM_JOBS] = {false};
+
+	for (size_t i = 0; i < FUZZ_SLURM_JOBS; i++) {
+		snprintf(jobs[i].sched_job_id, sizeof(jobs[i].sched_job_id), "%s",
+			 fuzz_slurm_ids[i]);
+		reports[i].fate = SCHED_UNKNOWN;
+		reports[i].reason[0] = '\0';
+		/* Job 6 ("7") has a valid id but is not asked about: listed, it is still read. */
+		if (slurm_parse_is_job_id(fuzz_slurm_ids[i]) && i != 6) {
+			idx[count++] = i;
+			asked[i] = true;
+		}
+	}
+	slurm_parse_listing(text, jobs, FUZZ_SLURM_JOBS, idx, count, reports, seen, detail_name);
+	for (size_t i = 0; i < FUZZ_SLURM_JOBS; i++) {
+		const struct sched_report *r = &reports[i];
+		char head[64];
+
+		FUZZ_CHECK(memchr(r->reason, '\0', sizeof(r->reason)) != NULL);
+		if (r->fate == SCHED_UNKNOWN) {
+			FUZZ_CHECK(r->reason[0] == '\0');
+			continue;
+		}
+		/* Only a job with a Slurm id is ever decided; the duplicate id goes to the
+		 * first job that has it. */
+		FUZZ_CHECK(slurm_parse_is_job_id(jobs[i].sched_job_id) && i != 3);
+		if (r->fate == SCHED_ALIVE) {
+			FUZZ_CHECK(r->reason[0] == '\0');
+			continue;
+		}
+		FUZZ_CHECK(r->fate == SCHED_ENDED || r->fate == SCHED_CANCELLED);
+		snprintf(head, sizeof(head), "Slurm job %s ", jobs[i].sched_job_id);
+		FUZZ_CHECK(strncmp(r->reason, head, strlen(head)) == 0);
+	}
+	for (size_t k = 0; k < count; k++) {
+		/* Seen exactly when listed, and listed exactly when decided. */
+		FUZZ_CHECK(asked[idx[k]]);
+		if (idx[k] == 3)
+			FUZZ_CHECK(!seen[k]);
+		else
+			FUZZ_CHECK(seen[k] == (reports[idx[k]].fate != SCHED_UNKNOWN));
+	}
+	slurm_parse_listing(NULL, jobs, FUZZ_SLURM_JOBS, idx, count, reports, seen, detail_name);
+}
+
+#endif

@@ -1,0 +1,31 @@
+/* fuzz_slurm_sacct.c - libFuzzer target: sacct's records of jobs that left the queue. */
+#include "fuzz_slurm.h"
+
+/*
+ * The input is what `sacct -n -P -o JobIDRaw,State,ExitCode` (or `sacct -c`) printed:
+ * "12|CANCELLED by 0|0:15" lines, read into the reports of the jobs asked about. The state
+ * word and its detail are also read alone, as one report.
+ */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sched_report rep;
+	char *text = fuzz_strdup(data, size);
+	char *f[3];
+
+	fuzz_slurm_listing(text, "exit code");
+	free(text);
+
+	text = fuzz_strdup(data, size);
+	if (slurm_parse_split_fields(text, f, 3)) {
+		FUZZ_CHECK(!strchr(f[0], '|') && !strchr(f[1], '|') && !strchr(f[2], '|'));
+		FUZZ_CHECK(f[0] == text && f[1] > f[0] && f[2] > f[1]);
+		rep.fate = SCHED_UNKNOWN;
+		slurm_parse_report(&rep, "12", f[1], f[2], "exit code");
+		FUZZ_CHECK(rep.fate == SCHED_ALIVE || rep.fate == SCHED_ENDED ||
+			   rep.fate == SCHED_CANCELLED);
+		FUZZ_CHECK(memchr(rep.reason, '\0', sizeof(rep.reason)) != NULL);
+		FUZZ_CHECK((rep.fate == SCHED_ALIVE) == (rep.reason[0] == '\0'));
+	}
+	free(text);
+	return 0;
+}
