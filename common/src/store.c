@@ -706,7 +706,7 @@ out_free_reply:
 }
 
 /* "<prefix>processing:<owner>"; PC_EINVAL unless owner is 1..64 of [A-Za-z0-9._:-]. */
-static pc_err processing_key(const store *st, const char *owner, char *out, size_t cap)
+pc_err store_processing_key(const store *st, const char *owner, char *out, size_t cap)
 {
 	size_t n = 0;
 
@@ -732,7 +732,7 @@ pc_err store_queue_take(store *st, const char *owner, int timeout_ms, char id[JO
 	size_t lens[6];
 	int argc = 0;
 	redisReply *r;
-	pc_err err = processing_key(st, owner, proc, sizeof(proc));
+	pc_err err = store_processing_key(st, owner, proc, sizeof(proc));
 
 	if (err)
 		return err;
@@ -784,7 +784,7 @@ pc_err store_queue_ack(store *st, const char *owner, const char *id)
 	const char *argv[4] = {"LREM", proc, "1", id};
 	size_t lens[4] = {4, 0, 1, JOB_ID_LEN};
 	redisReply *r;
-	pc_err err = processing_key(st, owner, proc, sizeof(proc));
+	pc_err err = store_processing_key(st, owner, proc, sizeof(proc));
 
 	if (err)
 		return err;
@@ -805,7 +805,7 @@ pc_err store_queue_recover(store *st, const char *owner)
 	char proc[STORE_KEY_MAX];
 	struct args a = {.n = 2};
 	redisReply *r;
-	pc_err err = processing_key(st, owner, proc, sizeof(proc));
+	pc_err err = store_processing_key(st, owner, proc, sizeof(proc));
 
 	if (err)
 		return err;

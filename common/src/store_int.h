@@ -92,6 +92,10 @@ pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum sto
 pc_err store_eval(store *st, enum store_script script, int argc, const char **argv, size_t *lens,
 		  enum store_retry retry, int flag_idx, redisReply **out);
 
+/* "<prefix>processing:<owner>" into out; PC_EINVAL unless owner is 1..64 of [A-Za-z0-9._:-]
+ * (the owner names of the submit queue and of submitter instances). */
+pc_err store_processing_key(const store *st, const char *owner, char *out, size_t cap);
+
 /* Seeds the store's write tokens from getrandom(2). PC_EIO when that fails. */
 pc_err store_token_init(store *st);
 

@@ -54,7 +54,7 @@ static const struct opt opts[] = {
     NUM_OPT("max-running", OPT_UINT, max_running, 1, 65536,
 	    "local scheduler: jobs running at once (default 2)"),
     STR_OPT("key-prefix", key_prefix, "Redis key prefix (default picluster:)"),
-    STR_OPT("instance", instance, "name of this submitter (default HOSTNAME:LISTEN)"),
+    STR_OPT("instance", instance, "name of this submitter's processing list (default HOSTNAME)"),
     {"download", OPT_DOWNLOAD, 0, 0, 0, 0, "proxy | redirect (default proxy)"},
     NUM_OPT("presign-expiry", OPT_UINT, presign_expiry, 1, 604800,
 	    "seconds a redirect URL stays valid (default 900)"),
@@ -310,7 +310,8 @@ static void env_name(const char *flag, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-/* The default instance name: HOSTNAME:LISTEN, unique per gateway on one host. */
+/* The default instance name: the host name, so a restart on another port still owns its
+ * processing list (one submitting gateway per host by default; more need --instance). */
 static void default_instance(struct gw_config *cfg)
 {
 	char host[128];
@@ -318,7 +319,7 @@ static void default_instance(struct gw_config *cfg)
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
-	snprintf(cfg->instance, sizeof(cfg->instance), "%.100s:%.150s", host, cfg->listen);
+	snprintf(cfg->instance, sizeof(cfg->instance), "%.64s", host);
 }
 
 pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, size_t err_cap)

@@ -15,12 +15,23 @@
 /* Milliseconds every Redis command may take before the store reports PC_EUNAVAILABLE. */
 #define GW_REDIS_TIMEOUT_MS 2000
 
+/* Lifetime of this gateway's instance claim in Redis; renewed every second (keeper.c). A
+ * gateway that dies without a word has its unacknowledged jobs recovered by the others at most
+ * about this long (plus one recovery pass) later. */
+#define GW_INSTANCE_TTL_MS 5000
+
+/* "HOST|PID:STARTTICKS": who holds an instance claim, so a restart on the same host can tell
+ * that the previous holder has ended. */
+#define GW_INSTANCE_TOKEN_MAX 192
+
 struct gateway {
 	struct gw_config cfg;
-	sched *sched;		     /* thread-safe; shared by every thread */
-	struct gw_metrics metrics;   /* atomic counters */
-	atomic_bool stopping;	     /* set on SIGINT/SIGTERM */
-	char compute_path[PATH_MAX]; /* pi-compute */
+	sched *sched;		   /* thread-safe; shared by every thread */
+	struct gw_metrics metrics; /* atomic counters */
+	atomic_bool stopping;	   /* set on SIGINT/SIGTERM */
+	atomic_bool instance_held; /* the keeper holds cfg.instance's claim: submitting is ok */
+	char instance_token[GW_INSTANCE_TOKEN_MAX]; /* our claim's value (keeper.c) */
+	char compute_path[PATH_MAX];		    /* pi-compute */
 	/* Ids the submitter handed to the scheduler, for the reconciler to watch until they end
 	 * (feeds the duration histogram, also for jobs faster than one reconciler pass). */
 	pthread_mutex_t watch_lock;

@@ -143,6 +143,10 @@ int main(int argc, char **argv)
 		goto out_free_sched;
 	}
 
+	if (gw_instance_token_init(&gw) != PC_OK) {
+		log_error("cannot read this process's identity from /proc");
+		goto out_free_sched;
+	}
 	if (gw_workers_start(&gw, &workers) != PC_OK)
 		goto out_free_sched;
 	if (http_server_start(&gw, &http) != PC_OK)

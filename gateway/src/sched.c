@@ -131,3 +131,8 @@ pc_err sched_poll(sched *s, const struct job *jobs, size_t n, struct sched_repor
 	}
 	return s->ops->poll(s, jobs, n, reports);
 }
+
+bool sched_submits(const sched *s)
+{
+	return !s->ops->runs_nothing;
+}

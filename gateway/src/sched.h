@@ -46,6 +46,9 @@ const char *sched_name(const sched *s);
  * The submitter leaves jobs in the Redis queue, where they survive restarts, until then. */
 bool sched_has_capacity(sched *s);
 
+/* True unless the backend runs nothing (the API-only "none"): then no submitter is needed. */
+bool sched_submits(const sched *s);
+
 /* Starts the job's compute. On success writes the scheduler's own id of it (a Slurm job id,
  * or a local process id) into sched_job_id. PC_ESCHED with message filled when the scheduler
  * refused the job (e.g. sbatch's error text), so the job can end errored with it. */

@@ -7,6 +7,8 @@
 /* One backend: a table of functions, chosen by name in sched_new. */
 struct sched_ops {
 	const char *name;
+	/* True for a backend that never runs a job (API-only gateways): no submitter starts. */
+	bool runs_nothing;
 	/* Sets up s->backend; called once by sched_new after s->cfg is filled. */
 	pc_err (*init)(sched *s);
 	/* Frees s->backend. Running compute jobs are left alone (they report to Redis). */

@@ -15,9 +15,10 @@
  *   store_job_set_sched(name, id)     (refused: cancelled meanwhile -> sched_cancel)
  *   store_queue_ack
  * A crash anywhere leaves the id in processing:<instance>; store_queue_recover at start-up
- * puts it back in the queue. A recovered job already queued without a scheduler id is
- * submitted again; if the first submission did start, the duplicate compute loses the
- * queued -> running race in Redis and exits quietly.
+ * puts it back in the queue, and if this instance never starts again, another gateway's keeper
+ * does once the instance's claim has expired (keeper.c). A recovered job already queued without a
+ * scheduler id is submitted again; if the first submission did start, the duplicate compute loses
+ * the queued -> running race in Redis and exits quietly.
  */
 
 /* Retries a store call while Redis is unreachable, until it answers or we stop. */
@@ -190,6 +191,13 @@ void *gw_submitter_main(void *arg)
 					 gw->cfg.redis_url);
 			down_logged = true;
 			gw_nap(gw, 1000);
+			continue;
+		}
+		/* Only the holder of the instance claim may use its processing list (keeper.c);
+		 * after a lapse, recover again: others may have moved ids meanwhile. */
+		if (!atomic_load(&gw->instance_held)) {
+			recovered = false;
+			gw_nap(gw, 100);
 			continue;
 		}
 		if (!recovered) {

@@ -10,8 +10,8 @@
 #include "picluster/log.h"
 
 struct gw_workers {
-	pthread_t submitter, reconciler;
-	bool has_submitter, has_reconciler;
+	pthread_t submitter, reconciler, keeper;
+	bool has_submitter, has_reconciler, has_keeper;
 };
 
 void gw_nap(struct gateway *gw, long ms)
@@ -35,7 +35,13 @@ pc_err gw_workers_start(struct gateway *gw, gw_workers **out)
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return PC_ENOMEM;
-	if (strcmp(sched_name(gw->sched), "none") == 0) {
+	err = pthread_create(&w->keeper, NULL, gw_keeper_main, gw);
+	if (err) {
+		log_error("cannot start the keeper: %s", strerror(err));
+		goto out_free;
+	}
+	w->has_keeper = true;
+	if (!sched_submits(gw->sched)) {
 		log_info("scheduler none: serving the API only; jobs wait for another submitter");
 		*out = w;
 		return PC_OK;
@@ -43,20 +49,21 @@ pc_err gw_workers_start(struct gateway *gw, gw_workers **out)
 	err = pthread_create(&w->submitter, NULL, gw_submitter_main, gw);
 	if (err) {
 		log_error("cannot start the submitter: %s", strerror(err));
-		goto out_free;
+		goto out_stop;
 	}
 	w->has_submitter = true;
 	err = pthread_create(&w->reconciler, NULL, gw_reconciler_main, gw);
 	if (err) {
 		log_error("cannot start the reconciler: %s", strerror(err));
-		goto out_join;
+		goto out_stop;
 	}
 	w->has_reconciler = true;
 	*out = w;
 	return PC_OK;
-out_join:
+out_stop:
 	atomic_store(&gw->stopping, true);
-	pthread_join(w->submitter, NULL);
+	gw_workers_stop(w);
+	return PC_ENOMEM;
 out_free:
 	free(w);
 	return PC_ENOMEM;
@@ -70,5 +77,7 @@ void gw_workers_stop(gw_workers *w)
 		pthread_join(w->submitter, NULL);
 	if (w->has_reconciler)
 		pthread_join(w->reconciler, NULL);
+	if (w->has_keeper)
+		pthread_join(w->keeper, NULL);
 	free(w);
 }

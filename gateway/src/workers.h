@@ -7,19 +7,24 @@
 typedef struct gw_workers gw_workers;
 
 /*
- * Starts the submitter (Redis queue -> scheduler, see submitter.c) and the reconciler
- * (scheduler -> Redis, see reconciler.c) for gw. They stop when gw->stopping is set and
- * gw_workers_stop joins them. With the "none" scheduler nothing is started (an API-only
- * gateway). *out NULL on failure.
+ * Starts the submitter (Redis queue -> scheduler, see submitter.c), the reconciler
+ * (scheduler -> Redis, see reconciler.c) and the keeper (the instance claim, and jobs left by
+ * gateways that are gone, see keeper.c) for gw. They stop when gw->stopping is set and
+ * gw_workers_stop joins them. With the "none" scheduler only the keeper runs (an API-only
+ * gateway submits nothing, but still recovers what dead gateways left). *out NULL on failure.
  */
 pc_err gw_workers_start(struct gateway *gw, gw_workers **out);
 
 /* Joins the threads (gw->stopping must be set first) and frees. NULL is ignored. */
 void gw_workers_stop(gw_workers *w);
 
-/* Thread bodies (submitter.c, reconciler.c). */
+/* Thread bodies (submitter.c, reconciler.c, keeper.c). */
 void *gw_submitter_main(void *gw);
 void *gw_reconciler_main(void *gw);
+void *gw_keeper_main(void *gw);
+
+/* Fills gw->instance_token ("HOST|PID:STARTTICKS" of this process). PC_EIO if /proc fails. */
+pc_err gw_instance_token_init(struct gateway *gw);
 
 /* Sleeps up to ms, waking early when the gateway is stopping. */
 void gw_nap(struct gateway *gw, long ms);

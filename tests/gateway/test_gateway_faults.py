@@ -10,6 +10,11 @@ CASE is one of:
             the job finishes
   partial   a compute killed with kill -9 while its result is open in the file store, and a
             running job cancelled with DELETE: both leave no temporary file in the store
+  orphan    ids in the processing list of a gateway that is gone for good (no live instance
+            claim) are queued again by another gateway and finish; a live owner's are kept
+  restart   a gateway killed with kill -9 and started again under the same --instance on
+            another port takes over its dead predecessor's claim at once and finishes the job
+            left in its processing list; a second live gateway with that name submits nothing
 
 Each case starts its own redis-server and pi-gateway on free loopback ports
 (tests/support/gateway.py) and stops them by PID. Run with /usr/bin/python3 (stdlib only).
@@ -21,6 +26,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from gateway import Stack, processes_with_arg, wait_until  # noqa: E402
@@ -179,7 +185,73 @@ def case_partial():
     print("partial: no temporary file left after kill -9 of a compute or a DELETE")
 
 
-CASES = {"takeloss": case_takeloss, "partial": case_partial}
+QUEUE = "picluster:queue"
+
+
+def park(redis, jid, owner):
+    """Moves jid from the submit queue into processing:<owner>, as a submitter's take does."""
+    got = redis.command("LMOVE", QUEUE, "picluster:processing:" + owner, "RIGHT", "LEFT")
+    assert got == jid, (got, jid)
+
+
+def finished_exactly(api, jid, digits, timeout=90):
+    job = api.wait_state(jid, {"finished", "errored", "cancelled"}, timeout=timeout)
+    assert job["state"] == "finished", job
+    st, _, body = api.request("GET", "/job/download/" + jid)
+    assert st == 200 and body == reference(digits), (st, body[:100])
+
+
+def case_orphan():
+    with Stack(BIN, scheduler="none") as s:
+        api = s.gw
+        # A submitter "ghost" took a job and died before submitting it; an older gateway
+        # never registered its name (the keeper adopts such lists from a key scan).
+        ghost = api.submit(1500)
+        park(s.redis, ghost, "ghost")
+        # "alive" holds a live claim: its list must be left alone.
+        kept = api.submit(1600)
+        park(s.redis, kept, "alive")
+        s.redis.command("SET", "picluster:instance:alive", "elsewhere|7:7", "PX", "600000")
+        s.redis.command("SADD", "picluster:instances", "alive")
+        g = s.new_gateway(scheduler="local", args=["--ranks", "1", "--instance", "gw-b"])
+        finished_exactly(api, ghost, 1500)
+        time.sleep(6)  # more than one orphan pass of both keepers
+        assert s.redis.command("LRANGE", "picluster:processing:alive", "0", "-1") == [kept]
+        assert api.job(kept)["state"] == "created"
+        # Now "alive" ends without a word: its claim expires and its job runs too.
+        s.redis.command("PEXPIRE", "picluster:instance:alive", "1")
+        finished_exactly(api, kept, 1600)
+        logs = api.log(tail=None) + g.log(tail=None)
+        assert "taken by gateways that have ended are queued again" in logs, logs[-3000:]
+    print("orphan: a dead owner's ids were queued again and finished; a live owner's kept")
+
+
+def case_restart():
+    args = ["--ranks", "1", "--instance", "gw-r"]
+    with Stack(BIN, scheduler="local", args=args) as s:
+        g = s.gw
+        wait_until(lambda: "submitter gw-r: ready" in g.log(), 30, "the submitter")
+        api = s.new_gateway(scheduler="none", args=[])
+        g.kill()
+        # The id it had just taken when it died.
+        jid = api.submit(1700)
+        park(s.redis, jid, "gw-r")
+        g2 = s.new_gateway(args=args)
+        wait_until(lambda: "submitter gw-r: ready" in g2.log(), 30, "the new submitter")
+        assert "has ended; taking over" in g2.log(tail=None), g2.log()
+        finished_exactly(api, jid, 1700)
+        # A second live gateway under the same name waits, and submits nothing.
+        g3 = s.new_gateway(args=args)
+        wait_until(lambda: "a live gateway" in g3.log(), 15, "the duplicate's warning")
+        for digits in (1800, 1900):
+            finished_exactly(api, api.submit(digits), digits)
+        assert "submitted to local" not in g3.log(tail=None), g3.log()
+        assert "ready" not in g3.log(tail=None).split("a live gateway")[-1], g3.log()
+    print("restart: same instance on a new port took over at once and finished the job")
+
+
+CASES = {"takeloss": case_takeloss, "partial": case_partial, "orphan": case_orphan,
+         "restart": case_restart}
 
 
 def main():

@@ -416,9 +416,10 @@ def case_redis():
 
 def case_replicas():
     """Two local gateways and an API-only one on one Redis: every job submitted exactly once."""
-    with Stack(BIN, scheduler="local", args=["--ranks", "1", "--max-running", "2"]) as s:
+    with Stack(BIN, scheduler="local",
+               args=["--ranks", "1", "--max-running", "2", "--instance", "gw-a"]) as s:
         a = s.gw
-        b = s.new_gateway()
+        b = s.new_gateway(args=["--ranks", "1", "--max-running", "2", "--instance", "gw-b"])
         api = s.new_gateway(scheduler="none")
         ids = {}
         for i in range(12):

@@ -118,4 +118,32 @@ pc_err store_queue_recover(store *st, const char *owner);
 /* Length of the submit queue (jobs waiting for a submitter). */
 pc_err store_queue_length(store *st, uint64_t *length);
 
+/*
+ * Submitter instances. A submitter that takes ids into processing:<owner> holds the claim
+ * <prefix>instance:<owner> (its token, with a TTL it renews) while it lives; the set
+ * <prefix>instances names every owner that ever held one. When a claim expires its owner is
+ * gone, and any gateway's store_instance_recover_orphans hands that owner's unacknowledged
+ * ids back to the queue: a gateway that never comes back strands no job.
+ */
+
+/*
+ * Claims owner for token for ttl_ms, or renews token's claim. replace, when not NULL or "",
+ * is a token the caller knows to be dead (its process has ended) that may be taken over.
+ * PC_OK: token holds the claim. PC_EEXISTS: another live token holds it, copied into holder
+ * (holder_cap bytes; may be 0). PC_EINVAL for a bad owner or an empty token.
+ */
+pc_err store_instance_hold(store *st, const char *owner, const char *token, const char *replace,
+			   int ttl_ms, char *holder, size_t holder_cap);
+
+/*
+ * Puts the ids of every owner without a live claim back at the head of the submit queue, in
+ * the order they were taken, and forgets the owner. *moved is the number of ids moved.
+ * Atomic per call (one script), so an owner renewing its claim meanwhile keeps its list.
+ */
+pc_err store_instance_recover_orphans(store *st, uint64_t *moved);
+
+/* Adds the owner of every existing processing list to <prefix>instances (lists made before
+ * instances were tracked, e.g. by an older gateway), so recovery finds them too. */
+pc_err store_instance_adopt_lists(store *st);
+
 #endif
