@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +33,6 @@
 #define OUT_MAX		  (16u << 20)
 #define ERR_MAX		  2048
 #define IDS_PER_QUERY	  500 /* keeps each -j argument far below the kernel's 128 KiB */
-#define UNCERTAIN_MAX	  64  /* jobs whose last sbatch may have gone through unseen */
 
 enum acct_mode {
 	ACCT_UNKNOWN,  /* not tried yet */
@@ -52,12 +50,6 @@ struct slurm {
 	size_t n_extra;
 	char **envp;   /* environment of the children: ours plus PICLUSTER_COMPUTE */
 	int acct_mode; /* enum acct_mode, read and written atomically (several threads poll) */
-	/* Ids of jobs whose last sbatch got no answer (timed out, controller unreachable): the
-	 * controller may still have queued it, so the next submission looks for it first.
-	 * A ring: the oldest entry is overwritten. */
-	pthread_mutex_t lock;
-	char uncertain[UNCERTAIN_MAX][JOB_ID_LEN + 1];
-	unsigned uncertain_next;
 };
 
 /* One finished child command. */
@@ -389,7 +381,6 @@ static void slurm_release(struct slurm *sl)
 	free(sl->extra_buf);
 	free(sl->extra);
 	free_strv(sl->envp);
-	pthread_mutex_destroy(&sl->lock);
 	free(sl);
 }
 
@@ -406,7 +397,6 @@ static pc_err slurm_init(sched *s)
 	sl = calloc(1, sizeof(*sl));
 	if (!sl)
 		return PC_ENOMEM;
-	pthread_mutex_init(&sl->lock, NULL);
 	sl->sbatch = find_on_path("sbatch");
 	sl->squeue = find_on_path("squeue");
 	sl->scancel = find_on_path("scancel");
@@ -463,33 +453,6 @@ static bool slurm_has_capacity(sched *s)
 	return true;
 }
 
-/* Finds id in the uncertain ring; with forget, also removes it. */
-static bool uncertain_check(struct slurm *sl, const char *id, bool forget)
-{
-	bool found = false;
-
-	pthread_mutex_lock(&sl->lock);
-	for (size_t i = 0; i < UNCERTAIN_MAX && !found; i++) {
-		if (strcmp(sl->uncertain[i], id) != 0)
-			continue;
-		found = true;
-		if (forget)
-			sl->uncertain[i][0] = '\0';
-	}
-	pthread_mutex_unlock(&sl->lock);
-	return found;
-}
-
-static void uncertain_add(struct slurm *sl, const char *id)
-{
-	if (uncertain_check(sl, id, false))
-		return;
-	pthread_mutex_lock(&sl->lock);
-	snprintf(sl->uncertain[sl->uncertain_next], sizeof(sl->uncertain[0]), "%s", id);
-	sl->uncertain_next = (sl->uncertain_next + 1) % UNCERTAIN_MAX;
-	pthread_mutex_unlock(&sl->lock);
-}
-
 /*
  * Looks for a live Slurm job named name (one an earlier sbatch submitted although its answer
  * never came back) and writes its id. PC_ENOTFOUND when there is none, PC_EUNAVAILABLE when
@@ -525,19 +488,21 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 	size_t n = 0;
 	pc_err rc;
 
+	/* An earlier sbatch for this job whose answer was lost (timed out, controller
+	 * unreachable; in this process or in a gateway that died since) may still have been
+	 * queued: the controller reads requests from its socket backlog when it wakes up. Slurm
+	 * itself remembers it by name, so every submission looks there first and adopts a live
+	 * job instead of starting a second (one squeue call, a few ms). */
 	snprintf(name, sizeof(name), "picluster-%s", job->id);
-	if (uncertain_check(sl, job->id, false)) {
-		rc = find_submitted(sl, name, sched_job_id, id_cap);
-		if (rc == PC_OK) {
-			uncertain_check(sl, job->id, true);
-			log_info("job %s: an earlier sbatch did submit it: Slurm job %s", job->id,
-				 sched_job_id);
-			return PC_OK;
-		}
-		if (rc != PC_ENOTFOUND) {
-			snprintf(message, message_cap, "squeue could not reach Slurm");
-			return rc;
-		}
+	rc = find_submitted(sl, name, sched_job_id, id_cap);
+	if (rc == PC_OK) {
+		log_info("job %s: an earlier sbatch did submit it: Slurm job %s", job->id,
+			 sched_job_id);
+		return PC_OK;
+	}
+	if (rc != PC_ENOTFOUND) {
+		snprintf(message, message_cap, "squeue could not reach Slurm");
+		return rc;
 	}
 	snprintf(ntasks, sizeof(ntasks), "%u", s->cfg.ranks);
 	snprintf(digits, sizeof(digits), "%" PRIu64, job->digits);
@@ -592,7 +557,6 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 		snprintf(message, message_cap, "sbatch did not finish within %d s",
 			 SUBMIT_TIMEOUT_MS / 1000);
 		rc = PC_EUNAVAILABLE;
-		uncertain_add(sl, job->id);
 		log_warn("job %s: %s", job->id, message);
 		goto out_clear;
 	}
@@ -603,8 +567,6 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 				 res.exit_code);
 		/* An unreachable controller is not a refusal: the job may be submitted again. */
 		rc = is_unreachable(&res) ? PC_EUNAVAILABLE : PC_ESCHED;
-		if (rc == PC_EUNAVAILABLE)
-			uncertain_add(sl, job->id);
 		log_warn("job %s: sbatch %s: %s", job->id,
 			 rc == PC_ESCHED ? "refused it" : "could not reach Slurm", message);
 		goto out_clear;
@@ -619,7 +581,6 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 		snprintf(message, message_cap, "Slurm job id too long");
 		goto out_clear;
 	}
-	uncertain_check(sl, job->id, true);
 	log_info("job %s: submitted as Slurm job %s", job->id, sched_job_id);
 out_clear:
 	cmd_result_clear(&res);
