@@ -1,7 +1,7 @@
 """test_hostile.py - pi-gateway itself against hostile clients: raw bytes over real sockets.
 
 Usage: test_hostile.py --bin BUILD/bin CASE...
-       (CASE: depth framing targets damaged stall forwarded)
+       (CASE: depth framing targets damaged midway stall forwarded)
 Each case starts its own stack (tests/support/gateway.py: a real redis-server and a real
 pi-gateway on free loopback ports) and stops every process it started. The front (nginx) has
 its own tests in test_front.py; these talk to pi-gateway directly, as a client would when an
@@ -274,6 +274,45 @@ def case_damaged():
         print("damaged: objects of 0, half and too many bytes answered 502 result_damaged")
 
 
+def case_midway():
+    """A download whose store read fails after the head went out closes the connection at
+    once: the client sees a short body and EOF, not a wait for bytes that never come (issue
+    9). Keep-alive is long here, so only that close can end the transfer quickly."""
+    big = 64 << 20
+    with Stack(BIN, scheduler="local", args=["--keep-alive-timeout", "60000"]) as s:
+        g = s.gw
+        job = g.wait_state(g.submit(1000), {"finished"})
+        path = os.path.join(s.store_dir, job["result"]["object"])
+        with open(path, "r+b") as f:
+            f.truncate(big)  # same file, now 64 MiB, as recorded below
+        s.redis.command("HSET", "picluster:job:" + job["id"], "result_bytes", str(big))
+        sock = socket.create_connection(("127.0.0.1", g.port), timeout=20)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            sock.sendall(b"GET /job/download/%s HTTP/1.1\r\nHost: t\r\n\r\n"
+                         % job["id"].encode())
+            got = sock.recv(65536)
+            assert got.startswith(b"HTTP/1.1 200 "), got[:200]
+            time.sleep(1.0)  # the gateway now blocks on a full socket, mid-object
+            with open(path, "r+b") as f:
+                f.truncate(1 << 20)  # the store breaks under the reader
+            t0 = time.monotonic()
+            total = len(got)
+            while True:
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+            waited = time.monotonic() - t0
+        finally:
+            sock.close()
+        assert total < big, "the whole object arrived (%d bytes)" % total
+        assert waited < 10, "EOF came %.1fs after the store broke" % waited
+        wait_until(lambda: "download stopped after" in g.log(None), 5, "the log line")
+        print("midway: a store failure mid-download closed the connection after %.2fs "
+              "(%d of %d bytes sent)" % (waited, total, big))
+
+
 def case_stall():
     """Exposed without a front, idle connections cost at most --request-timeout: with every
     worker thread held by an idle client, a new client is served once the timeout frees one."""
@@ -328,7 +367,7 @@ def case_forwarded():
 
 
 CASES = {"depth": case_depth, "framing": case_framing, "targets": case_targets,
-         "damaged": case_damaged, "stall": case_stall, "forwarded": case_forwarded}
+         "damaged": case_damaged, "midway": case_midway, "stall": case_stall, "forwarded": case_forwarded}
 
 
 def main():
