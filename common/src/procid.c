@@ -8,8 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Reads the state (field 3) and start time (field 22) of /proc/PID/stat. */
-static pc_err read_stat(pid_t pid, char *state, unsigned long long *start)
+pc_err procid_stat(pid_t pid, struct procid_stat *out)
 {
 	char path[64], buf[1024];
 	const char *p;
@@ -25,33 +24,45 @@ static pc_err read_stat(pid_t pid, char *state, unsigned long long *start)
 	if (n <= 0)
 		return PC_ENOTFOUND;
 	buf[n] = '\0';
-	/* "pid (comm) state ...": comm may hold spaces and parentheses, so fields are counted
-	 * from the last ')'. */
+	/* "pid (comm) state ppid pgrp session ... starttime(22) ...": comm may hold spaces and
+	 * parentheses, so fields are counted from the last ')'. */
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ' || !p[2])
 		return PC_EIO;
 	p += 2;
-	*state = *p;
-	for (field = 3; *p && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	if (field != 22 || *p < '0' || *p > '9')
-		return PC_EIO;
-	errno = 0;
-	*start = strtoull(p, NULL, 10);
-	return errno ? PC_EIO : PC_OK;
+	out->state = *p;
+	out->session = 0;
+	out->start_ticks = 0;
+	for (field = 3; *p && field < 22; p++) {
+		char *end;
+		unsigned long long v;
+
+		if (*p != ' ')
+			continue;
+		field++;
+		if (field != 6 && field != 22)
+			continue;
+		errno = 0;
+		v = strtoull(p + 1, &end, 10);
+		if (errno || end == p + 1 || (*end != ' ' && *end != '\0'))
+			return PC_EIO;
+		if (field == 6)
+			out->session = (pid_t)v;
+		else
+			out->start_ticks = v;
+	}
+	return field == 22 ? PC_OK : PC_EIO;
 }
 
 pc_err procid_of(pid_t pid, char *out, size_t cap)
 {
-	unsigned long long start;
-	char state;
-	pc_err rc = read_stat(pid, &state, &start);
+	struct procid_stat ps;
+	pc_err rc = procid_stat(pid, &ps);
 	int n;
 
 	if (rc != PC_OK)
 		return rc;
-	n = snprintf(out, cap, "%d:%llu", (int)pid, start);
+	n = snprintf(out, cap, "%d:%llu", (int)pid, ps.start_ticks);
 	return n > 0 && (size_t)n < cap ? PC_OK : PC_ERANGE;
 }
 
@@ -79,13 +90,13 @@ bool procid_parse(const char *id, pid_t *pid, unsigned long long *start_ticks)
 
 bool procid_is_alive(const char *id)
 {
-	unsigned long long want, start;
+	struct procid_stat ps;
+	unsigned long long want;
 	pid_t pid;
-	char state;
 
 	if (!procid_parse(id, &pid, &want))
 		return false;
-	if (read_stat(pid, &state, &start) != PC_OK)
+	if (procid_stat(pid, &ps) != PC_OK)
 		return false;
-	return start == want && state != 'Z' && state != 'X';
+	return ps.start_ticks == want && ps.state != 'Z' && ps.state != 'X';
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "picluster/log.h"
+#include "picluster/procid.h"
 
 /* How long a cancelled job's processes get to leave after SIGTERM before SIGKILL. */
 #define CANCEL_GRACE_MS 3000
@@ -65,83 +66,6 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* What /proc/PID/stat says about a process. */
-struct proc_info {
-	char state;
-	pid_t session;
-	unsigned long long start;
-};
-
-/* Reads /proc/PID/stat. PC_ENOTFOUND when the process does not exist. */
-static pc_err proc_read(pid_t pid, struct proc_info *out)
-{
-	char path[64], buf[1024];
-	const char *p;
-	ssize_t n;
-	int fd, field;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ESRCH ? PC_ENOTFOUND : PC_EIO;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return PC_ENOTFOUND;
-	buf[n] = '\0';
-	/* "pid (comm) state ppid pgrp session ... starttime(22) ...": comm may hold anything,
-	 * so fields are counted from the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return PC_EIO;
-	p += 2;
-	out->state = *p;
-	out->session = 0;
-	out->start = 0;
-	for (field = 3; *p && field < 22; p++) {
-		if (*p != ' ')
-			continue;
-		field++;
-		if (field == 6 || field == 22) {
-			char *end;
-			unsigned long long v;
-
-			errno = 0;
-			v = strtoull(p + 1, &end, 10);
-			if (errno || (*end != ' ' && *end != '\0'))
-				return PC_EIO;
-			if (field == 6)
-				out->session = (pid_t)v;
-			else
-				out->start = v;
-		}
-	}
-	return field == 22 ? PC_OK : PC_EIO;
-}
-
-/* Parses "PID:STARTTICKS". */
-static bool parse_sched_id(const char *id, pid_t *pid, unsigned long long *start)
-{
-	char *end;
-	long p;
-	unsigned long long s;
-
-	if (id[0] < '1' || id[0] > '9')
-		return false;
-	errno = 0;
-	p = strtol(id, &end, 10);
-	if (errno || *end != ':' || p <= 1 || p > 0x3fffffff)
-		return false;
-	if (end[1] < '0' || end[1] > '9')
-		return false;
-	s = strtoull(end + 1, &end, 10);
-	if (errno || *end)
-		return false;
-	*pid = (pid_t)p;
-	*start = s;
-	return true;
-}
-
 /* Collects the processes of session sid that are not zombies into pids (up to cap). */
 static size_t session_members(pid_t sid, pid_t *pids, size_t cap)
 {
@@ -152,7 +76,7 @@ static size_t session_members(pid_t sid, pid_t *pids, size_t cap)
 	if (!d)
 		return 0;
 	while ((e = readdir(d)) != NULL) {
-		struct proc_info pi;
+		struct procid_stat pi;
 		char *end;
 		long pid;
 
@@ -161,7 +85,7 @@ static size_t session_members(pid_t sid, pid_t *pids, size_t cap)
 		pid = strtol(e->d_name, &end, 10);
 		if (*end || pid <= 0)
 			continue;
-		if (proc_read((pid_t)pid, &pi) != PC_OK || pi.session != sid || pi.state == 'Z')
+		if (procid_stat((pid_t)pid, &pi) != PC_OK || pi.session != sid || pi.state == 'Z')
 			continue;
 		if (n < cap)
 			pids[n] = (pid_t)pid;
@@ -271,7 +195,7 @@ static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, 
 	char ranks[16], digits[32];
 	const char *argv[24];
 	int argc = 0, logfd, err;
-	struct proc_info pi;
+	struct procid_stat pi;
 	pid_t pid;
 	pc_err rc = PC_ESCHED;
 	extern char **environ;
@@ -335,8 +259,8 @@ static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, 
 		snprintf(message, message_cap, "cannot start mpirun: %s", strerror(err));
 		goto out_close_log;
 	}
-	if (proc_read(pid, &pi) != PC_OK)
-		pi.start = 0; /* exited already; the reaper will see it */
+	if (procid_stat(pid, &pi) != PC_OK)
+		pi.start_ticks = 0; /* exited already; the reaper will see it */
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
 		struct child *k = realloc(l->kids, cap * sizeof(*k));
@@ -355,11 +279,11 @@ static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, 
 	}
 	memset(&l->kids[l->n], 0, sizeof(l->kids[l->n]));
 	l->kids[l->n].pid = pid;
-	l->kids[l->n].start = pi.start;
+	l->kids[l->n].start = pi.start_ticks;
 	memcpy(l->kids[l->n].job_id, job->id, sizeof(l->kids[l->n].job_id));
 	l->n++;
 	pthread_mutex_unlock(&l->lock);
-	snprintf(sched_job_id, id_cap, "%d:%llu", (int)pid, pi.start);
+	snprintf(sched_job_id, id_cap, "%d:%llu", (int)pid, pi.start_ticks);
 	log_info("job %s: started mpirun -np %s (pid %d)", job->id, ranks, (int)pid);
 	rc = PC_OK;
 out_close_log:
@@ -374,9 +298,9 @@ out_destroy_fa:
 /* True while the process pid (with that start time) exists and is no zombie. */
 static bool still_ours(pid_t pid, unsigned long long start)
 {
-	struct proc_info pi;
+	struct procid_stat pi;
 
-	return proc_read(pid, &pi) == PC_OK && pi.start == start && pi.state != 'Z';
+	return procid_stat(pid, &pi) == PC_OK && pi.start_ticks == start && pi.state != 'Z';
 }
 
 /* Waits until session sid has no live process, reaping our child meanwhile. */
@@ -406,7 +330,7 @@ static pc_err local_cancel(sched *s, const struct job *job)
 	size_t n;
 	bool ours;
 
-	if (!parse_sched_id(job->sched_job_id, &pid, &start))
+	if (!procid_parse(job->sched_job_id, &pid, &start))
 		return PC_EINVAL;
 	pthread_mutex_lock(&l->lock);
 	reap_locked(l);
@@ -459,11 +383,11 @@ static pc_err local_poll(sched *s, const struct job *jobs, size_t n, struct sche
 		struct sched_report *rep = &reports[i];
 		struct child *c;
 		unsigned long long start;
-		struct proc_info pi;
+		struct procid_stat pi;
 		pid_t pid;
 		pc_err rc;
 
-		if (!parse_sched_id(jobs[i].sched_job_id, &pid, &start)) {
+		if (!procid_parse(jobs[i].sched_job_id, &pid, &start)) {
 			rep->fate = SCHED_UNKNOWN;
 			continue;
 		}
@@ -479,8 +403,8 @@ static pc_err local_poll(sched *s, const struct job *jobs, size_t n, struct sche
 		}
 		/* Not started by this process (a gateway restart, or another gateway on this
 		 * host): /proc tells whether it still runs, not how it ended. */
-		rc = proc_read(pid, &pi);
-		if (rc == PC_OK && pi.start == start && pi.state != 'Z') {
+		rc = procid_stat(pid, &pi);
+		if (rc == PC_OK && pi.start_ticks == start && pi.state != 'Z') {
 			rep->fate = SCHED_ALIVE;
 		} else if (rc == PC_OK || rc == PC_ENOTFOUND) {
 			rep->fate = SCHED_ENDED;

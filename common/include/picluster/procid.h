@@ -16,6 +16,17 @@
  */
 #define PROCID_MAX 48
 
+/* What /proc/PID/stat says about a process. */
+struct procid_stat {
+	char state;			/* 'R', 'S', ..., 'Z' for a zombie */
+	pid_t session;			/* session id (field 6) */
+	unsigned long long start_ticks; /* field 22 */
+};
+
+/* Reads /proc/PID/stat into *out. PC_ENOTFOUND when pid does not exist, PC_EIO when the
+ * file cannot be read or parsed. */
+pc_err procid_stat(pid_t pid, struct procid_stat *out);
+
 /* Writes pid's identity into out (cap >= PROCID_MAX). PC_ENOTFOUND when pid does not run,
  * PC_EIO when /proc cannot be read. */
 pc_err procid_of(pid_t pid, char *out, size_t cap);
