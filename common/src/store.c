@@ -495,6 +495,28 @@ pc_err store_job_set_progress(store *st, const char *id, double progress)
 	return simple_script(st, STORE_SCRIPT_PROGRESS, &a);
 }
 
+pc_err store_job_get_state(store *st, const char *id, enum job_state *out)
+{
+	char key[STORE_KEY_MAX];
+	const char *argv[3] = {"HGET", key, "state"};
+	size_t lens[3] = {4, 0, 5};
+	redisReply *r;
+	pc_err err = job_key(st, id, key, sizeof(key));
+
+	if (err)
+		return err;
+	lens[1] = strlen(key);
+	err = store_call(st, 3, argv, lens, STORE_RETRY_SAFE, -1, &r);
+	if (err)
+		return err;
+	if (r->type == REDIS_REPLY_NIL)
+		err = PC_ENOTFOUND;
+	else if (r->type != REDIS_REPLY_STRING || job_state_parse(r->str, out) != PC_OK)
+		err = PC_EPROTO;
+	freeReplyObject(r);
+	return err;
+}
+
 pc_err store_job_set_sched(store *st, const char *id, const char *sched_name,
 			   const char *sched_job_id)
 {

@@ -417,11 +417,12 @@ static const char script_progress[] =
     "redis.call('HSET', KEYS[1], 'progress', ARGV[1], 'updated_at', now)\n"
     "return 'OK'\n";
 
-/* KEYS: job. ARGV: sched_name, sched_job_id, now_ms. Any non-terminal state. */
+/* KEYS: job. ARGV: sched_name, sched_job_id, now_ms. Only before the compute starts (once
+ * running, the compute's own identity is there and must stay). */
 static const char script_sched[] =
     "local v = redis.call('HMGET', KEYS[1], 'state', 'updated_at')\n"
     "if not v[1] then return 'NOTFOUND' end\n"
-    "if terminal[v[1]] then return 'CONFLICT' end\n"
+    "if v[1] ~= 'created' and v[1] ~= 'queued' then return 'CONFLICT' end\n"
     "local now = ARGV[3]\n"
     "if v[2] and tonumber(v[2]) and tonumber(now) < tonumber(v[2]) then now = v[2] end\n"
     "redis.call('HSET', KEYS[1], 'sched_name', ARGV[1], 'sched_job_id', ARGV[2], "

@@ -257,6 +257,8 @@ static void test_create_get(void **state)
 			 PC_ENOTFOUND);
 	assert_int_equal(store_job_set_progress(st, unknown, 0.5), PC_ENOTFOUND);
 	assert_int_equal(store_job_set_sched(st, unknown, "local", "1"), PC_ENOTFOUND);
+	assert_int_equal(store_job_get_state(st, unknown, &got.state), PC_ENOTFOUND);
+	assert_int_equal(store_job_get_state(st, "..", &got.state), PC_EINVAL);
 
 	/* Only a job in state created can be created. */
 	assert_int_equal(job_init_new(&job, 1), PC_OK);
@@ -360,17 +362,31 @@ static void test_updates(void **state)
 	struct job job, got;
 	struct job_update upd = {0};
 	char object[64], sha[JOB_SHA256_HEX + 1], longmsg[2000];
+	enum job_state now_state, queued = JOB_QUEUED;
 
 	new_job(&job, 100);
-	/* Progress and scheduler ids. */
+	/* Progress and scheduler ids: the submitter's id may be recorded while the job is
+	 * created or queued (also replaced, by a resubmission); the compute that wins
+	 * queued -> running records its own, and from then on nobody else may. */
 	assert_int_equal(store_job_set_progress(st, job.id, 0.5), PC_ECONFLICT);
+	assert_int_equal(store_job_set_sched(st, job.id, "local", "1:1"), PC_OK);
+	assert_int_equal(store_job_get_state(st, job.id, &now_state), PC_OK);
+	assert_int_equal(now_state, JOB_CREATED);
+	drive_to(job.id, JOB_QUEUED);
 	assert_int_equal(store_job_set_sched(st, job.id, "local", "123:456"), PC_OK);
-	drive_to(job.id, JOB_RUNNING);
+	upd.set_sched = true;
+	upd.sched_name = "local";
+	upd.sched_job_id = "777:888";
+	assert_int_equal(store_job_transition(st, job.id, JOB_RUNNING, &queued, &upd, NULL), PC_OK);
+	memset(&upd, 0, sizeof(upd));
+	assert_int_equal(store_job_get_state(st, job.id, &now_state), PC_OK);
+	assert_int_equal(now_state, JOB_RUNNING);
+	assert_int_equal(store_job_set_sched(st, job.id, "local", "123:456"), PC_ECONFLICT);
 	assert_int_equal(store_job_set_progress(st, job.id, 0.25), PC_OK);
 	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
 	assert_true(got.progress > 0.2499 && got.progress < 0.2501);
 	assert_string_equal(got.sched_name, "local");
-	assert_string_equal(got.sched_job_id, "123:456");
+	assert_string_equal(got.sched_job_id, "777:888");
 	assert_int_equal(store_job_set_progress(st, job.id, 7.0), PC_OK);
 	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
 	assert_true(got.progress == 1.0);

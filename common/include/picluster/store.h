@@ -85,7 +85,18 @@ pc_err store_job_transition(store *st, const char *id, enum job_state to,
 /* Stores progress (clamped to [0, 1]) of a running job. PC_ECONFLICT if it is not running. */
 pc_err store_job_set_progress(store *st, const char *id, double progress);
 
-/* Records the scheduler's name and id for a job in any non-terminal state. */
+/*
+ * Reads only a job's state (one HGET: light enough to poll every second while computing).
+ * PC_ENOTFOUND if there is no job with that id, PC_EPROTO if its state field is unreadable.
+ */
+pc_err store_job_get_state(store *st, const char *id, enum job_state *out);
+
+/*
+ * Records the scheduler's name and id for a job, only while it is created or queued:
+ * PC_ECONFLICT once it runs or has ended. The compute that wins queued -> running records
+ * its own identity in that move (struct job_update.set_sched), so a submitter that answers
+ * late, or a resubmitted duplicate, never overwrites the identity of the compute that runs.
+ */
 pc_err store_job_set_sched(store *st, const char *id, const char *sched_name,
 			   const char *sched_job_id);
 
