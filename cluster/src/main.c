@@ -70,7 +70,7 @@ static void sink_progress(void *ctx, double share)
 	int percent = (int)(share * 100.0);
 
 	if (s->job != NULL)
-		pi_job_progress(s->job, 0.9 * share, false); /* the rest is the final stage */
+		pi_job_progress(s->job, 0.9 * share); /* the rest is the final stage */
 	if (s->args->progress && percent > s->last_percent &&
 	    (now - s->last_print >= PROGRESS_INTERVAL || percent == 100)) {
 		fprintf(stderr, "pi-compute: series %d%% done\n", percent);
@@ -87,11 +87,11 @@ static void sink_phase_done(void *ctx, enum pi_phase phase)
 	if (s->job == NULL)
 		return;
 	if (phase == PI_PHASE_COMBINE)
-		pi_job_progress(s->job, 0.92, true);
+		pi_job_progress(s->job, 0.92);
 	else if (phase == PI_PHASE_DIVISION)
-		pi_job_progress(s->job, 0.95, true);
+		pi_job_progress(s->job, 0.95);
 	else if (phase == PI_PHASE_CONVERSION)
-		pi_job_progress(s->job, 0.98, true);
+		pi_job_progress(s->job, 0.98);
 }
 
 /* Rank 0: opens the destination. Returns EXIT_OK to go on, or the exit code to stop with. */
@@ -170,15 +170,27 @@ int main(int argc, char **argv)
 	struct pi_run_result res;
 	struct sink s;
 	char err[512];
-	int rank, status = EXIT_OK, run_rc;
+	enum pi_args_result parsed;
+	int rank, status = EXIT_OK, run_rc, provided;
 
-	if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+	/* Parsed before MPI_Init (it needs no MPI) to know the thread level: in job mode rank
+	 * 0's watcher thread calls MPI_Abort when the job is cancelled. MPI_Init may rewrite
+	 * argv only to drop its own arguments, which mpirun does not pass. */
+	parsed = pi_args_parse(&args, argc, argv, err, sizeof(err));
+	if (MPI_Init_thread(&argc, &argv,
+			    parsed == PI_ARGS_OK && args.job_id != NULL ? MPI_THREAD_MULTIPLE
+									: MPI_THREAD_SINGLE,
+			    &provided) != MPI_SUCCESS) {
 		fprintf(stderr, "pi-compute: MPI_Init failed\n");
 		return EXIT_FAIL;
 	}
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	if (rank == 0 && parsed == PI_ARGS_OK && args.job_id != NULL &&
+	    provided < MPI_THREAD_MULTIPLE)
+		fprintf(stderr, "pi-compute: this MPI lacks MPI_THREAD_MULTIPLE; a cancel still "
+				"aborts the run, outside the standard\n");
 
-	switch (pi_args_parse(&args, argc, argv, err, sizeof(err))) {
+	switch (parsed) {
 	case PI_ARGS_HELP:
 		if (rank == 0)
 			fputs(pi_args_usage(), stdout);

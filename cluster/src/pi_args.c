@@ -10,10 +10,13 @@ const char *pi_args_usage(void)
 {
 	return "usage: pi-compute --digits N (--output PATH|- | --job-id ID --redis URL --store "
 	       "URL)\n"
-	       "                  [--key-prefix PREFIX] [--timings] [--progress] [--help]\n"
+	       "                  [--key-prefix PREFIX] [--redis-retry SECONDS] [--timings]\n"
+	       "                  [--progress] [--help]\n"
 	       "Writes \"3.\" and the first N decimals of pi (truncated) and a newline to PATH\n"
 	       "(\"-\" for stdout), or reports job ID through Redis and stores the digits in the\n"
 	       "object store. Run it under mpirun to use several ranks.\n"
+	       "  --redis-retry SECONDS  job mode: each state change retries this long while\n"
+	       "                         Redis is unreachable (default 120; 0: no retry)\n"
 	       "  --timings   phase times and every rank's peak memory on stderr\n"
 	       "  --progress  share of the series work done, on stderr\n";
 }
@@ -54,9 +57,26 @@ static int parse_digits(const char *s, uint64_t *out, char *err, size_t errcap)
 	return 0;
 }
 
+static int parse_retry(const char *s, unsigned *out, char *err, size_t errcap)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end != '\0' || errno == ERANGE ||
+	    v > PI_ARGS_REDIS_RETRY_MAX) {
+		snprintf(err, errcap, "--redis-retry: '%s' is not a number of seconds 0..%d", s,
+			 PI_ARGS_REDIS_RETRY_MAX);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
 /* Flags that take a value. */
-static const char *const valued[] = {"--digits", "--output", "--job-id",
-				     "--redis",	 "--store",  "--key-prefix"};
+static const char *const valued[] = {"--digits", "--output",	 "--job-id",	 "--redis",
+				     "--store",	 "--key-prefix", "--redis-retry"};
 
 static int is_valued(const char *name, size_t len)
 {
@@ -76,6 +96,14 @@ static int set_value(struct pi_args *a, const char *name, const char *v, char *e
 			return -1;
 		}
 		return parse_digits(v, &a->digits, err, errcap);
+	}
+	if (strcmp(name, "--redis-retry") == 0) {
+		if (a->redis_retry_set) {
+			snprintf(err, errcap, "--redis-retry given twice");
+			return -1;
+		}
+		a->redis_retry_set = true;
+		return parse_retry(v, &a->redis_retry_s, err, errcap);
 	}
 	if (strcmp(name, "--output") == 0)
 		slot = &a->output;
@@ -123,6 +151,10 @@ static int check(const struct pi_args *a, char *err, size_t errcap)
 		snprintf(err, errcap, "--key-prefix only applies with --job-id");
 		return -1;
 	}
+	if (a->redis_retry_set && a->job_id == NULL) {
+		snprintf(err, errcap, "--redis-retry only applies with --job-id");
+		return -1;
+	}
 	return 0;
 }
 
@@ -130,6 +162,7 @@ enum pi_args_result pi_args_parse(struct pi_args *out, int argc, char **argv, ch
 				  size_t errcap)
 {
 	memset(out, 0, sizeof(*out));
+	out->redis_retry_s = PI_ARGS_REDIS_RETRY_DEFAULT;
 	if (errcap > 0)
 		err[0] = '\0';
 	/* --help wins wherever it stands, even beside a malformed flag. */

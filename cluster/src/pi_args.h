@@ -10,6 +10,10 @@
  * GMP's size fields). */
 #define PI_ARGS_MAX_DIGITS 100000000000ULL
 
+/* --redis-retry: the default and the largest value (a day) in seconds. */
+#define PI_ARGS_REDIS_RETRY_DEFAULT 120
+#define PI_ARGS_REDIS_RETRY_MAX	    86400
+
 struct pi_args {
 	uint64_t digits;
 	const char *output; /* PATH or "-"; NULL in job mode */
@@ -17,6 +21,8 @@ struct pi_args {
 	const char *redis_url;
 	const char *store_url;
 	const char *key_prefix; /* NULL: the store's default */
+	unsigned redis_retry_s; /* job mode: how long each Redis call rides out an outage */
+	bool redis_retry_set;
 	bool timings;
 	bool progress;
 	bool help;

@@ -18,10 +18,19 @@ enum pi_job_start_result {
 };
 
 /*
- * Rank 0 only. Connects to Redis and the object store, moves the job queued -> running and
- * opens the writer for jobs/<id>/pi.txt. On PI_JOB_GO *out is a new handle ending in
- * pi_job_finish or pi_job_fail; otherwise *out is NULL and err holds a one-line message
- * (empty for PI_JOB_SKIP).
+ * Rank 0 only. Connects to Redis and the object store, moves the job queued -> running
+ * recording this compute's scheduler identity (Slurm's job id, else the launching mpirun's
+ * "PID:STARTTICKS"), opens the writer for jobs/<id>/pi.txt and starts the watcher thread.
+ * Every Redis call rides out an outage of up to args->redis_retry_s seconds.
+ *
+ * The watcher reads the job's state every 250 ms on its own connection and writes the
+ * progress. When the job is cancelled (or errored or removed by someone else) while the
+ * computation runs, it removes the partial object, logs "job ID was cancelled: stopped" and
+ * calls MPI_Abort (code 0 for a cancel), which ends every rank: that call does not return
+ * to the caller, so MPI must be initialised with MPI_THREAD_MULTIPLE.
+ *
+ * On PI_JOB_GO *out is a new handle ending in pi_job_finish or pi_job_fail; otherwise *out
+ * is NULL and err holds a one-line message (empty for PI_JOB_SKIP).
  */
 enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args *args, char *err,
 				      size_t errcap);
@@ -29,17 +38,22 @@ enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args 
 /* A pi_run_hooks write callback: streams bytes into the object and the SHA-256. */
 int pi_job_write(void *job, const void *buf, size_t len);
 
-/* Records progress (0..1) in Redis, at most a few times a second unless `now`. */
-void pi_job_progress(struct pi_job *job, double progress, bool now);
+/* Hands progress (0..1) to the watcher, which writes the latest to Redis twice a second. */
+void pi_job_progress(struct pi_job *job, double progress);
 
 /*
- * Commits the object and moves running -> finished with its name, size and SHA-256. When
- * that move is refused (cancelled meanwhile) the object is deleted and 0 is returned. On
- * failure the job is set errored, err holds a message and -1 is returned. Frees job.
+ * Stops the watcher, commits the object and moves running -> finished with its name, size
+ * and SHA-256, riding out Redis outages (an attempt whose answer was lost counts when the
+ * job holds exactly this result). When the move is refused because the job was cancelled
+ * meanwhile, the object is deleted, "job ID was cancelled: stopped" logged and 0 returned.
+ * Otherwise -1 with a message in err: a failure before the move sets the job errored; a
+ * refusal for another reason deletes the object; Redis away for the whole retry budget
+ * keeps the object (it may already be recorded). Frees job.
  */
 int pi_job_finish(struct pi_job *job, char *err, size_t errcap);
 
-/* Discards the object and moves running -> errored with code and message. Frees job. */
+/* Stops the watcher, discards the object and moves running -> errored with code and
+ * message (riding out Redis outages). Frees job. */
 void pi_job_fail(struct pi_job *job, const char *code, const char *message);
 
 #endif

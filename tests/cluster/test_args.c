@@ -39,6 +39,15 @@ static void test_accepts(void **unused)
 	assert_string_equal(a.redis_url, "redis://h:1");
 	assert_string_equal(a.store_url, "file:///s");
 	assert_string_equal(a.key_prefix, "t:");
+	assert_int_equal(a.redis_retry_s, PI_ARGS_REDIS_RETRY_DEFAULT);
+	assert_int_equal(PARSE(&a, "--digits", "5", "--job-id", "j", "--redis", "redis://h:1",
+			       "--store", "file:///s", "--redis-retry", "0"),
+			 PI_ARGS_OK);
+	assert_int_equal(a.redis_retry_s, 0);
+	assert_int_equal(PARSE(&a, "--digits", "5", "--job-id", "j", "--redis", "redis://h:1",
+			       "--store", "file:///s", "--redis-retry=86400"),
+			 PI_ARGS_OK);
+	assert_int_equal(a.redis_retry_s, 86400);
 	assert_int_equal(PARSE(&a, "--digits", "x", "--help"), PI_ARGS_HELP);
 }
 
@@ -84,6 +93,17 @@ static void test_rejects(void **unused)
 	EXPECT_ERROR("needs all of", "--digits", "5", "--job-id", "j", "--redis", "redis://h:1");
 	EXPECT_ERROR("--key-prefix only", "--digits", "5", "--output", "-", "--key-prefix", "p");
 	EXPECT_ERROR("empty", "--digits", "5", "--output", "");
+	EXPECT_ERROR("--redis-retry only", "--digits", "5", "--output", "-", "--redis-retry", "5");
+	EXPECT_ERROR("number of seconds", "--digits", "5", "--job-id", "j", "--redis",
+		     "redis://h:1", "--store", "file:///s", "--redis-retry", "-1");
+	EXPECT_ERROR("number of seconds", "--digits", "5", "--job-id", "j", "--redis",
+		     "redis://h:1", "--store", "file:///s", "--redis-retry", "86401");
+	EXPECT_ERROR("number of seconds", "--digits", "5", "--job-id", "j", "--redis",
+		     "redis://h:1", "--store", "file:///s", "--redis-retry", "2s");
+	EXPECT_ERROR("number of seconds", "--digits", "5", "--job-id", "j", "--redis",
+		     "redis://h:1", "--store", "file:///s", "--redis-retry=");
+	EXPECT_ERROR("given twice", "--digits", "5", "--job-id", "j", "--redis", "redis://h:1",
+		     "--store", "file:///s", "--redis-retry", "1", "--redis-retry", "2");
 }
 
 int main(void)
