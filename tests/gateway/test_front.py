@@ -36,7 +36,7 @@ BIN = None
 # --- the stack, through scripts/up and scripts/down ----------------------------------------------
 
 class UpStack:
-    """A state folder for scripts/up; the stack in it is stopped (and the folder removed) on exit."""
+    """A state folder for scripts/up; on exit the stack in it is stopped, the folder removed."""
 
     def __init__(self, **settings):
         self.dir = tempfile.mkdtemp(prefix="picluster-front-")
@@ -99,7 +99,8 @@ class UpStack:
         for name in ("gateway.log", "front/error.log", "front/nginx.out", "redis/redis.log"):
             try:
                 with open(os.path.join(self.dir, name), "rb") as f:
-                    out.append("---- %s ----\n%s" % (name, f.read()[-4000:].decode(errors="replace")))
+                    tail = f.read()[-4000:].decode(errors="replace")
+                out.append("---- %s ----\n%s" % (name, tail))
             except OSError:
                 pass
         return "\n".join(out)
@@ -200,7 +201,8 @@ def expect_json_error(resp, status, code=None, what=""):
 
 
 def raw_exchange(port, data, source="127.0.0.1", wait=3.0):
-    """Sends raw bytes, returns (everything read until close or `wait` s of silence, how it ended)."""
+    """Sends raw bytes; returns (what came back until close or `wait` s of silence, how it
+    ended: "closed", "reset" or "open")."""
     s = socket.create_connection(("127.0.0.1", port), timeout=wait, source_address=(source, 0))
     out = b""
     how = "closed"
@@ -239,7 +241,7 @@ def raise_nofile():
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-# --- hostile clients -------------------------------------------------------------------------------
+# --- hostile clients -----------------------------------------------------------------------
 
 def hold_hostile(port, idle, slow, stop, stats, source="127.0.0.2"):
     """Holds `idle` connections that send nothing and `slow` slowloris connections (a request
@@ -455,9 +457,9 @@ function done(summary, latency, requests)
     p = p + t:get("posts"); a = a + t:get("s200"); b = b + t:get("s201"); o = o + t:get("other")
     if fb == "" then fb = t:get("firstbad") end
   end
-  io.write(string.format("RESULT posts=%d s200=%d s201=%d other=%d connect=%d read=%d write=%d timeout=%d status=%d\n",
-    p, a, b, o, summary.errors.connect, summary.errors.read, summary.errors.write,
-    summary.errors.timeout, summary.errors.status))
+  io.write(string.format("RESULT posts=%d s200=%d s201=%d other=%d " ..
+    "connect=%d read=%d write=%d timeout=%d status=%d\n", p, a, b, o, summary.errors.connect,
+    summary.errors.read, summary.errors.write, summary.errors.timeout, summary.errors.status))
   io.write("FIRSTBAD " .. fb .. "\n")
 end
 """
@@ -475,8 +477,8 @@ def case_load():
         with open(lua, "w") as f:
             f.write(MIXED_LUA)
         dur, conns = 60, 16
-        p = subprocess.run(["wrk", "-t", "2", "-c", str(conns), "-d", "%ds" % dur, "--timeout", "2s",
-                            "--latency", "-s", lua, st.url, "--", job["id"]],
+        p = subprocess.run(["wrk", "-t", "2", "-c", str(conns), "-d", "%ds" % dur,
+                            "--timeout", "2s", "--latency", "-s", lua, st.url, "--", job["id"]],
                            capture_output=True, text=True, timeout=dur + 60)
         print(p.stdout, p.stderr)
         assert p.returncode == 0, p.returncode
@@ -659,7 +661,8 @@ def case_tls():
             got = f.read()
         assert got == ref, (len(got), len(ref))
         # Range through the front: pi-gateway's 206 comes back unchanged.
-        r = curl("--fail", "--cacert", cacert, "-r", "2-11", "-D", "-", url + "/job/download/" + jid)
+        r = curl("--fail", "--cacert", cacert, "-r", "2-11", "-D", "-",
+                 url + "/job/download/" + jid)
         text = r.stdout.decode()
         assert re.search(r"^HTTP/1.1 206", text, re.M), text
         assert re.search(r"^Content-Range: bytes 2-11/%d" % len(ref), text, re.M | re.I), text
@@ -712,6 +715,15 @@ def case_errors():
         raw, _ = raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
         expect_json_error(parse_raw_response(raw), 400, None, "two Host headers")
         expect_json_error(cl.request("TRACE", "/healthz"), 405, None, "TRACE")
+        raw, _ = raw_exchange(port, b"POST /job HTTP/1.1\r\nHost: a\r\n"
+                                    b"Transfer-Encoding: gzip\r\n\r\n")
+        expect_json_error(parse_raw_response(raw), 501, "not_implemented", "gzip coding")
+        raw, _ = raw_exchange(port, b"GET /healthz HTTP/2.0\r\nHost: a\r\n\r\n")
+        expect_json_error(parse_raw_response(raw), 505, "http_version_not_supported", "HTTP/2.0")
+        raw, _ = raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: a\r\n"
+                                    b"Content-Length : 1\r\n\r\na")
+        expect_json_error(parse_raw_response(raw), 400, "bad_request", "space before colon")
+        expect_json_error(cl.request("GET", "/_front_error/502"), 404, "not_found", "internal page")
 
         # pi-gateway's answers pass unchanged: JSON errors, Allow, Location, Retry-After.
         hdr, _ = expect_json_error(cl.request("GET", "/nope"), 404, "not_found", "unknown path")
