@@ -9,9 +9,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sched_report rep;
-	char *text = fuzz_strdup(data, size);
-	char *f[3];
+	char *text, *f[3];
 
+	if (size > FUZZ_SLURM_MAX_INPUT)
+		return 0;
+	text = fuzz_strdup(data, size);
 	fuzz_slurm_listing(text, "exit code");
 	free(text);
 

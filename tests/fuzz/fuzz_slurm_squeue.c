@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t id_cap;
 	pc_err rc;
 
-	if (size < 1)
+	if (size < 1 || size > FUZZ_SLURM_MAX_INPUT)
 		return 0;
 	id_cap = data[0] % 24;
 	text = fuzz_strdup(data + 1, size - 1);
