@@ -152,7 +152,9 @@ void routes_job_get(struct gw_req *r)
  * Ends a cancelled job's compute, every rank of it, when it runs under this gateway's
  * scheduler; then nothing can still be writing its result, and what a killed writer left in
  * the store (a temporary file, an incomplete upload) is removed. A compute this gateway cannot
- * reach (another backend, an API-only gateway) stops by itself and cleans up after itself.
+ * reach (another backend, an API-only gateway) stops by itself: rank 0 of pi-compute checks
+ * the job's state every 250 ms, and on "cancelled" removes its partial object and ends every
+ * rank with MPI_Abort (cluster/src/pi_job.c).
  */
 static void end_compute(struct gw_req *r, const struct job *job)
 {

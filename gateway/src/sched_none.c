@@ -26,7 +26,8 @@ static pc_err none_submit(sched *s, const struct job *job, char *sched_job_id, s
 	return PC_ENOTSUP;
 }
 
-/* Nothing of ours runs; the compute of a cancelled job sees the state and stops itself. */
+/* Nothing of ours runs. The compute of a cancelled job sees the state within 250 ms (its
+ * watcher on rank 0), removes its partial object and ends every rank itself. */
 static pc_err none_cancel(sched *s, const struct job *job)
 {
 	return PC_OK;
