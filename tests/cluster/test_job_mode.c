@@ -4,7 +4,7 @@
  * lost), a cancel that stops every rank, and the scheduler identity the compute records.
  *
  * One program, one group per ctest case: test_cluster_job [basic|outage_midrun|
- * outage_start|outage_finish|lost_reply|cancel|identity].
+ * outage_start|outage_finish|lost_reply|cancel|cancel_at_finish|identity].
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -768,6 +768,46 @@ static void test_cancel_stops_ranks(void **unused)
 	assert_false(after.has_result);
 }
 
+/* (c) A cancel that comes once the digits are stored: the committed object is deleted when
+ * running -> finished is refused, and the compute still exits 0. The cancel is written
+ * while the compute waits for Redis to take its result (Redis killed after the combine). */
+static void test_cancel_at_finish(void **unused)
+{
+	const uint64_t digits = 4000000;
+	store *s;
+	struct job job, after;
+	pc_err e;
+	int rc;
+
+	assert_int_equal(aof_start(&aof), 0);
+	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
+	new_job(s, &job, digits, true);
+	start_compute(2, digits, job.id, aof.url, "", "");
+	wait_running(s, job.id, 0.92, 300);
+	aof_kill(&aof);
+	wait_log("recording the result: retrying", 300);
+	sleep_s(3); /* the compute's retries are 2 s apart by now */
+	assert_int_equal(aof_restart(&aof), 0);
+	e = store_job_transition(s, job.id, JOB_CANCELLED, NULL, NULL, &after);
+	rc = wait_compute(300);
+	print_log(); /* shown by ctest -V or on failure */
+	assert_int_equal(rc, 0);
+	if (e == PC_OK) {
+		assert_true(log_has("was cancelled: stopped"));
+		assert_int_equal(files_left(job.id), 0);
+		assert_int_equal(store_job_get(s, job.id, &after), PC_OK);
+		assert_int_equal(after.state, JOB_CANCELLED);
+		assert_false(after.has_result);
+	} else {
+		/* The compute's own retry came first (a few ms in 2 s): it finished. */
+		assert_int_equal(e, PC_ECONFLICT);
+		fprintf(stderr, "  the compute's retry came before the cancel\n");
+		check_result(s, job.id, digits);
+	}
+	store_free(s);
+	aof_free(&aof);
+}
+
 /* "PID:STARTTICKS" of a process, as the local scheduler forms it. */
 static void local_id(pid_t pid, char *out, size_t cap)
 {
@@ -847,6 +887,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest outage_finish[] = {cmocka_unit_test(test_outage_finish)};
 	const struct CMUnitTest lost_reply[] = {cmocka_unit_test(test_lost_reply)};
 	const struct CMUnitTest cancel[] = {cmocka_unit_test(test_cancel_stops_ranks)};
+	const struct CMUnitTest cancel_at_finish[] = {cmocka_unit_test(test_cancel_at_finish)};
 	const struct CMUnitTest identity[] = {cmocka_unit_test(test_identity)};
 	const char *group = argc > 1 ? argv[1] : "basic";
 
@@ -859,6 +900,7 @@ int main(int argc, char **argv)
 	RUN(outage_finish)
 	RUN(lost_reply)
 	RUN(cancel)
+	RUN(cancel_at_finish)
 	RUN(identity)
 #undef RUN
 	fprintf(stderr,
