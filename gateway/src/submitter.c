@@ -12,7 +12,9 @@
  *   created -> queued                 (refused: cancelled meanwhile -> just ack)
  *   sched_submit                      (refused -> queued -> errored with its message;
  *                                      scheduler unreachable -> stays queued, tried again)
- *   store_job_set_sched(name, id)     (refused: cancelled meanwhile -> sched_cancel)
+ *   store_job_set_sched(name, id)     (refused: the compute already runs and recorded its
+ *                                      own identity -> fine; cancelled meanwhile ->
+ *                                      sched_cancel)
  *   store_queue_ack
  * A crash anywhere leaves the id in processing:<instance>; store_queue_recover at start-up
  * puts it back in the queue, and if this instance never starts again, another gateway's keeper
@@ -121,10 +123,26 @@ static bool submit(struct gateway *gw, store *st, struct job *job)
 		gw_watch_add(gw, job->id);
 		return true;
 	}
-	/* Terminal already: cancelled while we submitted (or finished before we got here). */
-	log_info("job %s: cannot record %s id %s (%s)", job->id, sched_name(gw->sched), sched_id,
-		 pc_strerror(rc));
-	if (store_job_get(st, job->id, job) == PC_OK && job->state == JOB_CANCELLED) {
+	/* Refused: the job is past queued. Its compute won queued -> running first and recorded
+	 * its own identity (ours, for this submission's compute), another submission's compute
+	 * runs it, or it ended meanwhile (cancelled while we submitted, or finished already). */
+	rc = RETRY_WHILE_DOWN(gw, store_job_get(st, job->id, job));
+	if (rc != PC_OK) {
+		log_warn("job %s: submitted to %s as %s, but unreadable now: %s", job->id,
+			 sched_name(gw->sched), sched_id, pc_strerror(rc));
+		return true;
+	}
+	if (strcmp(job->sched_name, sched_name(gw->sched)) == 0 &&
+	    strcmp(job->sched_job_id, sched_id) == 0) {
+		log_info("job %s: submitted to %s as %s (already %s)", job->id,
+			 sched_name(gw->sched), sched_id, job_state_name(job->state));
+		gw_watch_add(gw, job->id);
+		return true;
+	}
+	log_info("job %s: %s job %s not recorded: the job is %s%s%s", job->id,
+		 sched_name(gw->sched), sched_id, job_state_name(job->state),
+		 job->sched_job_id[0] ? " under " : "", job->sched_job_id);
+	if (job->state == JOB_CANCELLED) {
 		snprintf(job->sched_name, sizeof(job->sched_name), "%s", sched_name(gw->sched));
 		snprintf(job->sched_job_id, sizeof(job->sched_job_id), "%s", sched_id);
 		rc = sched_cancel(gw->sched, job);
