@@ -1,7 +1,6 @@
 /* pi_job.c - job reporting: queued -> running -> finished | errored in Redis, digits in the store.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "picluster/job.h"
 #include "picluster/objstore.h"
+#include "picluster/procid.h"
 #include "picluster/store.h"
 
 #include "pi_job.h"
@@ -218,49 +218,12 @@ static void set_errored(struct pi_job *job, enum job_state from, const char *cod
 			pc_strerror(e));
 }
 
-/* "PID:STARTTICKS" of pid, in the local scheduler's format (STARTTICKS: field 22 of
- * /proc/PID/stat, which tells a recycled pid from the original). */
-static int local_sched_id(pid_t pid, char *out, size_t cap)
-{
-	char path[64], buf[1024], *p, *end;
-	unsigned long long start;
-	ssize_t n;
-	int fd, field;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* The command name in parentheses may hold spaces: count fields from the last ')',
-	 * which is followed by field 3. */
-	p = strrchr(buf, ')');
-	if (p == NULL || p[1] != ' ')
-		return -1;
-	p += 2;
-	for (field = 3; field < 22; field++) {
-		p = strchr(p, ' ');
-		if (p == NULL)
-			return -1;
-		p++;
-	}
-	errno = 0;
-	start = strtoull(p, &end, 10);
-	if (errno != 0 || end == p || (*end != ' ' && *end != '\0'))
-		return -1;
-	n = snprintf(out, cap, "%d:%llu", (int)pid, start);
-	return n > 0 && (size_t)n < cap ? 0 : -1;
-}
-
 /*
  * The identity of the compute that runs, as the reconciler checks it: Slurm's job id inside
  * an allocation; else the mpirun that launched this rank (on one host mpirun forks the ranks
  * itself, so it is our parent; Open MPI sets OMPI_COMM_WORLD_SIZE in what it launches); else,
- * run without mpirun, this process. -1 when /proc cannot say.
+ * run without mpirun, this process, as "PID:STARTTICKS" (common/procid.h, the local
+ * scheduler's format). -1 when /proc cannot say.
  */
 static int sched_identity(struct pi_job *job)
 {
@@ -273,7 +236,7 @@ static int sched_identity(struct pi_job *job)
 		return 0;
 	}
 	snprintf(job->sched_name, sizeof(job->sched_name), "local");
-	return local_sched_id(pid, job->sched_id, sizeof(job->sched_id));
+	return procid_of(pid, job->sched_id, sizeof(job->sched_id)) == PC_OK ? 0 : -1;
 }
 
 /* The watcher saw the job end under us: removes what we wrote and stops every rank. */
