@@ -754,6 +754,47 @@ def case_errors():
         assert "127.0.0.2" in lines[-1], lines
         assert "6.6.6.6" not in lines[-1] and "7.7.7.7" not in lines[-1], lines
 
+        # Per-address limits: requests whose header is read count until they end, so requests
+        # waiting for a body that never comes hold their place (for client_body_timeout, 5 s).
+        def hold(source, path, n):
+            socks = []
+            for _ in range(n):
+                c = socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
+                c.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: a\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+                socks.append(c)
+            return socks
+
+        def refused(client, path):
+            st_, hdr_, body_ = client.request("GET", path)
+            return st_ == 429 and (st_, hdr_, body_)
+
+        held = hold("127.0.0.2", b"/job", 64)
+        try:
+            resp = wait_until(lambda: refused(st.client(source="127.0.0.2"), "/healthz"), 3,
+                              "the 65th request from 127.0.0.2 to be refused")
+            hdr, _ = expect_json_error(resp, 429, "too_many_connections", "65th request")
+            assert hdr.get("retry-after") == "1", hdr
+            s, _, _ = cl.request("GET", "/healthz")  # another address is not affected
+            assert s == 200, s
+        finally:
+            for c in held:
+                c.close()
+        wait_until(lambda: st.client(source="127.0.0.2").request("GET", "/healthz")[0] == 200,
+                   5, "127.0.0.2 to be served again")
+        # Downloads: 8 per address.
+        dl = "/job/download/" + job["id"]
+        held = hold("127.0.0.3", dl.encode(), 8)
+        try:
+            resp = wait_until(lambda: refused(st.client(source="127.0.0.3"), dl), 3,
+                              "the 9th download from 127.0.0.3 to be refused")
+            expect_json_error(resp, 429, "too_many_connections", "9th download")
+            s, _, _ = st.client(source="127.0.0.3").request("GET", "/healthz")
+            assert s == 200, s
+        finally:
+            for c in held:
+                c.close()
+
         for t in bg:
             t.join(30)
         for name, (dt, raw, how) in results.items():
