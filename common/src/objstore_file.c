@@ -126,7 +126,7 @@ static pc_err make_parents(const char *path, size_t from)
 
 /*
  * The parse of a file:// URL, apart from the file system so that it can be fuzzed
- * (objstore_file_open calls it; tests/fuzz/fuzz_file_url.c declares and fuzzes it):
+ * (objstore_file_open calls it; tests/fuzz/fuzz_file_url.c fuzzes it):
  * checks that dir (the URL after "file://") is an absolute directory name without "." or
  * ".." segments, '?' or '#', and sets *root_len to its length without trailing slashes ("/"
  * stays "/"). PC_EINVAL, logged, for anything else.

@@ -38,6 +38,11 @@ struct objstore_writer {
 /* Opens a file store rooted at the absolute directory dir (the URL after "file://"). */
 pc_err objstore_file_open(objstore **out, const char *dir);
 
+/* The pure check of a file store's root, apart from the file system (objstore_file.c; fuzzed
+ * by tests/fuzz/fuzz_file_url.c): dir absolute, no "." or ".." segments, no '?' or '#';
+ * *root_len its length without trailing slashes ("/" stays "/"). PC_EINVAL, logged, else. */
+pc_err objstore_file_root_parse(const char *dir, size_t *root_len);
+
 /* Opens an S3 store from the URL after "s3://": BUCKET[/PREFIX][?QUERY]. */
 pc_err objstore_s3_open(objstore **out, const char *rest);
 

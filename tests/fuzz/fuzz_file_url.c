@@ -3,13 +3,8 @@
 
 #include <limits.h>
 
+#include "objstore_int.h" /* objstore_file_root_parse, the pure half of objstore_file_open */
 #include "picluster/objstore.h"
-
-/*
- * The pure half of objstore_file_open in common/src/objstore_file.c. It has no header of its
- * own to live in yet (objstore_int.h would be the place), so its prototype is repeated here.
- */
-pc_err objstore_file_root_parse(const char *dir, size_t *root_len);
 
 /* A valid object name: segments of [A-Za-z0-9._-], none empty, "." or "..", <= 255 bytes. */
 static void check_name(const char *name)
