@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import re
 import resource
+import select
 import selectors
 import shutil
 import signal
@@ -756,22 +757,33 @@ def case_errors():
 
         # Per-address limits: requests whose header is read count until they end, so requests
         # waiting for a body that never comes hold their place (for client_body_timeout, 5 s).
-        def hold(source, path, n):
-            socks = []
-            for _ in range(n):
-                c = socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
-                c.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: a\r\n"
-                          b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
-                socks.append(c)
-            return socks
+        def hold_one(source, path):
+            c = socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
+            c.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: a\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+            return c
 
-        def refused(client, path):
+        def hold(source, path, n):
+            return [hold_one(source, path) for _ in range(n)]
+
+        def refill(socks, source, path):
+            """A probe may reach nginx before the last holds do and take a place; the hold
+            then refused (it got an answer) is replaced, so that n places stay held."""
+            ready, _, _ = select.select(socks, [], [], 0)
+            for c in ready:
+                socks.remove(c)
+                c.close()
+                socks.append(hold_one(source, path))
+
+        def refused(client, path, socks, source, hold_path):
+            refill(socks, source, hold_path)
             st_, hdr_, body_ = client.request("GET", path)
             return st_ == 429 and (st_, hdr_, body_)
 
         held = hold("127.0.0.2", b"/job", 64)
         try:
-            resp = wait_until(lambda: refused(st.client(source="127.0.0.2"), "/healthz"), 3,
+            resp = wait_until(lambda: refused(st.client(source="127.0.0.2"), "/healthz", held,
+                                              "127.0.0.2", b"/job"), 10,
                               "the 65th request from 127.0.0.2 to be refused")
             hdr, _ = expect_json_error(resp, 429, "too_many_connections", "65th request")
             assert hdr.get("retry-after") == "1", hdr
@@ -786,7 +798,8 @@ def case_errors():
         dl = "/job/download/" + job["id"]
         held = hold("127.0.0.3", dl.encode(), 8)
         try:
-            resp = wait_until(lambda: refused(st.client(source="127.0.0.3"), dl), 3,
+            resp = wait_until(lambda: refused(st.client(source="127.0.0.3"), dl, held,
+                                              "127.0.0.3", dl.encode()), 10,
                               "the 9th download from 127.0.0.3 to be refused")
             expect_json_error(resp, 429, "too_many_connections", "9th download")
             s, _, _ = st.client(source="127.0.0.3").request("GET", "/healthz")
