@@ -246,6 +246,7 @@ static bool is_unreachable(const struct cmd_result *res)
 	       strstr(res->err, "Unable to contact slurm controller") ||
 	       strstr(res->err, "Socket timed out") || strstr(res->err, "Connection refused") ||
 	       strstr(res->err, "Communication connection failure") ||
+	       strstr(res->err, "Connection reset by peer") ||
 	       strstr(res->err, "Zero Bytes were transmitted");
 }
 
