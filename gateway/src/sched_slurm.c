@@ -776,9 +776,10 @@ out_free:
  * The state of one job in the queue: *alive true while it may still have processes.
  * PC_EUNAVAILABLE when squeue could not answer.
  */
-static pc_err job_is_alive(struct slurm *sl, const char *id, bool *alive)
+static pc_err job_is_alive(struct slurm *sl, const char *id, const char *name, bool *alive)
 {
-	const char *argv[] = {"squeue", "-h", "-t", "all", "-j", id, "-o", "%T", NULL};
+	const char *argv[] = {"squeue", "-h", "-t", "all", "-j", id,
+			      "--name", name, "-o", "%T",  NULL};
 	struct cmd_result res;
 	pc_err rc;
 
@@ -796,8 +797,8 @@ static pc_err job_is_alive(struct slurm *sl, const char *id, bool *alive)
 	return rc;
 }
 
-/* Waits up to ms for the job to leave the alive states. */
-static pc_err wait_gone(struct slurm *sl, const char *id, int ms, bool *gone)
+/* Waits up to ms for the job (Slurm id and our name) to leave the alive states. */
+static pc_err wait_gone(struct slurm *sl, const char *id, const char *name, int ms, bool *gone)
 {
 	int64_t deadline = now_ms() + ms;
 	bool alive = true;
@@ -805,7 +806,7 @@ static pc_err wait_gone(struct slurm *sl, const char *id, int ms, bool *gone)
 
 	*gone = false;
 	for (;;) {
-		rc = job_is_alive(sl, id, &alive);
+		rc = job_is_alive(sl, id, name, &alive);
 		if (rc != PC_OK)
 			return rc;
 		if (!alive) {
@@ -818,15 +819,19 @@ static pc_err wait_gone(struct slurm *sl, const char *id, int ms, bool *gone)
 	}
 }
 
-/* Runs scancel with the given arguments before the id; PC_OK also for a job already gone. */
-static pc_err run_scancel(struct slurm *sl, const char *id, const char *opt1, const char *opt2)
+/* Runs scancel with the given arguments before the id, restricted to the job's name; PC_OK
+ * also for a job already gone. */
+static pc_err run_scancel(struct slurm *sl, const char *id, const char *name, const char *opt1,
+			  const char *opt2)
 {
-	const char *argv[6];
+	const char *argv[8];
 	struct cmd_result res;
 	size_t n = 0;
 	pc_err rc;
 
 	argv[n++] = "scancel";
+	argv[n++] = "--name";
+	argv[n++] = name;
 	if (opt1)
 		argv[n++] = opt1;
 	if (opt2)
@@ -855,23 +860,27 @@ static pc_err slurm_cancel(sched *s, const struct job *job)
 {
 	struct slurm *sl = s->backend;
 	const char *id = job->sched_job_id;
+	char name[JOB_ID_LEN + 16];
 	bool gone = false;
 	pc_err rc;
 
 	if (!slurm_parse_is_job_id(id))
 		return PC_OK; /* never submitted: nothing of it runs */
-	rc = run_scancel(sl, id, NULL, NULL);
+	/* Every call names the job as well as its id: a controller that lost its last state in
+	 * a crash may hand the id out again, and the other job must not be touched. */
+	snprintf(name, sizeof(name), "picluster-%s", job->id);
+	rc = run_scancel(sl, id, name, NULL, NULL);
 	if (rc != PC_OK)
 		return rc;
-	rc = wait_gone(sl, id, CANCEL_GRACE_MS, &gone);
+	rc = wait_gone(sl, id, name, CANCEL_GRACE_MS, &gone);
 	if (rc != PC_OK || gone)
 		goto out;
 	log_warn("job %s: Slurm job %s still alive %d s after scancel: SIGKILL", job->id, id,
 		 CANCEL_GRACE_MS / 1000);
-	rc = run_scancel(sl, id, "--signal=KILL", "--full");
+	rc = run_scancel(sl, id, name, "--signal=KILL", "--full");
 	if (rc != PC_OK)
 		goto out;
-	rc = wait_gone(sl, id, CANCEL_KILL_MS, &gone);
+	rc = wait_gone(sl, id, name, CANCEL_KILL_MS, &gone);
 	if (rc == PC_OK && !gone)
 		rc = PC_ETIMEOUT;
 out:
