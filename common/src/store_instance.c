@@ -83,8 +83,6 @@ pc_err store_instance_hold(store *st, const char *owner, const char *token, cons
 	redisReply *r;
 	pc_err rc;
 
-	if (holder_cap)
-		holder[0] = '\0';
 	if (!token[0] || ttl_ms <= 0)
 		return PC_EINVAL;
 	rc = instance_key(st, owner, key, sizeof(key));
@@ -99,6 +97,9 @@ pc_err store_instance_hold(store *st, const char *owner, const char *token, cons
 	args[4] = owner;
 	args[5] = replace ? replace : "";
 	rc = eval(st, script_hold, 2, 6, args, &r);
+	/* holder is written only once the script has run: replace may point into it. */
+	if (holder_cap)
+		holder[0] = '\0';
 	if (rc != PC_OK)
 		return rc;
 	if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {

@@ -57,16 +57,17 @@ static bool holder_has_ended(const struct gateway *gw, const char *holder)
 static void keep_claim(struct gateway *gw, store *st, bool *warned)
 {
 	const char *name = gw->cfg.instance;
-	char holder[GW_INSTANCE_TOKEN_MAX];
+	char holder[GW_INSTANCE_TOKEN_MAX], ended[GW_INSTANCE_TOKEN_MAX];
 	bool was_held = atomic_load(&gw->instance_held);
 	pc_err rc;
 
 	rc = store_instance_hold(st, name, gw->instance_token, NULL, GW_INSTANCE_TTL_MS, holder,
 				 sizeof(holder));
 	if (rc == PC_EEXISTS && holder_has_ended(gw, holder)) {
-		log_info("instance %s: its previous holder %s has ended; taking over", name,
-			 holder);
-		rc = store_instance_hold(st, name, gw->instance_token, holder, GW_INSTANCE_TTL_MS,
+		/* A copy: holder receives the answer of the next call. */
+		snprintf(ended, sizeof(ended), "%s", holder);
+		log_info("instance %s: its previous holder %s has ended; taking over", name, ended);
+		rc = store_instance_hold(st, name, gw->instance_token, ended, GW_INSTANCE_TTL_MS,
 					 holder, sizeof(holder));
 	}
 	atomic_store(&gw->instance_held, rc == PC_OK);

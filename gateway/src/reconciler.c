@@ -40,7 +40,10 @@ static int cmp_id(const void *a, const void *b)
 /* Reads the live jobs of our backend into *jobs (new array). */
 static pc_err load_live(struct gateway *gw, store *st, struct job **jobs, size_t *count)
 {
-	static const enum job_state live[] = {JOB_QUEUED, JOB_RUNNING};
+	/* Running first: a job only ever moves queued -> running, so one that moves between the
+	 * two reads is seen at most once (read queued first, it was listed twice, and the copy
+	 * that the scheduler's answer did not cover was ended errored although it ran). */
+	static const enum job_state live[] = {JOB_RUNNING, JOB_QUEUED};
 	struct job *out = NULL;
 	size_t n = 0, cap = 0;
 	pc_err rc = PC_OK;

@@ -966,6 +966,77 @@ static void test_redis_down_and_back(void **state)
 	store_free(quick);
 }
 
+/* Instance claims: hold, renew, conflict, take-over of a dead holder (its token given as
+ * replace, also from the very buffer that receives the answer), expiry, and the recovery of
+ * an expired owner's processing list while a live owner's is kept. */
+static void test_instances(void **state)
+{
+	char holder[64], id[JOB_ID_LEN + 1];
+	struct job a, b;
+	uint64_t moved = 0;
+	redisReply *r;
+
+	assert_int_equal(
+	    store_instance_hold(st, "gw-a", "host|1:1", NULL, 60000, holder, sizeof(holder)),
+	    PC_OK);
+	assert_int_equal(
+	    store_instance_hold(st, "gw-a", "host|1:1", NULL, 60000, holder, sizeof(holder)),
+	    PC_OK); /* renewal */
+	assert_int_equal(
+	    store_instance_hold(st, "gw-a", "host|2:2", NULL, 60000, holder, sizeof(holder)),
+	    PC_EEXISTS);
+	assert_string_equal(holder, "host|1:1");
+	/* The dead holder's token, passed in the buffer that also receives the answer. */
+	assert_int_equal(
+	    store_instance_hold(st, "gw-a", "host|2:2", holder, 60000, holder, sizeof(holder)),
+	    PC_OK);
+	assert_int_equal(
+	    store_instance_hold(st, "gw-a", "host|3:3", "host|1:1", 60000, holder, sizeof(holder)),
+	    PC_EEXISTS); /* a stale token replaces nothing once another holds it */
+	assert_string_equal(holder, "host|2:2");
+	assert_int_equal(store_instance_hold(st, "bad name", "t", NULL, 1000, NULL, 0), PC_EINVAL);
+	assert_int_equal(store_instance_hold(st, "gw-a", "", NULL, 1000, NULL, 0), PC_EINVAL);
+
+	/* gw-a (live) and gw-b (claim about to expire) each took one job. */
+	new_job(&a, 10); /* created and queued for submission */
+	new_job(&b, 11);
+	assert_int_equal(store_queue_take(st, "gw-a", 0, id), PC_OK);
+	assert_string_equal(id, a.id);
+	assert_int_equal(store_instance_hold(st, "gw-b", "host|4:4", NULL, 50, NULL, 0), PC_OK);
+	assert_int_equal(store_queue_take(st, "gw-b", 0, id), PC_OK);
+	assert_string_equal(id, b.id);
+	assert_int_equal(store_instance_recover_orphans(st, &moved), PC_OK);
+	assert_int_equal(moved, 0); /* both claims live */
+	usleep(150 * 1000);	    /* gw-b's claim expires */
+	assert_int_equal(store_instance_recover_orphans(st, &moved), PC_OK);
+	assert_int_equal(moved, 1);
+	r = redisCommand(raw, "LRANGE picluster:queue 0 -1");
+	assert_non_null(r);
+	assert_int_equal(r->elements, 1);
+	assert_string_equal(r->element[0]->str, b.id);
+	freeReplyObject(r);
+	r = redisCommand(raw, "LRANGE picluster:processing:gw-a 0 -1");
+	assert_non_null(r);
+	assert_int_equal(r->elements, 1);
+	assert_string_equal(r->element[0]->str, a.id);
+	freeReplyObject(r);
+	r = redisCommand(raw, "SISMEMBER picluster:instances gw-b");
+	assert_non_null(r);
+	assert_int_equal(r->integer, 0);
+	freeReplyObject(r);
+
+	/* A list no claim ever named (an older gateway's) is adopted, then recovered. */
+	r = redisCommand(raw, "LMOVE picluster:processing:gw-a picluster:processing:old:9 LEFT "
+			      "LEFT");
+	assert_non_null(r);
+	freeReplyObject(r);
+	assert_int_equal(store_instance_recover_orphans(st, &moved), PC_OK);
+	assert_int_equal(moved, 0);
+	assert_int_equal(store_instance_adopt_lists(st), PC_OK);
+	assert_int_equal(store_instance_recover_orphans(st, &moved), PC_OK);
+	assert_int_equal(moved, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -981,6 +1052,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_listing, flush),
 	    cmocka_unit_test_setup(test_ids_in_state, flush),
 	    cmocka_unit_test_setup(test_queue, flush),
+	    cmocka_unit_test_setup(test_instances, flush),
 	    cmocka_unit_test_setup(test_lost_replies, flush),
 	    cmocka_unit_test_setup(test_redis_down_and_back, flush),
 	};

@@ -239,6 +239,8 @@ def case_restart():
         g2 = s.new_gateway(args=args)
         wait_until(lambda: "submitter gw-r: ready" in g2.log(), 30, "the new submitter")
         assert "has ended; taking over" in g2.log(tail=None), g2.log()
+        # At once: the dead holder's claim is replaced, not waited out (its TTL is 5 s).
+        assert "a live gateway" not in g2.log(tail=None), g2.log()
         finished_exactly(api, jid, 1700)
         # A second live gateway under the same name waits, and submits nothing.
         g3 = s.new_gateway(args=args)
