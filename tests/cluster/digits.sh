@@ -36,7 +36,7 @@ for n in $sizes; do
   fi
   echo "ok: $np ranks, $n digits"
 done
-ls "$tmp" | grep -q '\.tmp\.' && { echo "FAIL: temporary file left behind"; fail=1; }
+compgen -G "$tmp/*.tmp.*" >/dev/null && { echo "FAIL: temporary file left behind"; fail=1; }
 
 # The Feynman point: decimals 762-767 are 999999, so 3 guard digits after decimal 761 cannot
 # settle the truncation and pi-compute must recompute with more.

@@ -29,7 +29,7 @@ start() {
     2>/dev/null &
   pid=$!
   for ((i = 0; i < 300; i++)); do
-    ls "$tmp" | grep -q '\.tmp\.' && return 0
+    compgen -G "$tmp/*.tmp.*" >/dev/null && return 0
     sleep 0.1
   done
   echo "FAIL: no temporary file appeared"

@@ -7,9 +7,7 @@
  * outage_start|outage_finish|lost_reply|cancel|cancel_at_finish|identity].
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,8 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,18 +45,9 @@ static char store_url[64];
 static char log_path[PATH_MAX];
 static pid_t child; /* a compute started in the background, 0 when none */
 
-/*
- * A redis-server of the test's own with AOF and appendfsync always, so that kill -9 and a
- * restart on the same port and directory lose nothing (test_redis runs without persistence).
- */
-struct aof_redis {
-	pid_t pid;
-	int port;
-	char dir[PATH_MAX];
-	char url[64];
-};
-
-static struct aof_redis aof;
+/* A redis-server with AOF and appendfsync always, so that kill -9 and a restart on the same
+ * port and directory lose nothing. */
+static struct test_redis aof;
 
 static double now_s(void)
 {
@@ -76,130 +63,6 @@ static void sleep_s(double s)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-static bool aof_answers(const struct aof_redis *r)
-{
-	struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
-	redisReply *rep;
-	bool ok = false;
-
-	if (c == NULL)
-		return false;
-	if (!c->err) {
-		rep = redisCommand(c, "PING");
-		ok =
-		    rep != NULL && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
-		if (rep != NULL)
-			freeReplyObject(rep);
-	}
-	redisFree(c);
-	return ok;
-}
-
-/* Starts redis-server on r->port and r->dir; 0 once it answers (AOF loaded), -1 if not. */
-static int aof_spawn(struct aof_redis *r)
-{
-	char port[16], log[PATH_MAX + 16];
-	pid_t parent = getpid();
-
-	snprintf(port, sizeof(port), "%d", r->port);
-	snprintf(log, sizeof(log), "%s/redis.log", r->dir);
-	r->pid = fork();
-	if (r->pid < 0)
-		return -1;
-	if (r->pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-		if (getppid() != parent)
-			_exit(127);
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-			close(fd);
-		}
-		execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-		       "--dir", r->dir, "--save", "", "--appendonly", "yes", "--appendfsync",
-		       "always", "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 1000; i++) {
-		int status;
-
-		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
-			r->pid = 0;
-			return -1;
-		}
-		if (aof_answers(r))
-			return 0;
-		sleep_s(0.01);
-	}
-	return -1;
-}
-
-/* kill -9 by PID: no clean shutdown, which is what AOF with appendfsync always is for. */
-static void aof_kill(struct aof_redis *r)
-{
-	int status;
-
-	if (r->pid <= 0)
-		return;
-	kill(r->pid, SIGKILL);
-	waitpid(r->pid, &status, 0);
-	r->pid = 0;
-}
-
-/* Starts again on the same port and directory; the old socket may take a moment. */
-static int aof_restart(struct aof_redis *r)
-{
-	for (int attempt = 0; attempt < 50; attempt++) {
-		if (aof_spawn(r) == 0)
-			return 0;
-		sleep_s(0.1);
-	}
-	return -1;
-}
-
-static int aof_start(struct aof_redis *r)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-
-	memset(r, 0, sizeof(*r));
-	snprintf(r->dir, sizeof(r->dir), "/tmp/pi-job-aof-XXXXXX");
-	if (mkdtemp(r->dir) == NULL)
-		return -1;
-	for (int attempt = 0; attempt < 5; attempt++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-		if (fd < 0)
-			return -1;
-		r->port = 0;
-		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-		    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-			r->port = ntohs(a.sin_port);
-		close(fd);
-		a.sin_port = 0;
-		snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d", r->port);
-		if (r->port > 0 && aof_spawn(r) == 0)
-			return 0;
-	}
-	return -1;
-}
-
-static void aof_free(struct aof_redis *r)
-{
-	char cmd[PATH_MAX + 16];
-
-	aof_kill(r);
-	if (r->dir[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "leaving %s behind\n", r->dir);
-		r->dir[0] = '\0';
-	}
 }
 
 static int group_setup(void **state)
@@ -240,7 +103,7 @@ static int group_teardown(void **state)
 	char cmd[128];
 
 	end_child();
-	aof_free(&aof);
+	test_redis_free(&aof);
 	objstore_free(os);
 	store_free(st);
 	test_redis_free(&redis);
@@ -503,15 +366,15 @@ static void test_outage_midrun(void **unused)
 	double t0;
 	int rc;
 
-	assert_int_equal(aof_start(&aof), 0);
+	assert_int_equal(test_redis_start_aof(&aof), 0);
 	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
 	new_job(s, &job, digits, true);
 	start_compute(2, digits, job.id, aof.url, "", "");
 	wait_running(s, job.id, 0.01, 120);
-	aof_kill(&aof);
+	test_redis_kill(&aof);
 	t0 = now_s();
 	sleep_s(1.5);
-	assert_int_equal(aof_restart(&aof), 0);
+	assert_int_equal(test_redis_restart(&aof), 0);
 	fprintf(stderr, "  Redis away for %.2f s while the ranks computed\n", now_s() - t0);
 	rc = wait_compute(600);
 	print_log(); /* shown by ctest -V or on failure */
@@ -520,7 +383,7 @@ static void test_outage_midrun(void **unused)
 	assert_true(log_has("Redis is back"));
 	check_result(s, job.id, digits);
 	store_free(s);
-	aof_free(&aof);
+	test_redis_free(&aof);
 }
 
 /* (a) Redis down when the compute starts, back about 3 s later. */
@@ -531,13 +394,13 @@ static void test_outage_start(void **unused)
 	struct job job;
 	int rc;
 
-	assert_int_equal(aof_start(&aof), 0);
+	assert_int_equal(test_redis_start_aof(&aof), 0);
 	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
 	new_job(s, &job, digits, true);
-	aof_kill(&aof);
+	test_redis_kill(&aof);
 	start_compute(2, digits, job.id, aof.url, "", "");
 	sleep_s(3);
-	assert_int_equal(aof_restart(&aof), 0);
+	assert_int_equal(test_redis_restart(&aof), 0);
 	rc = wait_compute(300);
 	print_log(); /* shown by ctest -V or on failure */
 	assert_int_equal(rc, 0);
@@ -546,7 +409,7 @@ static void test_outage_start(void **unused)
 	assert_true(log_has("Redis is back"));
 	check_result(s, job.id, digits);
 	store_free(s);
-	aof_free(&aof);
+	test_redis_free(&aof);
 }
 
 /* Waits up to `secs` for the compute's log to hold `text`. */
@@ -581,17 +444,17 @@ static void test_outage_finish(void **unused)
 	double t0, t1;
 	int rc;
 
-	assert_int_equal(aof_start(&aof), 0);
+	assert_int_equal(test_redis_start_aof(&aof), 0);
 	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
 	new_job(s, &job, digits, true);
 	start_compute(2, digits, job.id, aof.url, "", "");
 	wait_running(s, job.id, 0.92, 300);
-	aof_kill(&aof);
+	test_redis_kill(&aof);
 	t0 = now_s();
 	wait_log("recording the result: retrying", 300);
 	t1 = now_s();
 	sleep_s(5);
-	assert_int_equal(aof_restart(&aof), 0);
+	assert_int_equal(test_redis_restart(&aof), 0);
 	fprintf(stderr, "  Redis away for %.2f s, %.2f s of them while the result waited\n",
 		now_s() - t0, now_s() - t1);
 	rc = wait_compute(300);
@@ -600,7 +463,7 @@ static void test_outage_finish(void **unused)
 	assert_true(log_has("Redis is back"));
 	check_result(s, job.id, digits);
 	store_free(s);
-	aof_free(&aof);
+	test_redis_free(&aof);
 }
 
 /* (b) The finished write applied by Redis but its answer lost: the compute's next attempt is
@@ -621,7 +484,7 @@ static void test_lost_reply(void **unused)
 
 	ref = reference(digits, &ref_len);
 	sha256_hex(ref, ref_len, sha);
-	assert_int_equal(aof_start(&aof), 0);
+	assert_int_equal(test_redis_start_aof(&aof), 0);
 	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
 	new_job(s, &job, digits, true);
 	assert_int_equal(job_result_object_name(job.id, object, sizeof(object)), PC_OK);
@@ -632,10 +495,10 @@ static void test_lost_reply(void **unused)
 	upd.result_sha256 = sha;
 	start_compute(2, digits, job.id, aof.url, "", "");
 	wait_running(s, job.id, 0.92, 300);
-	aof_kill(&aof);
+	test_redis_kill(&aof);
 	wait_log("recording the result: retrying", 300);
 	sleep_s(3); /* the compute's retries are 2 s apart by now */
-	assert_int_equal(aof_restart(&aof), 0);
+	assert_int_equal(test_redis_restart(&aof), 0);
 	e = store_job_transition(s, job.id, JOB_FINISHED, &running, &upd, NULL);
 	rc = wait_compute(300);
 	print_log(); /* shown by ctest -V or on failure */
@@ -649,7 +512,7 @@ static void test_lost_reply(void **unused)
 	}
 	check_result_ref(s, job.id, digits, ref, ref_len);
 	store_free(s);
-	aof_free(&aof);
+	test_redis_free(&aof);
 }
 
 /* Whether pid is a live process (a zombie is gone: it runs nothing). */
@@ -694,8 +557,13 @@ static int children_of(pid_t parent, pid_t *out, int max)
 		fclose(f);
 		buf[len] = '\0';
 		p = strrchr(buf, ')');
-		if (p != NULL && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == parent)
-			out[n++] = (pid_t)atoi(e->d_name);
+		if (p != NULL && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == parent) {
+			char *end;
+			long pid = strtol(e->d_name, &end, 10);
+
+			if (*end == '\0' && pid > 0)
+				out[n++] = (pid_t)pid;
+		}
 	}
 	closedir(d);
 	return n;
@@ -779,15 +647,15 @@ static void test_cancel_at_finish(void **unused)
 	pc_err e;
 	int rc;
 
-	assert_int_equal(aof_start(&aof), 0);
+	assert_int_equal(test_redis_start_aof(&aof), 0);
 	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
 	new_job(s, &job, digits, true);
 	start_compute(2, digits, job.id, aof.url, "", "");
 	wait_running(s, job.id, 0.92, 300);
-	aof_kill(&aof);
+	test_redis_kill(&aof);
 	wait_log("recording the result: retrying", 300);
 	sleep_s(3); /* the compute's retries are 2 s apart by now */
-	assert_int_equal(aof_restart(&aof), 0);
+	assert_int_equal(test_redis_restart(&aof), 0);
 	e = store_job_transition(s, job.id, JOB_CANCELLED, NULL, NULL, &after);
 	rc = wait_compute(300);
 	print_log(); /* shown by ctest -V or on failure */
@@ -805,7 +673,7 @@ static void test_cancel_at_finish(void **unused)
 		check_result(s, job.id, digits);
 	}
 	store_free(s);
-	aof_free(&aof);
+	test_redis_free(&aof);
 }
 
 /* "PID:STARTTICKS" of a process, as the local scheduler forms it. */

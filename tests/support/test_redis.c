@@ -1,6 +1,7 @@
 /* test_redis.c - starts and stops private redis-server processes for the tests. */
 #include "test_redis.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -86,8 +87,8 @@ static int spawn(struct test_redis *r)
 		}
 		execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
 		       "--dir", r->dir, "--unixsocket", r->sock, "--unixsocketperm", "700",
-		       "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel",
-		       "warning", (char *)NULL);
+		       "--save", "", "--appendonly", r->aof ? "yes" : "no", "--appendfsync",
+		       "always", "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
 		_exit(127);
 	}
 	r->pid = pid;
@@ -106,11 +107,12 @@ static int spawn(struct test_redis *r)
 	return -1;
 }
 
-int test_redis_start(struct test_redis *r)
+static int start(struct test_redis *r, bool aof)
 {
 	const char *tmp = getenv("TMPDIR");
 
 	memset(r, 0, sizeof(*r));
+	r->aof = aof;
 	snprintf(r->dir, sizeof(r->dir), "%s/picluster-redis-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(r->dir)) {
 		perror("test_redis: mkdtemp");
@@ -134,6 +136,27 @@ int test_redis_start(struct test_redis *r)
 	}
 	fprintf(stderr, "test_redis: could not start redis-server (see %s/redis.log)\n", r->dir);
 	return -1;
+}
+
+int test_redis_start(struct test_redis *r)
+{
+	return start(r, false);
+}
+
+int test_redis_start_aof(struct test_redis *r)
+{
+	return start(r, true);
+}
+
+void test_redis_kill(struct test_redis *r)
+{
+	int status;
+
+	if (r->pid <= 0)
+		return;
+	kill(r->pid, SIGKILL);
+	waitpid(r->pid, &status, 0);
+	r->pid = 0;
 }
 
 void test_redis_stop(struct test_redis *r)
@@ -167,16 +190,32 @@ int test_redis_restart(struct test_redis *r)
 	return -1;
 }
 
-/* Removes the files redis may leave in dir, then dir itself. */
+/* Removes the files redis may leave in dir (Redis 7 keeps the AOF in appendonlydir/), then
+ * dir itself. */
 static void remove_dir(const char *dir)
 {
 	static const char *const names[] = {"redis.log", "redis.sock", "dump.rdb",
 					    "appendonly.aof"};
-	char path[PATH_MAX + 32];
+	char path[PATH_MAX + 320];
+	struct dirent *e;
+	DIR *d;
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/appendonlydir", dir);
+	d = opendir(path);
+	if (d) {
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/appendonlydir/%s", dir, e->d_name);
+			unlink(path);
+		}
+		closedir(d);
+		snprintf(path, sizeof(path), "%s/appendonlydir", dir);
+		rmdir(path);
 	}
 	if (rmdir(dir) != 0 && errno != ENOENT)
 		fprintf(stderr, "test_redis: leaving %s behind\n", dir);

@@ -13,6 +13,7 @@ struct test_redis {
 	char sock[PATH_MAX];	      /* unix socket path inside dir */
 	char url[64];		      /* "redis://127.0.0.1:PORT" */
 	char unix_url[PATH_MAX + 16]; /* "unix://<sock>" */
+	bool aof;		      /* AOF with appendfsync always (test_redis_start_aof) */
 };
 
 /*
@@ -21,6 +22,13 @@ struct test_redis {
  * gets SIGTERM if the test process dies first. Returns 0, or -1 with a message on stderr.
  */
 int test_redis_start(struct test_redis *r);
+
+/* The same with AOF on and appendfsync always, so that test_redis_kill and a restart on the
+ * same port and directory lose no write (what pi-compute's outage tests need). */
+int test_redis_start_aof(struct test_redis *r);
+
+/* kill -9 by PID and reap: no clean shutdown. Port and directory are kept for a restart. */
+void test_redis_kill(struct test_redis *r);
 
 /* Stops the server (SIGTERM by PID, then SIGKILL if it lingers) and reaps it; the port and
  * directory are kept for test_redis_restart. Safe to call when stopped. */
