@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "picluster/log.h"
+#include "picluster/urlcode.h"
 
 static pc_err url_fail(char *why, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -55,62 +56,106 @@ static bool is_host_char(char c)
 /* Databases 0..65535: Redis's default is 16, and SELECT refuses what the server lacks. */
 #define STORE_DB_MAX 65535
 
-pc_err store_url_parse(const char *url, struct store_url *out, char *why, size_t why_cap)
+static const char url_tcp[] = "redis://";
+static const char url_unix[] = "unix://";
+
+/*
+ * Where the userinfo of a URL is. After the scheme ("://"), the userinfo ends at an '@':
+ * for redis:// the last one (host, port and database never hold one, a password may); for
+ * unix:// the first "@/" (a socket path may hold '@', e.g. /run/redis@a/redis.sock), and none
+ * when the path follows the scheme at once. A unix:// URL with an '@' but no "@/" masks up to
+ * its last '@' as well, so that redaction never leaves a password that parsing refuses.
+ * Sets *ui (start of the userinfo) and *at (its '@'); false when there is none.
+ */
+static bool find_userinfo(const char *url, const char **ui, const char **at)
 {
-	static const char tcp[] = "redis://";
-	static const char unx[] = "unix://";
-	const char *p, *host_end, *end;
+	const char *sep = strstr(url, "://");
+	const char *a = NULL;
 
-	if (why && why_cap)
-		why[0] = '\0';
-	memset(out, 0, sizeof(*out));
-	if (!url || !*url)
-		return url_fail(why, why_cap, "empty Redis URL");
-	end = url + strlen(url);
-
-	if (strncmp(url, unx, sizeof(unx) - 1) == 0) {
-		const char *path = url + sizeof(unx) - 1;
-		const char *q = strchr(path, '?');
-		const char *path_end = q ? q : end;
-
-		out->is_unix = true;
-		if (path[0] != '/')
-			return url_fail(why, why_cap,
-					"unix socket URL needs an absolute path: unix:///path");
-		if (path_end - path < 2)
-			return url_fail(why, why_cap, "unix socket URL has no socket path");
-		if ((size_t)(path_end - path) >= sizeof(out->path))
-			return url_fail(why, why_cap, "unix socket path too long");
-		memcpy(out->path, path, (size_t)(path_end - path));
-		out->path[path_end - path] = '\0';
-		if (q) {
-			if (strncmp(q, "?db=", 4) != 0)
-				return url_fail(
-				    why, why_cap,
-				    "unix socket URL: only the query ?db=N is understood");
-			if (!parse_uint(q + 4, end, STORE_DB_MAX, &out->db))
-				return url_fail(why, why_cap,
-						"unix socket URL: db must be a number 0..%d",
-						STORE_DB_MAX);
-		}
-		return PC_OK;
+	if (!sep)
+		return false;
+	*ui = sep + 3;
+	if (strncmp(url, url_unix, sizeof(url_unix) - 1) == 0) {
+		if (**ui == '/')
+			return false;
+		a = strstr(*ui, "@/");
 	}
+	if (!a)
+		a = strrchr(*ui, '@');
+	*at = a;
+	return a != NULL;
+}
 
-	if (strncmp(url, tcp, sizeof(tcp) - 1) != 0)
+/* Percent-decodes the userinfo [ui, at) into user and password (a ':' splits them). */
+static pc_err parse_userinfo(const char *ui, const char *at, struct store_url *out, char *why,
+			     size_t why_cap)
+{
+	const char *colon = memchr(ui, ':', (size_t)(at - ui));
+	const char *user_end = colon ? colon : at;
+	pc_err rc;
+
+	rc = url_percent_decode(ui, (size_t)(user_end - ui), false, out->user, sizeof(out->user));
+	if (rc)
+		return url_fail(why, why_cap, "Redis URL: %s user name",
+				rc == PC_ERANGE ? "too long a" : "malformed %-escape in the");
+	if (colon) {
+		rc = url_percent_decode(colon + 1, (size_t)(at - colon - 1), false, out->password,
+					sizeof(out->password));
+		if (rc)
+			return url_fail(why, why_cap, "Redis URL: %s password",
+					rc == PC_ERANGE ? "too long a"
+							: "malformed %-escape in the");
+	}
+	/* "default" is the user the one-argument AUTH means; it also works before Redis 6. */
+	if (strcmp(out->user, "default") == 0)
+		out->user[0] = '\0';
+	return PC_OK;
+}
+
+/* The part after the userinfo of unix://: "/path[?db=N]". */
+static pc_err parse_unix(const char *path, const char *end, struct store_url *out, char *why,
+			 size_t why_cap)
+{
+	const char *q = strchr(path, '?');
+	const char *path_end = q ? q : end;
+
+	out->is_unix = true;
+	if (path[0] != '/')
 		return url_fail(why, why_cap,
-				"Redis URL must be redis://HOST:PORT[/DB] or unix:///path[?db=N]");
-	p = url + sizeof(tcp) - 1;
-	host_end = p;
+				"unix socket URL needs an absolute path: unix:///path or "
+				"unix://:PASSWORD@/path");
+	if (path_end - path < 2)
+		return url_fail(why, why_cap, "unix socket URL has no socket path");
+	if ((size_t)(path_end - path) >= sizeof(out->path))
+		return url_fail(why, why_cap, "unix socket path too long");
+	memcpy(out->path, path, (size_t)(path_end - path));
+	out->path[path_end - path] = '\0';
+	if (q) {
+		if (strncmp(q, "?db=", 4) != 0)
+			return url_fail(why, why_cap,
+					"unix socket URL: only the query ?db=N is understood");
+		if (!parse_uint(q + 4, end, STORE_DB_MAX, &out->db))
+			return url_fail(why, why_cap,
+					"unix socket URL: db must be a number 0..%d",
+					STORE_DB_MAX);
+	}
+	return PC_OK;
+}
+
+/* The part after the userinfo of redis://: "HOST[:PORT][/DB]". */
+static pc_err parse_tcp(const char *p, const char *end, struct store_url *out, char *why,
+			size_t why_cap)
+{
+	const char *host_end = p;
+
 	while (host_end < end && is_host_char(*host_end))
 		host_end++;
 	if (host_end == p)
 		return url_fail(why, why_cap, "Redis URL has no host");
 	if (host_end < end && *host_end != ':' && *host_end != '/')
-		return url_fail(
-		    why, why_cap,
-		    "Redis URL: unexpected '%c' in host (user names, passwords and IPv6 "
-		    "are not supported)",
-		    *host_end);
+		return url_fail(why, why_cap,
+				"Redis URL: unexpected '%c' in host (IPv6 is not supported)",
+				*host_end);
 	if ((size_t)(host_end - p) >= sizeof(out->host))
 		return url_fail(why, why_cap, "Redis URL: host name too long");
 	memcpy(out->host, p, (size_t)(host_end - p));
@@ -135,6 +180,155 @@ pc_err store_url_parse(const char *url, struct store_url *out, char *why, size_t
 	return PC_OK;
 }
 
+pc_err store_url_parse(const char *url, struct store_url *out, char *why, size_t why_cap)
+{
+	const char *ui, *at, *rest, *end;
+	bool is_unix;
+	pc_err rc;
+
+	if (why && why_cap)
+		why[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (!url || !*url)
+		return url_fail(why, why_cap, "empty Redis URL");
+	end = url + strlen(url);
+	is_unix = strncmp(url, url_unix, sizeof(url_unix) - 1) == 0;
+	if (!is_unix && strncmp(url, url_tcp, sizeof(url_tcp) - 1) != 0)
+		return url_fail(why, why_cap,
+				"Redis URL must be redis://[:PASSWORD@]HOST:PORT[/DB] or "
+				"unix://[:PASSWORD@]/path[?db=N]");
+	rest = url + (is_unix ? sizeof(url_unix) : sizeof(url_tcp)) - 1;
+	if (find_userinfo(url, &ui, &at)) {
+		rc = parse_userinfo(ui, at, out, why, why_cap);
+		if (rc)
+			goto out_clear;
+		rest = at + 1;
+	}
+	rc = is_unix ? parse_unix(rest, end, out, why, why_cap)
+		     : parse_tcp(rest, end, out, why, why_cap);
+out_clear:
+	if (rc) {
+		/* A refused URL leaves no credentials behind. */
+		explicit_bzero(out, sizeof(*out));
+	}
+	return rc;
+}
+
+const char *store_url_redact(const char *url, char *out, size_t cap)
+{
+	const char *ui, *at, *colon;
+
+	if (!cap)
+		return out;
+	if (!url) {
+		snprintf(out, cap, "(none)");
+		return out;
+	}
+	if (!find_userinfo(url, &ui, &at)) {
+		snprintf(out, cap, "%s", url);
+		return out;
+	}
+	colon = memchr(ui, ':', (size_t)(at - ui));
+	if (colon && colon + 1 < at)
+		snprintf(out, cap, "%.*s:***%s", (int)(colon - url), url, at);
+	else
+		snprintf(out, cap, "%s", url); /* a user name alone: nothing secret */
+	return out;
+}
+
+pc_err store_url_split_password(const char *url, char *url_out, size_t url_cap,
+				char *password_out, size_t password_cap, char *why,
+				size_t why_cap)
+{
+	struct store_url *u;
+	const char *ui, *at, *colon;
+	int n;
+	pc_err rc;
+
+	if (url_cap)
+		url_out[0] = '\0';
+	if (password_cap)
+		password_out[0] = '\0';
+	u = malloc(sizeof(*u)); /* PATH_MAX inside: too big for small thread stacks */
+	if (!u)
+		return PC_ENOMEM;
+	rc = store_url_parse(url, u, why, why_cap);
+	if (rc)
+		goto out_free;
+	if (!find_userinfo(url, &ui, &at) || !(colon = memchr(ui, ':', (size_t)(at - ui)))) {
+		n = snprintf(url_out, url_cap, "%s", url);
+	} else if (colon == ui) {
+		/* ":PASSWORD@": the userinfo goes as a whole. */
+		n = snprintf(url_out, url_cap, "%.*s%s", (int)(ui - url), url, at + 1);
+	} else {
+		/* "USER:PASSWORD@" keeps "USER@". */
+		n = snprintf(url_out, url_cap, "%.*s%s", (int)(colon - url), url, at);
+	}
+	if (n < 0 || (size_t)n >= url_cap || strlen(u->password) >= password_cap) {
+		url_fail(why, why_cap, "Redis URL or password too long");
+		rc = PC_ERANGE;
+		goto out_free;
+	}
+	snprintf(password_out, password_cap, "%s", u->password);
+out_free:
+	explicit_bzero(u, sizeof(*u));
+	free(u);
+	if (rc && url_cap)
+		url_out[0] = '\0';
+	return rc;
+}
+
+pc_err store_password_file_read(const char *path, char *password_out, size_t password_cap,
+				char *why, size_t why_cap)
+{
+	char buf[STORE_PASSWORD_MAX + 2];
+	size_t len;
+	FILE *f;
+	pc_err rc = PC_OK;
+
+	if (password_cap)
+		password_out[0] = '\0';
+	f = fopen(path, "re");
+	if (!f) {
+		url_fail(why, why_cap, "cannot read the Redis password file %s: %s", path,
+			 strerror(errno));
+		return PC_EIO;
+	}
+	if (!fgets(buf, sizeof(buf), f)) {
+		if (ferror(f)) {
+			url_fail(why, why_cap, "cannot read the Redis password file %s: %s",
+				 path, strerror(errno));
+			rc = PC_EIO;
+		} else {
+			buf[0] = '\0';
+		}
+	}
+	fclose(f);
+	if (rc)
+		goto out_clear;
+	len = strcspn(buf, "\n");
+	if (buf[len] != '\n' && len >= sizeof(buf) - 1) {
+		url_fail(why, why_cap, "the Redis password file %s: first line too long", path);
+		rc = PC_ERANGE;
+		goto out_clear;
+	}
+	buf[len] = '\0';
+	if (len > 0 && buf[len - 1] == '\r')
+		buf[--len] = '\0';
+	if (len == 0) {
+		url_fail(why, why_cap, "the Redis password file %s is empty", path);
+		rc = PC_EINVAL;
+	} else if (len >= password_cap) {
+		url_fail(why, why_cap, "the Redis password file %s: password too long", path);
+		rc = PC_ERANGE;
+	} else {
+		memcpy(password_out, buf, len + 1);
+	}
+out_clear:
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
 pc_err store_url_check(const char *url, char *why, size_t why_cap)
 {
 	struct store_url u;
@@ -157,8 +351,60 @@ void store_conn_close(store *st)
 	}
 }
 
+/* "host:port" or the socket path, to name the server in a message. */
+static const char *url_where(const struct store_url *u, char *out, size_t cap)
+{
+	if (u->is_unix)
+		snprintf(out, cap, "%s", u->path);
+	else
+		snprintf(out, cap, "%s:%d", u->host, u->port);
+	return out;
+}
+
+/*
+ * Sends AUTH on a fresh connection when there is a password (the URL's, else
+ * STORE_PASSWORD_ENV's): "AUTH PASSWORD", or "AUTH USER PASSWORD" (Redis 6 ACL users).
+ * A refusal is PC_EAUTH: the same password would be refused again, so callers must not
+ * treat it as an outage.
+ */
+static pc_err conn_auth(store *st, redisContext *c)
+{
+	const char *pw = st->url.password[0] ? st->url.password : getenv(STORE_PASSWORD_ENV);
+	const char *argv[3];
+	size_t lens[3];
+	int argc = 0;
+	char where[PATH_MAX + 16];
+	redisReply *r;
+	pc_err err = PC_OK;
+
+	if (!pw || !*pw)
+		return PC_OK;
+	argv[argc] = "AUTH";
+	lens[argc++] = 4;
+	if (st->url.user[0]) {
+		argv[argc] = st->url.user;
+		lens[argc] = strlen(st->url.user);
+		argc++;
+	}
+	argv[argc] = pw;
+	lens[argc++] = strlen(pw);
+	r = redisCommandArgv(c, argc, argv, lens);
+	if (!r)
+		return PC_EUNAVAILABLE;
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* Redis's messages never quote the password. */
+		log_warn("Redis at %s refused the password%s%s: %s",
+			 url_where(&st->url, where, sizeof(where)), st->url.user[0] ? " of user " : "",
+			 st->url.user, r->str);
+		err = PC_EAUTH;
+	}
+	freeReplyObject(r);
+	return err;
+}
+
 pc_err store_conn_open(store *st)
 {
+	char where[PATH_MAX + 16];
 	struct timeval tv = ms_to_tv(st->timeout_ms);
 	redisContext *c;
 	redisReply *r;
@@ -184,6 +430,10 @@ pc_err store_conn_open(store *st)
 		err = PC_EUNAVAILABLE;
 		goto out_free_ctx;
 	}
+	/* AUTH before anything else, on every connection: a reconnect is a new session. */
+	err = conn_auth(st, c);
+	if (err)
+		goto out_free_ctx;
 	if (st->url.db != 0) {
 		r = redisCommand(c, "SELECT %d", st->url.db);
 		if (!r) {
@@ -191,10 +441,17 @@ pc_err store_conn_open(store *st)
 			goto out_free_ctx;
 		}
 		if (r->type == REDIS_REPLY_ERROR) {
-			log_warn("redis SELECT %d: %s", st->url.db, r->str);
-			/* A server still loading its data is there but not ready; anything
-			 * else means the database number is out of the server's range. */
-			err = strncmp(r->str, "LOADING", 7) == 0 ? PC_EUNAVAILABLE : PC_EINVAL;
+			log_warn("Redis at %s: SELECT %d: %s",
+				 url_where(&st->url, where, sizeof(where)), st->url.db, r->str);
+			/* A server still loading its data is there but not ready; one that
+			 * wants a password did not get it; anything else means the database
+			 * number is out of the server's range. */
+			if (strncmp(r->str, "LOADING", 7) == 0)
+				err = PC_EUNAVAILABLE;
+			else if (strncmp(r->str, "NOAUTH", 6) == 0)
+				err = PC_EAUTH;
+			else
+				err = PC_EINVAL;
 		}
 		freeReplyObject(r);
 		if (err)
@@ -305,6 +562,8 @@ pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum sto
 		err = PC_EUNAVAILABLE;
 	} else if (starts_with(r->str, "NOAUTH") || starts_with(r->str, "NOPERM") ||
 		   starts_with(r->str, "WRONGPASS")) {
+		/* NOAUTH: this Redis wants a password and none was given. */
+		log_warn("redis %.*s: %s", (int)lens[0], argv[0], r->str);
 		err = PC_EAUTH;
 	} else {
 		log_warn("redis %.*s: %s", (int)lens[0], argv[0], r->str);

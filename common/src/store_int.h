@@ -11,13 +11,23 @@
 
 #include "picluster/store.h"
 
-/* A parsed store URL: TCP host and port, or a unix socket path; and a database number. */
+/* Longest user name and password a Redis URL (or a password file) may carry. */
+#define STORE_USER_MAX	   128
+#define STORE_PASSWORD_MAX 512
+
+/*
+ * A parsed store URL: TCP host and port, or a unix socket path; a database number; and the
+ * credentials of its userinfo, percent-decoded ("" when absent: then the password comes
+ * from STORE_PASSWORD_ENV at connect time, and no user means Redis's "default").
+ */
 struct store_url {
 	bool is_unix;
 	char host[256];
 	int port;
 	char path[PATH_MAX];
 	int db;
+	char user[STORE_USER_MAX];
+	char password[STORE_PASSWORD_MAX];
 };
 
 /* The Lua scripts; their text is generated in store_conn.c from job.h's state machine. */

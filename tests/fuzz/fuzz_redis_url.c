@@ -1,4 +1,4 @@
-/* fuzz_redis_url.c - libFuzzer target: the Redis store URL (store_url_check, store_url_parse). */
+/* fuzz_redis_url.c - libFuzzer target: the Redis store URL (parse, check, split, redact). */
 #include "fuzz.h"
 
 #include "store_int.h"
@@ -7,6 +7,30 @@
  * The first byte sizes the reason buffer (0 included: why may be absent); the rest is the
  * --redis flag's value. An accepted URL must hold what a connection needs.
  */
+/* The URL without its password names the same server, database and user, and no password;
+ * its redacted form parses the same way as the original, password aside. */
+static void check_split(const char *url, const struct store_url *u)
+{
+	static struct store_url v;
+	static char clean[8192], pw[STORE_PASSWORD_MAX], red[8192];
+	pc_err rc;
+
+	rc = store_url_split_password(url, clean, sizeof(clean), pw, sizeof(pw), NULL, 0);
+	FUZZ_CHECK(rc == PC_OK || rc == PC_ERANGE);
+	if (rc != PC_OK)
+		return;
+	FUZZ_CHECK(strcmp(pw, u->password) == 0);
+	FUZZ_CHECK(store_url_parse(clean, &v, NULL, 0) == PC_OK);
+	FUZZ_CHECK(v.is_unix == u->is_unix && v.port == u->port && v.db == u->db);
+	FUZZ_CHECK(strcmp(v.host, u->host) == 0 && strcmp(v.path, u->path) == 0);
+	FUZZ_CHECK(strcmp(v.user, u->user) == 0 && v.password[0] == '\0');
+	store_url_redact(url, red, sizeof(red));
+	FUZZ_CHECK(store_url_parse(red, &v, NULL, 0) == PC_OK);
+	FUZZ_CHECK(v.is_unix == u->is_unix && v.port == u->port && v.db == u->db);
+	FUZZ_CHECK(strcmp(v.host, u->host) == 0 && strcmp(v.path, u->path) == 0);
+	FUZZ_CHECK(u->password[0] ? strcmp(v.password, "***") == 0 : v.password[0] == '\0');
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct store_url u;
@@ -30,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (why_cap)
 			FUZZ_CHECK(why[0] == '\0');
 		if (u.is_unix) {
-			FUZZ_CHECK(strncmp(url, "unix:///", 8) == 0);
+			FUZZ_CHECK(strncmp(url, "unix://", 7) == 0);
 			FUZZ_CHECK(u.path[0] == '/' && strlen(u.path) >= 2);
 			FUZZ_CHECK(strlen(u.path) < sizeof(u.path));
 		} else {
@@ -41,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					  "0123456789.-_") == strlen(u.host));
 			FUZZ_CHECK(u.port >= 1 && u.port <= 65535);
 		}
+		check_split(url, &u);
 	} else {
 		FUZZ_CHECK(rc == PC_EINVAL);
 		if (why_cap)

@@ -26,11 +26,19 @@
  */
 typedef struct store store;
 
+/* The environment variable that holds the Redis password when the URL carries none. */
+#define STORE_PASSWORD_ENV "PICLUSTER_REDIS_PASSWORD"
+
 /*
- * Connects to url: "redis://HOST:PORT[/DB]" or "unix:///path/to/redis.sock[?db=N]".
- * prefix NULL means "picluster:". timeout_ms bounds connect and every command (<= 0: 2000).
- * On success *out owns the connection (free with store_free); on failure *out is NULL.
- * PC_EINVAL for a malformed url, PC_EUNAVAILABLE when Redis cannot be reached.
+ * Connects to url: "redis://[[USER]:PASSWORD@]HOST:PORT[/DB]" or
+ * "unix://[[USER]:PASSWORD@]/path/to/redis.sock[?db=N]" (USER and PASSWORD percent-encoded;
+ * no USER, or "default", sends the one-argument AUTH). Without a password in the URL, the
+ * value of STORE_PASSWORD_ENV (when set and not empty) is used. AUTH is sent before SELECT
+ * on every connection, reconnects included. prefix NULL means "picluster:". timeout_ms
+ * bounds connect and every command (<= 0: 2000). On success *out owns the connection (free
+ * with store_free); on failure *out is NULL. PC_EINVAL for a malformed url, PC_EUNAVAILABLE
+ * when Redis cannot be reached, PC_EAUTH when Redis refuses the password or wants one (a
+ * warning is logged; retrying does not help).
  */
 pc_err store_open(store **out, const char *url, const char *prefix, int timeout_ms);
 
@@ -39,6 +47,32 @@ pc_err store_open(store **out, const char *url, const char *prefix, int timeout_
  * one-line reason written into why (NUL-terminated, truncated to why_cap; why may be NULL).
  */
 pc_err store_url_check(const char *url, char *why, size_t why_cap);
+
+/*
+ * Writes url into out (cap bytes, always NUL-terminated) with the password of its userinfo
+ * replaced by "***" ("redis://:***@host:6379/2"), for logs and messages. Any string is
+ * accepted (a malformed URL is masked the same way). Returns out.
+ */
+const char *store_url_redact(const char *url, char *out, size_t cap);
+
+/*
+ * Splits a Redis URL into the same URL without its password (url_out, url_cap bytes; a user
+ * name stays) and the percent-decoded password (password_out, password_cap bytes; "" when
+ * the URL has none). Processes that hand the URL on (the gateway to pi-compute) keep only
+ * url_out and pass the password through the environment. PC_EINVAL for a malformed URL
+ * (reason in why, which never quotes the URL), PC_ERANGE when an output is too small.
+ */
+pc_err store_url_split_password(const char *url, char *url_out, size_t url_cap,
+				char *password_out, size_t password_cap, char *why,
+				size_t why_cap);
+
+/*
+ * Reads a password file: its first line without the line end ("\n" or "\r\n"). PC_EIO
+ * when it cannot be read, PC_EINVAL when that line is empty, PC_ERANGE when it is longer
+ * than password_cap - 1; why gets a one-line reason naming path (never the content).
+ */
+pc_err store_password_file_read(const char *path, char *password_out, size_t password_cap,
+				char *why, size_t why_cap);
 
 /* Closes the connection and frees everything. NULL is ignored. */
 void store_free(store *st);
