@@ -562,8 +562,12 @@ pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum sto
 		err = PC_EUNAVAILABLE;
 	} else if (starts_with(r->str, "NOAUTH") || starts_with(r->str, "NOPERM") ||
 		   starts_with(r->str, "WRONGPASS")) {
-		/* NOAUTH: this Redis wants a password and none was given. */
-		log_warn("redis %.*s: %s", (int)lens[0], argv[0], r->str);
+		if (starts_with(r->str, "NOAUTH"))
+			log_warn("Redis wants a password (%s): give it in the URL, in %s or "
+				 "with --redis-password-file",
+				 r->str, STORE_PASSWORD_ENV);
+		else
+			log_warn("redis %.*s: %s", (int)lens[0], argv[0], r->str);
 		err = PC_EAUTH;
 	} else {
 		log_warn("redis %.*s: %s", (int)lens[0], argv[0], r->str);

@@ -127,6 +127,11 @@ static void test_url_parsing(void **state)
 	    "redis://127.0.0.1:6379", "redis://localhost",
 	    "redis://h:1/15",	      "redis://redis.example-1.net:65535/0",
 	    "unix:///tmp/x.sock",     "unix:///tmp/x.sock?db=3",
+	    "redis://:pw@h:1",	      "redis://user:pw@h:1/2",
+	    "redis://:p%40ss@h",      "redis://:a@b@h:1",
+	    "redis://alice@h",	      "redis://default:pw@h",
+	    "redis://:@h:1",	      "unix://:pw@/tmp/x.sock?db=2",
+	    "unix://u:pw@/run/r@a/x.sock",
 	};
 	static const char *const bad[] = {
 	    "",
@@ -146,7 +151,13 @@ static void test_url_parsing(void **state)
 	    "redis://h:1/1/2",
 	    "redis://h:1/-1",
 	    "redis://h:1/99999999999",
-	    "redis://user:pw@h:1",
+	    "redis://:%zz@h:1",
+	    "redis://:%00@h:1",
+	    "redis://%4@h:1",
+	    "redis://:pw@",
+	    "redis://:pw@:1",
+	    "unix://:pw@relative.sock",
+	    "unix://:pw@",
 	    "redis://[::1]:6379",
 	    "redis://h h:1",
 	    "REDIS://h:1",
@@ -173,6 +184,159 @@ static void test_url_parsing(void **state)
 		s = (store *)1;
 	}
 	assert_int_equal(store_url_check(NULL, NULL, 0), PC_EINVAL);
+}
+
+/* The password leaves the URL whole (percent-decoded), a user name stays; redaction masks it;
+ * a password file gives its first line. */
+static void test_url_password(void **state)
+{
+	static const struct {
+		const char *url, *clean, *password, *redacted;
+	} cases[] = {
+	    {"redis://h:1/2", "redis://h:1/2", "", "redis://h:1/2"},
+	    {"redis://:pw@h:1/2", "redis://h:1/2", "pw", "redis://:***@h:1/2"},
+	    {"redis://:p%40ss%3Aw%2F@h", "redis://h", "p@ss:w/", "redis://:***@h"},
+	    {"redis://:a@b@h:1", "redis://h:1", "a@b", "redis://:***@h:1"},
+	    {"redis://alice:pw@h", "redis://alice@h", "pw", "redis://alice:***@h"},
+	    {"redis://alice@h", "redis://alice@h", "", "redis://alice@h"},
+	    {"redis://:@h", "redis://h", "", "redis://:@h"},
+	    {"unix://:pw@/run/r@a/x.sock?db=1", "unix:///run/r@a/x.sock?db=1", "pw",
+	     "unix://:***@/run/r@a/x.sock?db=1"},
+	    {"unix:///run/r@a/x.sock", "unix:///run/r@a/x.sock", "",
+	     "unix:///run/r@a/x.sock"},
+	};
+	char clean[256], pw[64], red[256], why[PATH_MAX + 160], path[PATH_MAX + 8];
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(store_url_split_password(cases[i].url, clean, sizeof(clean), pw,
+							  sizeof(pw), why, sizeof(why)),
+				 PC_OK);
+		assert_string_equal(clean, cases[i].clean);
+		assert_string_equal(pw, cases[i].password);
+		assert_string_equal(store_url_redact(cases[i].url, red, sizeof(red)),
+				    cases[i].redacted);
+	}
+	/* Malformed: the reason never quotes the URL (nor its password). */
+	assert_int_equal(store_url_split_password("redis://:s3cret@", clean, sizeof(clean), pw,
+						  sizeof(pw), why, sizeof(why)),
+			 PC_EINVAL);
+	assert_null(strstr(why, "s3cret"));
+	assert_string_equal(clean, "");
+	/* Redaction also masks what the parser refuses. */
+	assert_string_equal(store_url_redact("unix://:s3cret@x", red, sizeof(red)),
+			    "unix://:***@x");
+	assert_string_equal(store_url_redact("http://u:s3cret@h/p", red, sizeof(red)),
+			    "http://u:***@h/p");
+	assert_string_equal(store_url_redact("redis://:s3cret@h", red, 9), "redis://");
+	assert_int_equal(store_url_split_password("redis://:pw@h", clean, 8, pw, sizeof(pw),
+						  NULL, 0),
+			 PC_ERANGE);
+	assert_int_equal(store_url_split_password("redis://:pw@h", clean, sizeof(clean), pw, 2,
+						  NULL, 0),
+			 PC_ERANGE);
+
+	/* Password files: the first line, without "\n" or "\r\n". */
+	snprintf(path, sizeof(path), "%s/pw", redis.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("s3 cret\r\nsecond line\n", f);
+	fclose(f);
+	assert_int_equal(store_password_file_read(path, pw, sizeof(pw), why, sizeof(why)), PC_OK);
+	assert_string_equal(pw, "s3 cret");
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("nonewline", f);
+	fclose(f);
+	assert_int_equal(store_password_file_read(path, pw, sizeof(pw), why, sizeof(why)), PC_OK);
+	assert_string_equal(pw, "nonewline");
+	assert_int_equal(store_password_file_read(path, pw, 4, why, sizeof(why)), PC_ERANGE);
+	assert_string_equal(pw, "");
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("\nsecret\n", f);
+	fclose(f);
+	assert_int_equal(store_password_file_read(path, pw, sizeof(pw), why, sizeof(why)),
+			 PC_EINVAL);
+	assert_non_null(strstr(why, "empty"));
+	assert_null(strstr(why, "secret"));
+	unlink(path);
+	assert_int_equal(store_password_file_read(path, pw, sizeof(pw), why, sizeof(why)), PC_EIO);
+	assert_non_null(strstr(why, path));
+}
+
+/* A Redis with requirepass: the right password (in the URL, from the environment, with a
+ * database, over the unix socket, for an ACL user) opens; a wrong or missing one is PC_EAUTH at
+ * once; a restarted server is authenticated again on the reconnect. */
+static void test_auth(void **state)
+{
+	static const char pw[] = "p@ss w:rd/1";
+	struct test_redis ar;
+	char url[PATH_MAX + 128];
+	struct job job, got;
+	const char *acl[] = {"ACL", "SETUSER", "alice", "on", ">alice-pw", "~*", "+@all"};
+	store *s = (store *)1;
+
+	assert_int_equal(test_redis_start_auth(&ar, pw), 0);
+	unsetenv(STORE_PASSWORD_ENV);
+
+	/* Missing: NOAUTH. */
+	assert_int_equal(store_open(&s, ar.url, NULL, 1000), PC_EAUTH);
+	assert_null(s);
+	snprintf(url, sizeof(url), "%s/3", ar.url);
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	/* Wrong. */
+	snprintf(url, sizeof(url), "redis://:wrong@127.0.0.1:%d", ar.port);
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	assert_null(s);
+	/* Right, percent-encoded, with a database; then a restart: the reconnect AUTHs. */
+	snprintf(url, sizeof(url), "redis://:p%%40ss%%20w%%3Ard%%2F1@127.0.0.1:%d/3", ar.port);
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_OK);
+	assert_int_equal(job_init_new(&job, 5), PC_OK);
+	assert_int_equal(store_job_create(s, &job, 0), PC_OK);
+	assert_int_equal(test_redis_restart(&ar), 0);
+	assert_int_equal(store_job_get(s, job.id, &got), PC_ENOTFOUND); /* no persistence */
+	assert_int_equal(store_job_create(s, &job, 0), PC_OK);
+	assert_int_equal(store_job_get(s, job.id, &got), PC_OK);
+	store_free(s);
+
+	/* From the environment, which a password in the URL overrides. */
+	assert_int_equal(setenv(STORE_PASSWORD_ENV, pw, 1), 0);
+	assert_int_equal(store_open(&s, ar.url, NULL, 1000), PC_OK);
+	assert_int_equal(store_ping(s), PC_OK);
+	store_free(s);
+	snprintf(url, sizeof(url), "redis://:wrong@127.0.0.1:%d", ar.port);
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	assert_true(snprintf(url, sizeof(url), "unix://:wrong@%s", ar.sock) < (int)sizeof(url));
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	assert_int_equal(setenv(STORE_PASSWORD_ENV, "wrong", 1), 0);
+	assert_int_equal(store_open(&s, ar.unix_url, NULL, 1000), PC_EAUTH);
+	assert_true(snprintf(url, sizeof(url), "unix://:p%%40ss%%20w%%3Ard%%2F1@%s?db=2",
+			     ar.sock) < (int)sizeof(url));
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_OK);
+	assert_int_equal(store_ping(s), PC_OK);
+	store_free(s);
+	unsetenv(STORE_PASSWORD_ENV);
+
+	/* An ACL user (Redis 6+): AUTH USER PASSWORD. */
+	assert_int_equal(test_redis_command(&ar, 7, acl), 0);
+	snprintf(url, sizeof(url), "redis://alice:alice-pw@127.0.0.1:%d", ar.port);
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_OK);
+	assert_int_equal(store_ping(s), PC_OK);
+	store_free(s);
+	snprintf(url, sizeof(url), "redis://alice:%s@127.0.0.1:%d", "p%40ss%20w%3Ard%2F1", ar.port);
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	snprintf(url, sizeof(url), "redis://default:%s@127.0.0.1:%d", "p%40ss%20w%3Ard%2F1",
+		 ar.port);
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_OK);
+	store_free(s);
+	test_redis_free(&ar);
+
+	/* A password for a Redis that has none is a configuration error too. */
+	snprintf(url, sizeof(url), "redis://:pw@127.0.0.1:%d", redis.port);
+	s = (store *)1;
+	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	assert_null(s);
 }
 
 static void test_open_forms(void **state)
@@ -1041,6 +1205,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_url_parsing),
+	    cmocka_unit_test(test_url_password),
+	    cmocka_unit_test(test_auth),
 	    cmocka_unit_test_setup(test_open_forms, flush),
 	    cmocka_unit_test_setup(test_create_get, flush),
 	    cmocka_unit_test_setup(test_max_queued, flush),

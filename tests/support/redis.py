@@ -54,11 +54,20 @@ def _read_reply(f):
     raise ConnectionError("unexpected reply %r" % line)
 
 
+def _encode(args):
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = a if isinstance(a, bytes) else str(a).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(parts)
+
+
 class RedisServer:
     """One redis-server on 127.0.0.1 and a unix socket in its own temporary directory."""
 
-    def __init__(self, aof=False, dir=None):
+    def __init__(self, aof=False, dir=None, password=None):
         self.aof = aof
+        self.password = password  # requirepass; command() and ping() AUTH with it
         self.own_dir = dir is None
         self.dir = dir
         self.port = None
@@ -89,6 +98,8 @@ class RedisServer:
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", self.dir, "--unixsocket", self.unix_socket, "--unixsocketperm", "700",
                 "--save", "", "--daemonize", "no", "--loglevel", "warning"]
+        if self.password:
+            argv += ["--requirepass", self.password]
         if self.aof:
             argv += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
@@ -116,12 +127,11 @@ class RedisServer:
     def command(self, *args, timeout=5):
         """Sends one command on a fresh connection and returns the decoded reply."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
-            parts = [b"*%d\r\n" % len(args)]
-            for a in args:
-                b = a if isinstance(a, bytes) else str(a).encode()
-                parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
-            s.sendall(b"".join(parts))
             with s.makefile("rb") as f:
+                if self.password:
+                    s.sendall(_encode(("AUTH", self.password)))
+                    _read_reply(f)
+                s.sendall(_encode(args))
                 return _read_reply(f)
 
     def stop(self):
@@ -181,3 +191,12 @@ if __name__ == "__main__":
         assert r.command("GET", "k") == "v", "AOF kept the key across a restart"
         assert r.command("LRANGE", "none", 0, -1) == []
         print("redis.py: ok,", r.url)
+    with RedisServer(password="t0p secret") as r:
+        assert r.command("SET", "k", "v") == "OK"
+        r.password = None
+        try:
+            r.command("GET", "k")
+            raise AssertionError("requirepass had no effect")
+        except RedisError as e:
+            assert str(e).startswith("NOAUTH"), e
+        print("redis.py: ok with a password,", r.url)

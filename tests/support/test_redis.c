@@ -42,16 +42,31 @@ static void sleep_ms(int ms)
 		;
 }
 
-static bool answers_ping(int port)
+/* AUTH on c when r has a password; true when there is none or Redis took it. */
+static bool auth(const struct test_redis *r, redisContext *c)
+{
+	redisReply *rep;
+	bool ok;
+
+	if (!r->password[0])
+		return true;
+	rep = redisCommand(c, "AUTH %s", r->password);
+	ok = rep && rep->type == REDIS_REPLY_STATUS;
+	if (rep)
+		freeReplyObject(rep);
+	return ok;
+}
+
+static bool answers_ping(const struct test_redis *r)
 {
 	struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
 	redisReply *rep;
 	bool ok = false;
 
 	if (!c)
 		return false;
-	if (!c->err) {
+	if (!c->err && auth(r, c)) {
 		rep = redisCommand(c, "PING");
 		ok = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
 		if (rep)
@@ -85,10 +100,12 @@ static int spawn(struct test_redis *r)
 			dup2(fd, STDERR_FILENO);
 			close(fd);
 		}
+		/* An empty requirepass is Redis's "no password". */
 		execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
 		       "--dir", r->dir, "--unixsocket", r->sock, "--unixsocketperm", "700",
 		       "--save", "", "--appendonly", r->aof ? "yes" : "no", "--appendfsync",
-		       "always", "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
+		       "always", "--daemonize", "no", "--loglevel", "warning", "--requirepass",
+		       r->password, (char *)NULL);
 		_exit(127);
 	}
 	r->pid = pid;
@@ -99,7 +116,7 @@ static int spawn(struct test_redis *r)
 			r->pid = 0;
 			return -1; /* died: most likely the port was taken meanwhile */
 		}
-		if (answers_ping(r->port))
+		if (answers_ping(r))
 			return 0;
 		sleep_ms(10);
 	}
@@ -107,12 +124,17 @@ static int spawn(struct test_redis *r)
 	return -1;
 }
 
-static int start(struct test_redis *r, bool aof)
+static int start(struct test_redis *r, bool aof, const char *password)
 {
 	const char *tmp = getenv("TMPDIR");
 
 	memset(r, 0, sizeof(*r));
 	r->aof = aof;
+	if (password && snprintf(r->password, sizeof(r->password), "%s", password) >=
+			    (int)sizeof(r->password)) {
+		fprintf(stderr, "test_redis: password too long\n");
+		return -1;
+	}
 	snprintf(r->dir, sizeof(r->dir), "%s/picluster-redis-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(r->dir)) {
 		perror("test_redis: mkdtemp");
@@ -140,12 +162,17 @@ static int start(struct test_redis *r, bool aof)
 
 int test_redis_start(struct test_redis *r)
 {
-	return start(r, false);
+	return start(r, false, NULL);
 }
 
 int test_redis_start_aof(struct test_redis *r)
 {
-	return start(r, true);
+	return start(r, true, NULL);
+}
+
+int test_redis_start_auth(struct test_redis *r, const char *password)
+{
+	return start(r, false, password);
 }
 
 void test_redis_kill(struct test_redis *r)
@@ -239,7 +266,7 @@ int test_redis_command(const struct test_redis *r, int argc, const char **argv)
 
 	if (!c)
 		return -1;
-	if (!c->err) {
+	if (!c->err && auth(r, c)) {
 		rep = redisCommandArgv(c, argc, argv, NULL);
 		if (rep) {
 			rc = rep->type == REDIS_REPLY_ERROR ? -1 : 0;

@@ -14,6 +14,7 @@ struct test_redis {
 	char url[64];		      /* "redis://127.0.0.1:PORT" */
 	char unix_url[PATH_MAX + 16]; /* "unix://<sock>" */
 	bool aof;		      /* AOF with appendfsync always (test_redis_start_aof) */
+	char password[128];	      /* requirepass (test_redis_start_auth); "" for none */
 };
 
 /*
@@ -26,6 +27,10 @@ int test_redis_start(struct test_redis *r);
 /* The same with AOF on and appendfsync always, so that test_redis_kill and a restart on the
  * same port and directory lose no write (what pi-compute's outage tests need). */
 int test_redis_start_aof(struct test_redis *r);
+
+/* The same with `requirepass password` (kept across restarts): every client must AUTH.
+ * The helpers here (PING, test_redis_command) authenticate themselves. */
+int test_redis_start_auth(struct test_redis *r, const char *password);
 
 /* kill -9 by PID and reap: no clean shutdown. Port and directory are kept for a restart. */
 void test_redis_kill(struct test_redis *r);
