@@ -5,18 +5,22 @@
 #include <string.h>
 
 #include "pi_args.h"
+#include "picluster/store.h"
 
 const char *pi_args_usage(void)
 {
 	return "usage: pi-compute --digits N (--output PATH|- | --job-id ID --redis URL --store "
 	       "URL)\n"
-	       "                  [--key-prefix PREFIX] [--redis-retry SECONDS] [--timings]\n"
-	       "                  [--progress] [--help]\n"
+	       "                  [--key-prefix PREFIX] [--redis-retry SECONDS]\n"
+	       "                  [--redis-password-file FILE] [--timings] [--progress] [--help]\n"
 	       "Writes \"3.\" and the first N decimals of pi (truncated) and a newline to PATH\n"
 	       "(\"-\" for stdout), or reports job ID through Redis and stores the digits in the\n"
 	       "object store. Run it under mpirun to use several ranks.\n"
 	       "  --redis-retry SECONDS  job mode: each state change retries this long while\n"
 	       "                         Redis is unreachable (default 120; 0: no retry)\n"
+	       "  --redis-password-file FILE  job mode: the Redis password is FILE's first line\n"
+	       "                         (else redis://:PASSWORD@HOST..., visible in ps, or the\n"
+	       "                         environment variable PICLUSTER_REDIS_PASSWORD)\n"
 	       "  --timings   phase times and every rank's peak memory on stderr\n"
 	       "  --progress  share of the series work done, on stderr\n";
 }
@@ -75,8 +79,9 @@ static int parse_retry(const char *s, unsigned *out, char *err, size_t errcap)
 }
 
 /* Flags that take a value. */
-static const char *const valued[] = {"--digits", "--output",	 "--job-id",	 "--redis",
-				     "--store",	 "--key-prefix", "--redis-retry"};
+static const char *const valued[] = {"--digits",	   "--output",	  "--job-id",
+				     "--redis",	   "--store",	  "--key-prefix",
+				     "--redis-retry", "--redis-password-file"};
 
 static int is_valued(const char *name, size_t len)
 {
@@ -113,6 +118,8 @@ static int set_value(struct pi_args *a, const char *name, const char *v, char *e
 		slot = &a->redis_url;
 	else if (strcmp(name, "--store") == 0)
 		slot = &a->store_url;
+	else if (strcmp(name, "--redis-password-file") == 0)
+		slot = &a->redis_password_file;
 	else
 		slot = &a->key_prefix;
 	if (*slot != NULL) {
@@ -155,7 +162,50 @@ static int check(const struct pi_args *a, char *err, size_t errcap)
 		snprintf(err, errcap, "--redis-retry only applies with --job-id");
 		return -1;
 	}
+	if (a->redis_password_file != NULL && a->job_id == NULL) {
+		snprintf(err, errcap, "--redis-password-file only applies with --job-id");
+		return -1;
+	}
 	return 0;
+}
+
+/*
+ * Job mode: takes the password out of --redis (or reads --redis-password-file) into the
+ * environment, where the store looks when the URL has none; only rank 0 connects, and every
+ * rank parses, so each one does this the same way.
+ */
+static int take_password(struct pi_args *a, char *err, size_t errcap)
+{
+	char pw[1024], why[PI_ARGS_URL_MAX + 128];
+	int rc = -1;
+
+	if (store_url_split_password(a->redis_url, a->redis_url_clean, sizeof(a->redis_url_clean),
+				     pw, sizeof(pw), why, sizeof(why)) != PC_OK) {
+		/* why never quotes the URL: it may hold the password. */
+		snprintf(err, errcap, "--redis: %s", why);
+		goto out_clear;
+	}
+	if (a->redis_password_file != NULL) {
+		if (pw[0] != '\0') {
+			snprintf(err, errcap,
+				 "--redis-password-file and a password in --redis: give one");
+			goto out_clear;
+		}
+		if (store_password_file_read(a->redis_password_file, pw, sizeof(pw), why,
+					     sizeof(why)) != PC_OK) {
+			snprintf(err, errcap, "--redis-password-file: %s", why);
+			goto out_clear;
+		}
+	}
+	if (pw[0] != '\0' && setenv(STORE_PASSWORD_ENV, pw, 1) != 0) {
+		snprintf(err, errcap, "cannot set %s: %s", STORE_PASSWORD_ENV, strerror(errno));
+		goto out_clear;
+	}
+	a->redis_url = a->redis_url_clean;
+	rc = 0;
+out_clear:
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
 }
 
 enum pi_args_result pi_args_parse(struct pi_args *out, int argc, char **argv, char *err,
@@ -202,5 +252,9 @@ enum pi_args_result pi_args_parse(struct pi_args *out, int argc, char **argv, ch
 		if (set_value(out, name, argv[++i], err, errcap) != 0)
 			return PI_ARGS_ERROR;
 	}
-	return check(out, err, errcap) == 0 ? PI_ARGS_OK : PI_ARGS_ERROR;
+	if (check(out, err, errcap) != 0)
+		return PI_ARGS_ERROR;
+	if (out->job_id != NULL && take_password(out, err, errcap) != 0)
+		return PI_ARGS_ERROR;
+	return PI_ARGS_OK;
 }

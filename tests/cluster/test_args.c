@@ -3,7 +3,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -106,11 +109,58 @@ static void test_rejects(void **unused)
 		     "--store", "file:///s", "--redis-retry", "1", "--redis-retry", "2");
 }
 
+/* The Redis password leaves --redis for PICLUSTER_REDIS_PASSWORD; or comes from a file. */
+static void test_redis_password(void **unused)
+{
+	char path[] = "/tmp/pi-args-pw-XXXXXX";
+	struct pi_args a;
+	char err[256];
+	int fd;
+
+	unsetenv("PICLUSTER_REDIS_PASSWORD");
+	assert_int_equal(PARSE(&a, "--digits", "5", "--job-id", "j", "--redis",
+			       "redis://:s%40cret@h:1/2", "--store", "file:///s"),
+			 PI_ARGS_OK);
+	assert_string_equal(a.redis_url, "redis://h:1/2");
+	assert_string_equal(getenv("PICLUSTER_REDIS_PASSWORD"), "s@cret");
+	unsetenv("PICLUSTER_REDIS_PASSWORD");
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "from-file\n", 10), 10);
+	close(fd);
+	assert_int_equal(PARSE(&a, "--digits", "5", "--job-id", "j", "--redis", "redis://h:1",
+			       "--store", "file:///s", "--redis-password-file", path),
+			 PI_ARGS_OK);
+	assert_string_equal(a.redis_url, "redis://h:1");
+	assert_string_equal(getenv("PICLUSTER_REDIS_PASSWORD"), "from-file");
+	unsetenv("PICLUSTER_REDIS_PASSWORD");
+	assert_int_equal(PARSE(&a, "--digits", "5", "--job-id", "j", "--redis", "redis://:x@h:1",
+			       "--store", "file:///s", "--redis-password-file", path),
+			 PI_ARGS_ERROR);
+	assert_non_null(strstr(err, "give one"));
+	unlink(path);
+	assert_int_equal(PARSE(&a, "--digits", "5", "--job-id", "j", "--redis", "redis://h:1",
+			       "--store", "file:///s", "--redis-password-file", path),
+			 PI_ARGS_ERROR);
+	assert_non_null(strstr(err, "cannot read"));
+	/* A malformed URL is refused without quoting it. */
+	assert_int_equal(PARSE(&a, "--digits", "5", "--job-id", "j", "--redis",
+			       "redis://:s3cret@", "--store", "file:///s"),
+			 PI_ARGS_ERROR);
+	assert_null(strstr(err, "s3cret"));
+	assert_null(getenv("PICLUSTER_REDIS_PASSWORD"));
+	assert_int_equal(PARSE(&a, "--digits", "5", "--output", "-", "--redis-password-file", "f"),
+			 PI_ARGS_ERROR);
+	assert_non_null(strstr(err, "only applies"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_accepts),
 	    cmocka_unit_test(test_rejects),
+	    cmocka_unit_test(test_redis_password),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
