@@ -1,6 +1,8 @@
 /* objstore.c - the object-store interface: URL dispatch, name checks, calls into a backend. */
 #include "objstore_int.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "picluster/log.h"
@@ -57,6 +59,22 @@ pc_err objstore_open(objstore **out, const char *url)
 	return PC_EINVAL;
 }
 
+pc_err objstore_fail(objstore *os, pc_err err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(os->errmsg, sizeof(os->errmsg), fmt, ap);
+	va_end(ap);
+	log_error("%s", os->errmsg);
+	return err;
+}
+
+const char *objstore_errmsg(const objstore *os)
+{
+	return os ? os->errmsg : "";
+}
+
 void objstore_free(objstore *os)
 {
 	if (os)
@@ -68,22 +86,48 @@ pc_err objstore_writer_open(objstore *os, const char *name, objstore_writer **ou
 	*out = NULL;
 	if (!os || !objstore_name_is_valid(name))
 		return PC_EINVAL;
+	os->errmsg[0] = '\0';
 	return os->ops->writer_open(os, name, out);
+}
+
+/* Puts a failed writer's detail back into its store's errmsg and returns its failure. */
+static pc_err writer_failure(objstore_writer *w)
+{
+	memcpy(w->os->errmsg, w->errmsg, sizeof(w->errmsg));
+	return w->failed;
 }
 
 pc_err objstore_write(objstore_writer *w, const void *buf, size_t len)
 {
+	pc_err err;
+
 	if (!w || (!buf && len))
 		return PC_EINVAL;
+	if (w->failed != PC_OK)
+		return writer_failure(w);
+	w->os->errmsg[0] = '\0';
 	if (len == 0)
 		return PC_OK;
-	return w->os->ops->write(w, buf, len);
+	err = w->os->ops->write(w, buf, len);
+	if (err != PC_OK) {
+		w->failed = err;
+		memcpy(w->errmsg, w->os->errmsg, sizeof(w->errmsg));
+	}
+	return err;
 }
 
 pc_err objstore_writer_commit(objstore_writer *w)
 {
 	if (!w)
 		return PC_EINVAL;
+	if (w->failed != PC_OK) {
+		/* Nothing is published: the backend's abort discards what was written. */
+		pc_err err = writer_failure(w);
+
+		w->os->ops->abort(w);
+		return err;
+	}
+	w->os->errmsg[0] = '\0';
 	return w->os->ops->commit(w);
 }
 
@@ -97,6 +141,7 @@ pc_err objstore_stat(objstore *os, const char *name, struct objstore_stat *out)
 {
 	if (!os || !out || !objstore_name_is_valid(name))
 		return PC_EINVAL;
+	os->errmsg[0] = '\0';
 	return os->ops->stat(os, name, out);
 }
 
@@ -107,6 +152,7 @@ pc_err objstore_read(objstore *os, const char *name, uint64_t offset, uint64_t l
 		return PC_EINVAL;
 	if (length > UINT64_MAX - offset)
 		return PC_ERANGE;
+	os->errmsg[0] = '\0';
 	return os->ops->read(os, name, offset, length, sink, ctx);
 }
 
@@ -114,6 +160,7 @@ pc_err objstore_delete(objstore *os, const char *name)
 {
 	if (!os || !objstore_name_is_valid(name))
 		return PC_EINVAL;
+	os->errmsg[0] = '\0';
 	return os->ops->remove(os, name);
 }
 
@@ -121,6 +168,7 @@ pc_err objstore_discard_incomplete(objstore *os, const char *name)
 {
 	if (!os || !objstore_name_is_valid(name))
 		return PC_EINVAL;
+	os->errmsg[0] = '\0';
 	return os->ops->discard_incomplete(os, name);
 }
 
@@ -129,5 +177,6 @@ pc_err objstore_presign_get(objstore *os, const char *name, unsigned expires_s, 
 	*url = NULL;
 	if (!os || !objstore_name_is_valid(name) || expires_s == 0)
 		return PC_EINVAL;
+	os->errmsg[0] = '\0';
 	return os->ops->presign_get(os, name, expires_s, url);
 }

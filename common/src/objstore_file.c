@@ -31,12 +31,41 @@ struct file_store {
 struct file_writer {
 	struct objstore_writer base;
 	int fd;
-	bool failed; /* a write failed: commit must refuse */
+	pc_err failed; /* the first failure of a write: commit refuses with it */
 	char *tmp_path;
 	char *final_path;
 };
 
 static const struct objstore_ops file_ops;
+
+/* What a failed file system call means to the caller: the disk is full (or a quota or file
+ * size limit is reached), permission is refused, or some other I/O failure. */
+static pc_err errno_to_err(int e)
+{
+	switch (e) {
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+		return PC_ENOSPACE;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return PC_EAUTH;
+	case ENOMEM:
+		return PC_ENOMEM;
+	default:
+		return PC_EIO;
+	}
+}
+
+/* Records and logs the failure of the call `what` on path from errno (read first, before
+ * anything can change it) and returns its pc_err. */
+static pc_err sys_fail(objstore *os, const char *what, const char *path)
+{
+	int e = errno;
+
+	return objstore_fail(os, errno_to_err(e), "file store: %s %s: %s", what, path, strerror(e));
+}
 
 /* Joins root and name into a new string; NULL when out of memory or too long. */
 static char *file_path(const struct file_store *fs, const char *name)
@@ -56,26 +85,22 @@ static char *file_path(const struct file_store *fs, const char *name)
 }
 
 /* fsyncs a directory so that entries created, renamed or removed in it are durable. */
-static pc_err fsync_dir(const char *dir)
+static pc_err fsync_dir(objstore *os, const char *dir)
 {
 	pc_err err = PC_OK;
 	int fd;
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		log_error("file store: open directory %s: %s", dir, strerror(errno));
-		return PC_EIO;
-	}
-	if (fsync(fd) < 0) {
-		log_error("file store: fsync directory %s: %s", dir, strerror(errno));
-		err = PC_EIO;
-	}
+	if (fd < 0)
+		return sys_fail(os, "open directory", dir);
+	if (fsync(fd) < 0)
+		err = sys_fail(os, "fsync directory", dir);
 	close(fd);
 	return err;
 }
 
 /* fsyncs the directory holding path (path is a file's absolute path). */
-static pc_err fsync_parent(const char *path)
+static pc_err fsync_parent(objstore *os, const char *path)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -88,7 +113,7 @@ static pc_err fsync_parent(const char *path)
 		return PC_ERANGE;
 	memcpy(dir, path, len);
 	dir[len] = '\0';
-	return fsync_dir(dir);
+	return fsync_dir(os, dir);
 }
 
 /*
@@ -97,7 +122,7 @@ static pc_err fsync_parent(const char *path)
  * parent is fsynced so the directory survives a crash. Like mkdir -p; races with other
  * creators are fine (EEXIST).
  */
-static pc_err make_parents(const char *path, size_t from)
+static pc_err make_parents(objstore *os, const char *path, size_t from)
 {
 	char buf[PATH_MAX];
 	size_t len = strlen(path);
@@ -111,13 +136,12 @@ static pc_err make_parents(const char *path, size_t from)
 			continue;
 		buf[i] = '\0';
 		if (mkdir(buf, 0755) == 0) {
-			pc_err err = fsync_parent(buf);
+			pc_err err = fsync_parent(os, buf);
 
 			if (err != PC_OK)
 				return err;
 		} else if (errno != EEXIST) {
-			log_error("file store: mkdir %s: %s", buf, strerror(errno));
-			return PC_EIO;
+			return sys_fail(os, "mkdir", buf);
 		}
 		buf[i] = '/';
 	}
@@ -177,13 +201,17 @@ pc_err objstore_file_open(objstore **out, const char *dir)
 		char probe[PATH_MAX];
 
 		snprintf(probe, sizeof(probe), "%s/", fs->root);
-		err = make_parents(probe, 0);
+		err = make_parents(&fs->base, probe, 0);
 		if (err != PC_OK)
 			goto out_free_root;
 	}
-	if (stat(fs->root, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		log_error("file store: %s is not a directory", fs->root);
-		err = PC_EIO;
+	if (stat(fs->root, &st) < 0) {
+		err = sys_fail(&fs->base, "stat", fs->root);
+		goto out_free_root;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		err =
+		    objstore_fail(&fs->base, PC_EIO, "file store: %s is not a directory", fs->root);
 		goto out_free_root;
 	}
 	*out = &fs->base;
@@ -235,20 +263,18 @@ static pc_err file_writer_open(objstore *os, const char *name, objstore_writer *
 		err = PC_ENOMEM;
 		goto out_free_writer;
 	}
-	err = make_parents(fw->final_path, strlen(fs->root));
+	err = make_parents(os, fw->final_path, strlen(fs->root));
 	if (err != PC_OK)
 		goto out_free_writer;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		log_error("file store: getrandom: %s", strerror(errno));
-		err = PC_EIO;
+		err = objstore_fail(os, PC_EIO, "file store: getrandom: %s", strerror(errno));
 		goto out_free_writer;
 	}
 	snprintf(fw->tmp_path, cap, "%s.~tmp.%02x%02x%02x%02x%02x%02x%02x%02x", fw->final_path,
 		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	fw->fd = open(fw->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fw->fd < 0) {
-		log_error("file store: create %s: %s", fw->tmp_path, strerror(errno));
-		err = PC_EIO;
+		err = sys_fail(os, "create", fw->tmp_path);
 		goto out_free_writer;
 	}
 	*out = &fw->base;
@@ -264,17 +290,16 @@ static pc_err file_write(objstore_writer *w, const void *buf, size_t len)
 	struct file_writer *fw = (struct file_writer *)w;
 	const char *p = buf;
 
-	if (fw->failed)
-		return PC_EIO;
+	if (fw->failed != PC_OK)
+		return fw->failed;
 	while (len > 0) {
 		ssize_t n = write(fw->fd, p, len);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			log_error("file store: write %s: %s", fw->tmp_path, strerror(errno));
-			fw->failed = true;
-			return errno == ENOSPC ? PC_EFULL : PC_EIO;
+			fw->failed = sys_fail(w->os, "write", fw->tmp_path);
+			return fw->failed;
 		}
 		p += n;
 		len -= (size_t)n;
@@ -299,30 +324,29 @@ static pc_err file_commit(objstore_writer *w)
 	pc_err err;
 	int fd = fw->fd;
 
-	if (fw->failed) {
-		err = PC_EIO;
+	if (fw->failed != PC_OK) {
+		/* objstore_errmsg still holds the failed write's detail. */
+		err = fw->failed;
 		goto out_abort;
 	}
 	/* Data first, then the name: after a crash the name points at whole data or at the
-	 * previous object, never at a partly written file. */
+	 * previous object, never at a partly written file. fsync may be where a full disk
+	 * shows (delayed allocation). */
 	if (fsync(fd) < 0) {
-		log_error("file store: fsync %s: %s", fw->tmp_path, strerror(errno));
-		err = PC_EIO;
+		err = sys_fail(w->os, "fsync", fw->tmp_path);
 		goto out_abort;
 	}
 	fw->fd = -1;
 	if (close(fd) < 0) {
-		log_error("file store: close %s: %s", fw->tmp_path, strerror(errno));
-		err = PC_EIO;
+		err = sys_fail(w->os, "close", fw->tmp_path);
 		goto out_abort;
 	}
 	if (rename(fw->tmp_path, fw->final_path) < 0) {
-		log_error("file store: rename %s: %s", fw->tmp_path, strerror(errno));
-		err = PC_EIO;
+		err = sys_fail(w->os, "rename", fw->tmp_path);
 		goto out_abort;
 	}
 	/* The object is visible now; fsync the directory so the rename is durable. */
-	err = fsync_parent(fw->final_path);
+	err = fsync_parent(w->os, fw->final_path);
 	file_writer_free(fw);
 	return err;
 
@@ -342,12 +366,10 @@ static pc_err file_stat(objstore *os, const char *name, struct objstore_stat *ou
 	if (!path)
 		return PC_ENOMEM;
 	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR) {
+		if (errno == ENOENT || errno == ENOTDIR)
 			err = PC_ENOTFOUND;
-		} else {
-			log_error("file store: stat %s: %s", path, strerror(errno));
-			err = PC_EIO;
-		}
+		else
+			err = sys_fail(os, "stat", path);
 	} else if (!S_ISREG(st.st_mode)) {
 		err = PC_ENOTFOUND;
 	} else {
@@ -371,12 +393,10 @@ static pc_err file_read(objstore *os, const char *name, uint64_t offset, uint64_
 		return PC_ENOMEM;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
 			err = PC_ENOTFOUND;
-		} else {
-			log_error("file store: open %s: %s", path, strerror(errno));
-			err = PC_EIO;
-		}
+		else
+			err = sys_fail(os, "open", path);
 		goto out_free_path;
 	}
 	/* The size of the open file: a concurrent commit replaces the name, not this file. */
@@ -399,11 +419,13 @@ static pc_err file_read(objstore *os, const char *name, uint64_t offset, uint64_
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
+		if (n < 0) {
+			err = sys_fail(os, "read", path);
+			break;
+		}
+		if (n == 0) {
 			/* A file that shrank under us is damage, not a short object. */
-			log_error("file store: read %s: %s", path,
-				  n < 0 ? strerror(errno) : "short");
-			err = PC_EIO;
+			err = objstore_fail(os, PC_EIO, "file store: read %s: short", path);
 			break;
 		}
 		err = sink(ctx, buf, (size_t)n);
@@ -429,12 +451,10 @@ static pc_err file_remove(objstore *os, const char *name)
 	path = file_path(fs, name);
 	if (!path)
 		return PC_ENOMEM;
-	if (unlink(path) == 0) {
-		err = fsync_parent(path);
-	} else if (errno != ENOENT && errno != ENOTDIR) {
-		log_error("file store: unlink %s: %s", path, strerror(errno));
-		err = PC_EIO;
-	}
+	if (unlink(path) == 0)
+		err = fsync_parent(os, path);
+	else if (errno != ENOENT && errno != ENOTDIR)
+		err = sys_fail(os, "unlink", path);
 	free(path);
 	return err;
 }
@@ -459,10 +479,8 @@ static pc_err file_discard_incomplete(objstore *os, const char *name)
 	base_len = strlen(base);
 	d = opendir(path);
 	if (!d) {
-		if (errno != ENOENT && errno != ENOTDIR) {
-			log_error("file store: open directory %s: %s", path, strerror(errno));
-			err = PC_EIO;
-		}
+		if (errno != ENOENT && errno != ENOTDIR)
+			err = sys_fail(os, "open directory", path);
 		goto out_free_path;
 	}
 	while ((e = readdir(d))) {
@@ -474,13 +492,15 @@ static pc_err file_discard_incomplete(objstore *os, const char *name)
 				 e->d_name);
 			removed = true;
 		} else if (errno != ENOENT) {
-			log_error("file store: unlink %s/%s: %s", path, e->d_name, strerror(errno));
-			err = PC_EIO;
+			int en = errno;
+
+			err = objstore_fail(os, errno_to_err(en), "file store: unlink %s/%s: %s",
+					    path, e->d_name, strerror(en));
 		}
 	}
 	closedir(d);
 	if (removed && err == PC_OK)
-		err = fsync_dir(path);
+		err = fsync_dir(os, path);
 out_free_path:
 	free(path);
 	return err;

@@ -25,14 +25,32 @@ struct objstore_ops {
 	pc_err (*presign_get)(objstore *os, const char *name, unsigned expires_s, char **url);
 };
 
+/* Longest failure detail kept for objstore_errmsg, terminator included. */
+#define OBJSTORE_ERRMSG_MAX 512
+
 /* Every backend's handle starts with this. */
 struct objstore {
 	const struct objstore_ops *ops;
+	/* The last failure's detail (objstore_errmsg). The dispatch in objstore.c empties it
+	 * when a call starts; backends fill it through objstore_fail. */
+	char errmsg[OBJSTORE_ERRMSG_MAX];
 };
 
-/* Every backend's writer starts with this. */
+/*
+ * Records the detail of a failure on os (what failed, on which name, and the cause: errno's
+ * text, the HTTP status and S3's error code) for objstore_errmsg, logs it as an error, and
+ * returns err, so that a backend can write `return objstore_fail(os, PC_EIO, ...)`.
+ */
+pc_err objstore_fail(objstore *os, pc_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Every backend's writer starts with this (zeroed by the backend's allocation). */
 struct objstore_writer {
 	objstore *os;
+	/* The first failed write, kept by the dispatch: later writes and the commit return it,
+	 * and put its detail back into os->errmsg, whatever other calls on os did since. */
+	pc_err failed;
+	char errmsg[OBJSTORE_ERRMSG_MAX];
 };
 
 /* Opens a file store rooted at the absolute directory dir (the URL after "file://"). */

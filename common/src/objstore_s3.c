@@ -36,6 +36,7 @@ struct s3_writer {
 };
 
 static const struct objstore_ops s3_ops;
+static pc_err s3_stat(objstore *os, const char *name, struct objstore_stat *out);
 
 /* PREFIX + name, a new string. */
 static char *full_key(const struct s3_store *st, const char *name)
@@ -160,11 +161,10 @@ static pc_err create_upload(struct s3_store *st, struct s3_writer *w)
 	pc_err err;
 
 	err = s3_perform(st, &req, &resp);
-	if (err == PC_OK && !s3_xml_text(resp.body.p, "UploadId", id, sizeof(id))) {
-		log_error("s3 store: CreateMultipartUpload of %s: no UploadId in the reply",
-			  w->key);
-		err = PC_EPROTO;
-	}
+	if (err == PC_OK && !s3_xml_text(resp.body.p, "UploadId", id, sizeof(id)))
+		err = objstore_fail(
+		    &st->base, PC_EPROTO,
+		    "s3 store: CreateMultipartUpload of %s: no UploadId in the reply", w->key);
 	if (err == PC_OK) {
 		w->upload_id = strdup(id);
 		if (!w->upload_id)
@@ -184,11 +184,10 @@ static pc_err upload_part(struct s3_store *st, struct s3_writer *w)
 	char **etags;
 	pc_err err;
 
-	if (w->nparts >= S3_MAX_PARTS) {
-		log_error("s3 store: %s needs more than %d parts; raise part_size", w->key,
-			  S3_MAX_PARTS);
-		return PC_ERANGE;
-	}
+	if (w->nparts >= S3_MAX_PARTS)
+		return objstore_fail(&st->base, PC_ERANGE,
+				     "s3 store: %s needs more than %d parts; raise part_size",
+				     w->key, S3_MAX_PARTS);
 	if (!w->upload_id) {
 		err = create_upload(st, w);
 		if (err != PC_OK)
@@ -209,11 +208,10 @@ static pc_err upload_part(struct s3_store *st, struct s3_writer *w)
 				  .body_len = w->len,
 				  .content_type = "application/octet-stream"};
 	err = s3_perform(st, &req, &resp);
-	if (err == PC_OK && !resp.etag[0]) {
-		log_error("s3 store: UploadPart %u of %s: no ETag in the reply", w->nparts + 1,
-			  w->key);
-		err = PC_EPROTO;
-	}
+	if (err == PC_OK && !resp.etag[0])
+		err = objstore_fail(&st->base, PC_EPROTO,
+				    "s3 store: UploadPart %u of %s: no ETag in the reply",
+				    w->nparts + 1, w->key);
 	if (err == PC_OK) {
 		w->etags[w->nparts] = strdup(resp.etag);
 		if (w->etags[w->nparts]) {
@@ -269,14 +267,19 @@ static pc_err s3_write(objstore_writer *base, const void *data, size_t len)
 	return PC_OK;
 }
 
+/* Aborts w's multipart upload. The store's errmsg keeps the failure that led here: an abort
+ * is cleanup, its own failure only logged. */
 static pc_err abort_upload(struct s3_store *st, struct s3_writer *w)
 {
 	const struct sigv4_param q[] = {{"uploadId", w->upload_id}};
 	struct s3_request req = {.method = "DELETE", .key = w->key, .query = q, .nquery = 1};
 	struct s3_response resp = {0};
+	char cause[OBJSTORE_ERRMSG_MAX];
 	pc_err err;
 
+	memcpy(cause, st->base.errmsg, sizeof(cause));
 	err = s3_perform(st, &req, &resp);
+	memcpy(st->base.errmsg, cause, sizeof(cause));
 	s3_response_clear(&resp);
 	if (err == PC_ENOTFOUND)
 		err = PC_OK; /* NoSuchUpload: already gone */
@@ -345,17 +348,22 @@ static pc_err complete_upload(struct s3_store *st, struct s3_writer *w)
 	if (err == PC_OK && resp.body.p && strstr(resp.body.p, "<Error>")) {
 		s3_xml_text(resp.body.p, "Code", resp.code, sizeof(resp.code));
 		s3_xml_text(resp.body.p, "Message", resp.message, sizeof(resp.message));
-		log_error("s3 store: CompleteMultipartUpload of %s failed: %s: %s", w->key,
-			  resp.code, resp.message);
-		err = PC_EUNAVAILABLE;
+		err =
+		    objstore_fail(&st->base, PC_EUNAVAILABLE,
+				  "s3 store: CompleteMultipartUpload of %s failed: HTTP 200 %s: %s",
+				  w->key, resp.code, resp.message);
 	} else if (err == PC_ENOTFOUND && strcmp(resp.code, "NoSuchUpload") == 0) {
 		/* A retried Complete whose first attempt succeeded after all: the object
 		 * is there if its size is ours. */
 		struct objstore_stat sz;
 		const char *name = w->key + strlen(st->cfg.prefix);
 
-		if (objstore_stat(&st->base, name, &sz) == PC_OK && sz.size == w->total)
+		if (s3_stat(&st->base, name, &sz) == PC_OK && sz.size == w->total)
 			err = PC_OK;
+		else
+			objstore_fail(&st->base, err,
+				      "s3 store: CompleteMultipartUpload of %s: HTTP %ld %s: %s",
+				      w->key, resp.status, resp.code, resp.message);
 	}
 	s3_response_clear(&resp);
 	s3_str_clear(&body);
@@ -396,8 +404,8 @@ static pc_err s3_stat(objstore *os, const char *name, struct objstore_stat *out)
 	req.key = key;
 	err = s3_perform(st, &req, &resp);
 	if (err == PC_OK && !resp.have_length) {
-		log_error("s3 store: HEAD %s: no Content-Length", key);
-		err = PC_EPROTO;
+		err = objstore_fail(&st->base, PC_EPROTO, "s3 store: HEAD %s: no Content-Length",
+				    key);
 	}
 	if (err == PC_OK)
 		out->size = resp.content_length;
@@ -497,11 +505,11 @@ static pc_err s3_read(objstore *os, const char *name, uint64_t offset, uint64_t 
 			s3_response_clear(&resp);
 			continue;
 		}
-		if (err == PC_OK && r.length != 0) {
-			log_error("s3 store: GET %s: the reply was %" PRIu64 " bytes short", key,
-				  r.length);
-			err = PC_EPROTO;
-		}
+		if (err == PC_OK && r.length != 0)
+			err =
+			    objstore_fail(os, PC_EPROTO,
+					  "s3 store: GET %s: the reply was %" PRIu64 " bytes short",
+					  key, r.length);
 		s3_response_clear(&resp);
 		break;
 	}

@@ -404,19 +404,22 @@ pc_err s3_perform(struct s3_store *st, const struct s3_request *req, struct s3_r
 			sleep_ms(ms);
 		}
 	}
+	/* The detail names the request, the HTTP status and S3's error code, or the endpoint
+	 * and curl's reason: what objstore_errmsg gives the caller. */
 	if (answered && (err == PC_ENOTFOUND || err == PC_ERANGE))
 		log_debug("s3 store: %s s3://%s/%s: HTTP %ld%s%s: %s", req->method, st->cfg.bucket,
 			  key, resp->status, resp->code[0] ? " " : "", resp->code, resp->message);
 	else if (answered)
-		log_error("s3 store: %s s3://%s/%s failed: HTTP %ld%s%s: %s%s", req->method,
-			  st->cfg.bucket, key, resp->status, resp->code[0] ? " " : "", resp->code,
-			  resp->message,
-			  err == PC_EAUTH ? " (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
-					    "AWS_SESSION_TOKEN)"
-					  : "");
+		objstore_fail(&st->base, err, "s3 store: %s s3://%s/%s failed: HTTP %ld%s%s: %s%s",
+			      req->method, st->cfg.bucket, key, resp->status,
+			      resp->code[0] ? " " : "", resp->code, resp->message,
+			      err == PC_EAUTH ? " (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
+						"and AWS_SESSION_TOKEN)"
+					      : "");
 	else
-		log_error("s3 store: %s s3://%s/%s failed after %u attempt%s: %s (endpoint %s)",
-			  req->method, st->cfg.bucket, key, attempt + 1, attempt ? "s" : "",
-			  resp->message, st->cfg.base_url);
+		objstore_fail(&st->base, err,
+			      "s3 store: %s s3://%s/%s failed after %u attempt%s: %s (endpoint %s)",
+			      req->method, st->cfg.bucket, key, attempt + 1, attempt ? "s" : "",
+			      resp->message, st->cfg.base_url);
 	return err;
 }

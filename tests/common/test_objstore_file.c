@@ -8,8 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -393,6 +398,180 @@ static void test_concurrent_writers(void **state)
 	free(c.buf);
 }
 
+/* What a failure case run in a child process saw (a child, so that a mount namespace, a file
+ * size limit or dropped privileges never reach the other tests). */
+struct child_seen {
+	int skipped;	 /* the case cannot be set up here (no mount namespace) */
+	pc_err open_err; /* objstore_open, then objstore_writer_open */
+	pc_err write_err, again_err, commit_err;
+	char write_msg[512], commit_msg[512];
+};
+
+/* Writes `len` bytes to `name` in 16 KiB writes until one fails, then once more, then commits:
+ * the failure must stick, and commit must refuse with it and keep its detail. */
+static void write_until_failure(objstore *os, const char *name, size_t len, struct child_seen *r)
+{
+	static unsigned char chunk[16384];
+	objstore_writer *w;
+
+	r->open_err = objstore_writer_open(os, name, &w);
+	snprintf(r->write_msg, sizeof(r->write_msg), "%s", objstore_errmsg(os));
+	if (r->open_err != PC_OK)
+		return;
+	memset(chunk, '7', sizeof(chunk));
+	for (size_t done = 0; done < len && r->write_err == PC_OK; done += sizeof(chunk))
+		r->write_err = objstore_write(w, chunk, sizeof(chunk));
+	snprintf(r->write_msg, sizeof(r->write_msg), "%s", objstore_errmsg(os));
+	r->again_err = objstore_write(w, chunk, 1);
+	r->commit_err = objstore_writer_commit(w);
+	snprintf(r->commit_msg, sizeof(r->commit_msg), "%s", objstore_errmsg(os));
+}
+
+/* Runs fn(dir, &seen) in a child and returns what it saw. */
+static struct child_seen in_child(void (*fn)(const char *dir, struct child_seen *r),
+				  const char *dir)
+{
+	struct child_seen r;
+	int fds[2], status;
+	pid_t pid;
+
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		fn(dir, &r);
+		_exit(write(fds[1], &r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 1);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &r, sizeof(r)), (ssize_t)sizeof(r));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return r;
+}
+
+/* A 64 KiB tmpfs in a private mount namespace (root only), filled past its end. */
+static void fill_small_disk(const char *dir, struct child_seen *r)
+{
+	char mnt[128], url[160];
+	objstore *os;
+
+	snprintf(mnt, sizeof(mnt), "%s/small", dir);
+	if (mkdir(mnt, 0755) != 0 || unshare(CLONE_NEWNS) != 0 ||
+	    mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("tmpfs", mnt, "tmpfs", 0, "size=64k") != 0) {
+		r->skipped = 1;
+		return;
+	}
+	snprintf(url, sizeof(url), "file://%s", mnt);
+	r->open_err = objstore_open(&os, url);
+	if (r->open_err == PC_OK) {
+		write_until_failure(os, "jobs/full/pi.txt", 1 << 20, r);
+		objstore_free(os);
+	}
+}
+
+/* A file size limit (RLIMIT_FSIZE, as a quota would refuse): EFBIG instead of SIGXFSZ. */
+static void exceed_file_size(const char *dir, struct child_seen *r)
+{
+	struct rlimit lim = {.rlim_cur = 64 * 1024, .rlim_max = RLIM_INFINITY};
+	char url[160];
+	objstore *os;
+
+	signal(SIGXFSZ, SIG_IGN);
+	snprintf(url, sizeof(url), "file://%s/store", dir);
+	r->open_err = objstore_open(&os, url);
+	if (r->open_err != PC_OK)
+		return;
+	if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+		r->skipped = 1;
+	else
+		write_until_failure(os, "jobs/big/pi.txt", 1 << 20, r);
+	objstore_free(os);
+}
+
+/* A store whose directories this process may not write: as root, after dropping to nobody
+ * (root passes every permission check); otherwise read-only modes are enough. */
+static void write_without_permission(const char *dir, struct child_seen *r)
+{
+	char url[160];
+	objstore *os;
+
+	snprintf(url, sizeof(url), "file://%s/store", dir);
+	if (geteuid() == 0) {
+		if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+		    setresuid(65534, 65534, 65534) != 0) {
+			r->skipped = 1;
+			return;
+		}
+	} else {
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/store", dir);
+		if (chmod(path, 0555) != 0) {
+			r->skipped = 1;
+			return;
+		}
+	}
+	r->open_err = objstore_open(&os, url);
+	if (r->open_err != PC_OK)
+		return;
+	write_until_failure(os, "jobs/denied/pi.txt", 1024, r);
+	objstore_free(os);
+}
+
+/* A full disk reads as PC_ENOSPACE, with errno's text; a write after it and the commit
+ * return the same, and nothing is published. */
+static void test_full_disk(void **state)
+{
+	struct fixture *f = *state;
+	struct child_seen r;
+	struct objstore_stat st;
+
+	r = in_child(fill_small_disk, f->dir);
+	if (r.skipped) {
+		fprintf(stderr, "  (no tmpfs in a private mount namespace here: ENOSPC not run)\n");
+	} else {
+		assert_int_equal(r.open_err, PC_OK);
+		assert_int_equal(r.write_err, PC_ENOSPACE);
+		assert_non_null(strstr(r.write_msg, "No space left on device"));
+		assert_non_null(strstr(r.write_msg, "jobs/full/pi.txt"));
+		assert_int_equal(r.again_err, PC_ENOSPACE);
+		assert_int_equal(r.commit_err, PC_ENOSPACE);
+		assert_string_equal(r.commit_msg, r.write_msg);
+	}
+
+	r = in_child(exceed_file_size, f->dir);
+	assert_false(r.skipped);
+	assert_int_equal(r.open_err, PC_OK);
+	assert_int_equal(r.write_err, PC_ENOSPACE);
+	assert_non_null(strstr(r.write_msg, "File too large"));
+	assert_int_equal(r.again_err, PC_ENOSPACE);
+	assert_int_equal(r.commit_err, PC_ENOSPACE);
+	assert_string_equal(r.commit_msg, r.write_msg);
+	assert_int_equal(objstore_stat(f->os, "jobs/big/pi.txt", &st), PC_ENOTFOUND);
+	assert_string_equal(objstore_errmsg(f->os), "");
+}
+
+/* Permission refused reads as PC_EAUTH, naming the directory and errno's text. */
+static void test_permission_denied(void **state)
+{
+	struct fixture *f = *state;
+	struct child_seen r;
+
+	/* mkdtemp's 0700 would refuse nobody the whole tree: let it reach the store. */
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	r = in_child(write_without_permission, f->dir);
+	assert_false(r.skipped);
+	assert_int_equal(r.open_err, PC_EAUTH);
+	assert_non_null(strstr(r.write_msg, "Permission denied"));
+	assert_non_null(strstr(r.write_msg, "/store/jobs"));
+	assert_string_equal(pc_strerror(PC_EAUTH), "access denied");
+	assert_string_equal(pc_strerror(PC_ENOSPACE), "no space left on the storage");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +582,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_discard_incomplete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_permission_denied, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

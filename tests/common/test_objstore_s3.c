@@ -442,6 +442,9 @@ static void test_wrong_credentials(void **state)
 	assert_non_null(strstr(log, "check AWS_ACCESS_KEY_ID"));
 	assert_null(strstr(log, "retry")); /* 4xx: never retried */
 	free(log);
+	/* The caller gets the cause too: the request, the HTTP status and S3's code. */
+	assert_non_null(strstr(objstore_errmsg(os), "PUT s3://"));
+	assert_non_null(strstr(objstore_errmsg(os), "HTTP 403 InvalidAccessKeyId"));
 	assert_int_equal(objstore_stat(os, "anything", &st), PC_EAUTH);
 	objstore_free(os);
 	setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
@@ -453,6 +456,7 @@ static void test_wrong_credentials(void **state)
 	assert_int_equal(err, PC_EAUTH);
 	assert_non_null(strstr(log, "SignatureDoesNotMatch"));
 	free(log);
+	assert_non_null(strstr(objstore_errmsg(os), "HTTP 403 SignatureDoesNotMatch"));
 	objstore_free(os);
 	setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
 	assert_false(key_listed("creds/denied.txt"));
@@ -485,9 +489,34 @@ static void test_endpoint_goes_away(void **state)
 	assert_int_equal(objstore_write(w, data, 1), PC_EUNAVAILABLE);
 	assert_int_equal(test_s3rver_command(&s3, "start", reply, sizeof(reply)), 0);
 	assert_int_equal(objstore_writer_commit(w), PC_EUNAVAILABLE);
+	/* The failed part's detail, not the abort's (which succeeded): curl's reason and the
+	 * endpoint. */
+	assert_non_null(strstr(objstore_errmsg(os), "PUT s3://"));
+	assert_non_null(strstr(objstore_errmsg(os), s3.endpoint));
 	assert_int_equal(reply_count("uploads"), 0);
 	assert_false(key_listed("gone/jobs/g/pi.txt"));
 	free(data);
+	objstore_free(os);
+}
+
+/* An endpoint where nothing listens (a closed loopback port): PC_EUNAVAILABLE, and the
+ * detail names the endpoint and curl's reason, unlike a refused credential or a full disk. */
+static void test_unreachable_endpoint(void **state)
+{
+	objstore *os;
+	pc_err err;
+	char *log;
+
+	assert_int_equal(
+	    objstore_open(&os,
+			  "s3://bucket/p?endpoint=http://127.0.0.1:1&region=us-east-1&retries=0"),
+	    PC_OK);
+	log = capture_stderr(put_small, os, &err);
+	free(log);
+	assert_int_equal(err, PC_EUNAVAILABLE);
+	assert_non_null(strstr(objstore_errmsg(os), "PUT s3://bucket/p/"));
+	assert_non_null(strstr(objstore_errmsg(os), "onnect")); /* "Failed to connect ..." */
+	assert_non_null(strstr(objstore_errmsg(os), "(endpoint http://127.0.0.1:1)"));
 	objstore_free(os);
 }
 
@@ -640,6 +669,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_abort, check_clean),
 	    cmocka_unit_test_teardown(test_presigned_url_with_curl, check_clean),
 	    cmocka_unit_test_teardown(test_wrong_credentials, check_clean),
+	    cmocka_unit_test_teardown(test_unreachable_endpoint, check_clean),
 	    cmocka_unit_test_teardown(test_transient_errors, check_clean),
 	    cmocka_unit_test_teardown(test_endpoint_goes_away, check_clean),
 	    cmocka_unit_test_teardown(test_endpoint_gone_at_commit, check_clean),

@@ -12,6 +12,7 @@
 	X(INVAL, "invalid argument")                    \
 	X(RANGE, "value out of range")                  \
 	X(IO, "input/output error")                     \
+	X(NOSPACE, "no space left on the storage")      \
 	X(NOTFOUND, "not found")                        \
 	X(EXISTS, "already exists")                     \
 	X(CONFLICT, "not allowed in the current state") \

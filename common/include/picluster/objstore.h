@@ -24,13 +24,35 @@ typedef struct objstore_writer objstore_writer;
  * S3 credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
  * (docs/s3.md has the settings for AWS, MinIO and Google Cloud Storage).
  * On success *out is a new handle (objstore_free); on failure *out is NULL. PC_EINVAL for a
- * malformed URL (a message for the user is logged), PC_EIO if a file store's directory
- * cannot be created, PC_EAUTH if S3 credentials are not set.
+ * malformed URL (a message for the user is logged), PC_EAUTH if a file store's directory
+ * may not be created or S3 credentials are not set, PC_EIO if the directory cannot be
+ * created for another reason.
  */
 pc_err objstore_open(objstore **out, const char *url);
 
 /* Frees the handle. NULL is ignored. */
 void objstore_free(objstore *os);
+
+/*
+ * What every call below returns on failure, whichever the backend:
+ *   PC_ENOSPACE     the storage is full (ENOSPC, a quota: EDQUOT, a file size limit: EFBIG)
+ *   PC_EAUTH        refused: file permissions (EACCES, EPERM, a read-only file system),
+ *                   S3 403 or an unknown or expired key
+ *   PC_EUNAVAILABLE the endpoint cannot be reached (connection refused, reset, DNS) or
+ *                   answers 5xx, after the S3 retries
+ *   PC_ETIMEOUT     the endpoint stopped answering
+ *   PC_EIO          any other failure of the file system or the transfer
+ * besides the call-specific codes named at each call.
+ */
+
+/*
+ * The detail of the last failure on os or on one of its writers, one line naming what
+ * failed and why ("file store: write /srv/pi/jobs/ID/pi.txt.~tmp.4f..: No space left on
+ * device", "s3 store: PUT s3://bucket/jobs/ID/pi.txt failed: HTTP 403 SignatureDoesNotMatch:
+ * ..."); "" when the last call succeeded or its code says all there is (NOTFOUND, NOMEM).
+ * Borrowed from os: valid until the next call on os or its writers. Never NULL.
+ */
+const char *objstore_errmsg(const objstore *os);
 
 /* True for names made of [A-Za-z0-9._-] segments joined by single '/', with no segment
  * "." or "..", no leading '/', at most 255 bytes. Every entry point checks it. */
