@@ -356,6 +356,55 @@ static void test_redis_unreachable_fails(void **unused)
 	assert_true(now_s() - t0 >= 2.0);
 }
 
+/* A Redis with requirepass: the password through the environment and through
+ * --redis-password-file finishes the job on two ranks; a wrong one ends the compute at once
+ * (no --redis-retry wait) with a message that names the refusal, not the password. */
+static void test_password(void **unused)
+{
+	static const char pw[] = "job-mode s3cret";
+	char url[128], env[128], extra[PATH_MAX + 64], file[PATH_MAX + 8];
+	struct test_redis ar;
+	struct job job;
+	store *s;
+	FILE *f;
+	double t0;
+
+	assert_int_equal(test_redis_start_auth(&ar, pw), 0);
+	snprintf(url, sizeof(url), "redis://:job-mode%%20s3cret@127.0.0.1:%d", ar.port);
+	assert_int_equal(store_open(&s, url, PREFIX, 5000), PC_OK);
+
+	new_job(s, &job, 1000, true);
+	snprintf(env, sizeof(env), "PICLUSTER_REDIS_PASSWORD='%s'", pw);
+	start_compute(2, 1000, job.id, ar.url, "", env);
+	assert_int_equal(wait_compute(60), 0);
+	check_result(s, job.id, 1000);
+
+	snprintf(file, sizeof(file), "%s/pw", ar.dir);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fprintf(f, "%s\n", pw);
+	fclose(f);
+	new_job(s, &job, 1000, true);
+	snprintf(extra, sizeof(extra), "--redis-password-file '%s'", file);
+	start_compute(2, 1000, job.id, ar.url, extra, "PICLUSTER_REDIS_PASSWORD=");
+	assert_int_equal(wait_compute(60), 0);
+	check_result(s, job.id, 1000);
+	unlink(file);
+
+	new_job(s, &job, 1000, true);
+	t0 = now_s();
+	start_compute(1, 1000, job.id, ar.url, "--redis-retry 60",
+		      "PICLUSTER_REDIS_PASSWORD=wrong-one");
+	assert_int_equal(wait_compute(30), 1);
+	assert_true(now_s() - t0 < 10.0);
+	if (!log_has("refused the password") || log_has("wrong-one")) {
+		print_log();
+		fail_msg("the log should name the refusal and not the password");
+	}
+	store_free(s);
+	test_redis_free(&ar);
+}
+
 /* (a) Redis killed with kill -9 while the ranks compute, and restarted on the same port and
  * AOF before they end: the job finishes with the right digits. */
 static void test_outage_midrun(void **unused)
@@ -749,6 +798,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_finishes_two_ranks),
 	    cmocka_unit_test(test_cancelled_job_not_run),
 	    cmocka_unit_test(test_redis_unreachable_fails),
+	    cmocka_unit_test(test_password),
 	};
 	const struct CMUnitTest outage_midrun[] = {cmocka_unit_test(test_outage_midrun)};
 	const struct CMUnitTest outage_start[] = {cmocka_unit_test(test_outage_start)};
