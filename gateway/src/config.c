@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "picluster/store.h"
+
 enum opt_kind {
 	OPT_STR,
 	OPT_UINT,
@@ -43,7 +45,11 @@ struct opt {
 
 static const struct opt opts[] = {
     {"listen", OPT_LISTEN, 0, 0, 0, 0, "address to bind (default 127.0.0.1:8080)"},
-    STR_OPT("redis", redis_url, "redis://HOST:PORT[/DB] or unix:///path.sock[?db=N]"),
+    STR_OPT("redis", redis_url,
+	    "redis://[:PASSWORD@]HOST:PORT[/DB] or unix://[:PASSWORD@]/path.sock[?db=N]"),
+    STR_OPT("redis-password-file", redis_password_file,
+	    "the Redis password is this file's first line (default: none, or "
+	    "PICLUSTER_REDIS_PASSWORD)"),
     STR_OPT("store", store_url, "object store: file:///absolute/dir or s3://BUCKET/PREFIX?..."),
     {"scheduler", OPT_SCHED, 0, 0, 0, 0, "local | none | slurm (default local)"},
     NUM_OPT("ranks", OPT_UINT, ranks, 1, 4096, "MPI ranks per job (default 2)"),
@@ -101,6 +107,8 @@ static const char *metavar(const struct opt *o)
 		return "URL";
 	if (strcmp(o->name, "state-dir") == 0)
 		return "DIR";
+	if (strcmp(o->name, "redis-password-file") == 0)
+		return "FILE";
 	if (strcmp(o->name, "slurm-script") == 0)
 		return "PATH";
 	if (strcmp(o->name, "slurm-args") == 0)
@@ -299,6 +307,52 @@ static pc_err apply(struct gw_config *cfg, const struct opt *o, const char *valu
 	return PC_EINVAL;
 }
 
+/*
+ * Takes the Redis password out of the URL (one place holds it: redis_password), or reads
+ * --redis-password-file, or keeps PICLUSTER_REDIS_PASSWORD's value. Also checks the URL, so
+ * a malformed --redis is refused here, with a reason that never quotes it.
+ */
+static pc_err take_redis_password(struct gw_config *cfg, char *err, size_t err_cap)
+{
+	char clean[GW_CONFIG_STR_MAX], why[GW_CONFIG_STR_MAX + 128];
+	const char *env;
+	pc_err rc;
+
+	rc = store_url_split_password(cfg->redis_url, clean, sizeof(clean), cfg->redis_password,
+				      sizeof(cfg->redis_password), why, sizeof(why));
+	if (rc != PC_OK) {
+		snprintf(err, err_cap, "--redis: %s", rc == PC_ERANGE ? "password too long" : why);
+		return PC_EINVAL;
+	}
+	snprintf(cfg->redis_url, sizeof(cfg->redis_url), "%s", clean);
+	if (cfg->redis_password_file[0]) {
+		if (cfg->redis_password[0]) {
+			snprintf(err, err_cap,
+				 "--redis-password-file and a password in --redis: give one");
+			rc = PC_EINVAL;
+			goto out_clear;
+		}
+		rc = store_password_file_read(cfg->redis_password_file, cfg->redis_password,
+					      sizeof(cfg->redis_password), why, sizeof(why));
+		if (rc != PC_OK) {
+			snprintf(err, err_cap, "--redis-password-file: %s", why);
+			rc = PC_EINVAL;
+			goto out_clear;
+		}
+	}
+	env = getenv(STORE_PASSWORD_ENV);
+	if (!cfg->redis_password[0] && env && env[0] &&
+	    snprintf(cfg->redis_password, sizeof(cfg->redis_password), "%s", env) >=
+		(int)sizeof(cfg->redis_password)) {
+		snprintf(err, err_cap, "%s: password too long", STORE_PASSWORD_ENV);
+		rc = PC_EINVAL;
+	}
+out_clear:
+	if (rc != PC_OK)
+		explicit_bzero(cfg->redis_password, sizeof(cfg->redis_password));
+	return rc;
+}
+
 /* "max-queued" -> "PICLUSTER_MAX_QUEUED". */
 static void env_name(const char *flag, char *out, size_t cap)
 {
@@ -387,5 +441,5 @@ pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, 
 	}
 	if (!cfg->instance[0])
 		default_instance(cfg);
-	return PC_OK;
+	return take_redis_password(cfg, err, err_cap);
 }

@@ -25,7 +25,12 @@ struct gw_config {
 	char listen[GW_CONFIG_STR_MAX]; /* HOST:PORT, as given */
 	char listen_host[64];		/* numeric IPv4 address parsed from listen */
 	unsigned listen_port;		/* 0 = let the kernel pick a free port */
-	char redis_url[GW_CONFIG_STR_MAX];
+	char redis_url[GW_CONFIG_STR_MAX]; /* never holds a password (see redis_password) */
+	char redis_password_file[GW_CONFIG_STR_MAX];
+	/* From the --redis URL, else --redis-password-file, else PICLUSTER_REDIS_PASSWORD;
+	 * "" for none. Never logged, never in argv: main puts it into the environment, where
+	 * the store and the computes find it. */
+	char redis_password[1024];
 	char store_url[GW_CONFIG_STR_MAX];
 	char scheduler[16]; /* "local", "none" or "slurm" */
 	unsigned ranks;
@@ -54,7 +59,9 @@ struct gw_config {
 /*
  * Fills cfg from the defaults, then the environment (PICLUSTER_LISTEN, PICLUSTER_REDIS, ...;
  * the flag name upper-cased with '-' as '_'), then argv (flags win). On PC_EINVAL err holds a
- * message for the user (the caller prints it and exits 2). Uses getopt_long, so it is not
+ * message for the user (the caller prints it and exits 2); it never quotes a password. The
+ * Redis password is taken out of the --redis URL into redis_password, so that redis_url can
+ * be logged, shown and passed on to pi-compute. Uses getopt_long, so it is not
  * thread-safe; it may be called several times (it resets getopt).
  */
 pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, size_t err_cap);

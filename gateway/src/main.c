@@ -56,11 +56,37 @@ static int check_redis(const struct gw_config *cfg)
 			cfg->redis_url);
 		return 2;
 	}
+	if (rc == PC_EAUTH) {
+		/* Not an outage: waiting would not make Redis take the password. */
+		fprintf(stderr,
+			"pi-gateway: Redis at %s refused the password, or wants one (give it in "
+			"the URL, %s or --redis-password-file)\n",
+			cfg->redis_url, STORE_PASSWORD_ENV);
+		return 1;
+	}
 	if (rc != PC_OK)
 		log_warn("Redis at %s is not answering yet: serving 503 until it does",
 			 cfg->redis_url);
 	store_free(st);
 	return 0;
+}
+
+/*
+ * The Redis password goes into this process's environment: every store the gateway opens
+ * finds it there, and so do the computes, which inherit the environment (mpirun's ranks;
+ * sbatch exports it to the job and srun to its ranks), so it never appears in an argv.
+ */
+static int export_redis_password(struct gw_config *cfg)
+{
+	int rc = 0;
+
+	if (cfg->redis_password[0] && setenv(STORE_PASSWORD_ENV, cfg->redis_password, 1) != 0) {
+		fprintf(stderr, "pi-gateway: cannot set %s: %s\n", STORE_PASSWORD_ENV,
+			strerror(errno));
+		rc = 1;
+	}
+	explicit_bzero(cfg->redis_password, sizeof(cfg->redis_password));
+	return rc;
 }
 
 static sched *make_sched(struct gateway *gw)
@@ -96,6 +122,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	char err[1024];
 	int status = 1, sig = 0, rc;
+	bool with_password;
 
 	if (gw_config_parse(&gw.cfg, argc, argv, err, sizeof(err)) != PC_OK) {
 		fprintf(stderr, "pi-gateway: %s\n", err);
@@ -109,7 +136,10 @@ int main(int argc, char **argv)
 	atomic_init(&gw.stopping, false);
 	pthread_mutex_init(&gw.watch_lock, NULL);
 
-	rc = check_store(&gw.cfg);
+	with_password = gw.cfg.redis_password[0] != '\0';
+	rc = export_redis_password(&gw.cfg);
+	if (!rc)
+		rc = check_store(&gw.cfg);
 	if (!rc)
 		rc = check_redis(&gw.cfg);
 	if (rc)
@@ -152,10 +182,10 @@ int main(int argc, char **argv)
 	if (http_server_start(&gw, &http) != PC_OK)
 		goto out_stop_workers;
 	log_info("pi-gateway up: scheduler %s, ranks %u, max-running %u, max-queued %llu, "
-		 "instance %s, redis %s, store %s",
+		 "instance %s, redis %s%s, store %s",
 		 gw.cfg.scheduler, gw.cfg.ranks, gw.cfg.max_running,
 		 (unsigned long long)gw.cfg.max_queued, gw.cfg.instance, gw.cfg.redis_url,
-		 gw.cfg.store_url);
+		 with_password ? " (with a password)" : "", gw.cfg.store_url);
 	sigwait(&sigs, &sig);
 	log_info("signal %d (%s): shutting down; running jobs keep running and report to Redis",
 		 sig, strsignal(sig));

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -23,6 +24,7 @@ static const char *const env_vars[] = {
     "PICLUSTER_INSTANCE",      "PICLUSTER_DOWNLOAD",	    "PICLUSTER_PRESIGN_EXPIRY",
     "PICLUSTER_STATE_DIR",     "PICLUSTER_SLURM_PARTITION", "PICLUSTER_SLURM_ARGS",
     "PICLUSTER_TRUSTED_PROXY", "PICLUSTER_REQUEST_TIMEOUT", "PICLUSTER_KEEP_ALIVE_TIMEOUT",
+    "PICLUSTER_REDIS_PASSWORD", "PICLUSTER_REDIS_PASSWORD_FILE",
 };
 
 static int clear_env(void **state)
@@ -199,6 +201,66 @@ static void test_help(void **state)
 	assert_true(cfg.help);
 }
 
+/* The Redis password: out of the URL, from a file, from PICLUSTER_REDIS_PASSWORD; never in
+ * redis_url nor in a message. */
+static void test_redis_password(void **state)
+{
+	char path[] = "/tmp/gw-config-pw-XXXXXX";
+	struct gw_config cfg;
+	char err[256];
+	int fd;
+
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
+	assert_string_equal(cfg.redis_password, "");
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--redis",
+			       "redis://:s%40cret@h:1/2"),
+			 PC_OK);
+	assert_string_equal(cfg.redis_url, "redis://h:1/2");
+	assert_string_equal(cfg.redis_password, "s@cret");
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--redis",
+			       "unix://alice:pw@/run/r.sock?db=1"),
+			 PC_OK);
+	assert_string_equal(cfg.redis_url, "unix://alice@/run/r.sock?db=1");
+	assert_string_equal(cfg.redis_password, "pw");
+
+	/* The environment is the fallback; the URL wins. */
+	setenv("PICLUSTER_REDIS_PASSWORD", "from-env", 1);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
+	assert_string_equal(cfg.redis_password, "from-env");
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--redis", "redis://:u@h"),
+			 PC_OK);
+	assert_string_equal(cfg.redis_password, "u");
+
+	/* A file (flag or PICLUSTER_REDIS_PASSWORD_FILE) also wins over the environment. */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "from-file\n", 10), 10);
+	close(fd);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--redis-password-file", path),
+			 PC_OK);
+	assert_string_equal(cfg.redis_password, "from-file");
+	setenv("PICLUSTER_REDIS_PASSWORD_FILE", path, 1);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
+	assert_string_equal(cfg.redis_password, "from-file");
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--redis", "redis://:s3cret@h"),
+			 PC_EINVAL);
+	assert_non_null(strstr(err, "give one"));
+	assert_null(strstr(err, "s3cret"));
+	unsetenv("PICLUSTER_REDIS_PASSWORD_FILE");
+	unlink(path);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--redis-password-file", path),
+			 PC_EINVAL);
+	assert_non_null(strstr(err, "cannot read"));
+	assert_string_equal(cfg.redis_password, "");
+	unsetenv("PICLUSTER_REDIS_PASSWORD");
+
+	/* A malformed URL is refused without quoting it. */
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--redis", "redis://:s3cret@"),
+			 PC_EINVAL);
+	assert_non_null(strstr(err, "--redis"));
+	assert_null(strstr(err, "s3cret"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +271,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_bad_env, clear_env),
 	    cmocka_unit_test_setup(test_rejects, clear_env),
 	    cmocka_unit_test_setup(test_help, clear_env),
+	    cmocka_unit_test_setup(test_redis_password, clear_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
