@@ -11,12 +11,16 @@
 /* Seconds between passes: a silent death is noticed within about this long. */
 #define RECONCILE_INTERVAL_MS 1000
 
+/* How often one gateway submits a job again whose compute ended before it started. */
+#define RESUBMIT_MAX 2
+
 /*
  * One pass: read every queued and running job that this gateway's scheduler backend runs
  * (sched_name matches and a scheduler id is recorded), ask the scheduler about all of them at
  * once (sched_poll, which also reaps local children), and for each one the scheduler says has
  * ended while Redis still shows it live, move it to errored -- with `expect` set to the state
- * read, so a compute that reported finished in between wins and nothing is overwritten.
+ * read, so a compute that reported finished in between wins and nothing is overwritten. A job
+ * still queued then never ran, and is submitted again instead (resubmit, below).
  * Jobs this gateway submitted or saw live are watched until they end: each state change the
  * compute reports (queued -> running, running -> finished or errored) gets its log line here,
  * and finished ones feed the duration histogram.
@@ -25,6 +29,7 @@ struct watched_job {
 	char id[JOB_ID_LEN + 1]; /* first: entries sort and search by id */
 	enum job_state state;	 /* as last seen */
 	bool live;		 /* queued or running in this pass */
+	unsigned resubmits;	 /* times this gateway submitted it again (resubmit) */
 };
 
 struct tracked {
@@ -211,9 +216,10 @@ static void discard_partial(struct gateway *gw, objstore **os, const char *id)
 }
 
 static void settle(struct gateway *gw, store *st, objstore **os, const struct job *job,
-		   const struct sched_report *rep)
+		   const struct sched_report *rep, unsigned resubmits)
 {
 	const enum job_state expect = job->state;
+	char message[JOB_ERROR_MESSAGE_MAX];
 	struct job_update upd;
 	enum job_state to;
 	pc_err rc;
@@ -225,9 +231,10 @@ static void settle(struct gateway *gw, store *st, objstore **os, const struct jo
 		to = JOB_ERRORED;
 		upd.set_error = true;
 		upd.error_code = "compute_lost";
-		upd.error_message = rep->reason[0] ? rep->reason
-						   : "the compute ended without "
-						     "reporting";
+		snprintf(message, sizeof(message), "%s%s",
+			 rep->reason[0] ? rep->reason : "the compute ended without reporting",
+			 resubmits ? "; it never started, also after submitting it again" : "");
+		upd.error_message = message;
 	}
 	rc = store_job_transition(st, job->id, to, &expect, &upd, NULL);
 	if (rc == PC_OK) {
@@ -235,6 +242,50 @@ static void settle(struct gateway *gw, store *st, objstore **os, const struct jo
 		discard_partial(gw, os, job->id);
 	} else if (rc != PC_ECONFLICT)
 		log_warn("job %s: reconcile failed: %s", job->id, pc_strerror(rc));
+}
+
+/*
+ * A queued job whose compute ended before it reported running never ran: killed while it
+ * started, or forgotten by a Slurm controller that lost its last seconds of state in a crash.
+ * Rather than failing the user's job, submit it again, at most RESUBMIT_MAX times (counted per
+ * gateway; a restart counts anew, so a job that keeps dying still ends errored). True when the
+ * job needs no settling now: submitted again, or the scheduler cannot take it yet (asked again
+ * next pass). The state is read again first: the compute writes everything before it exits,
+ * so a job still queued after the scheduler saw the exit was never taken by any compute.
+ */
+static bool resubmit(struct gateway *gw, store *st, const struct job *seen,
+		     const struct sched_report *rep, struct watched_job *entry)
+{
+	char sched_id[JOB_SCHED_ID_MAX], message[JOB_ERROR_MESSAGE_MAX] = "";
+	struct job job;
+	pc_err rc;
+
+	if (seen->state != JOB_QUEUED || rep->fate != SCHED_ENDED || !entry ||
+	    entry->resubmits >= RESUBMIT_MAX)
+		return false;
+	rc = store_job_get(st, seen->id, &job);
+	if (rc != PC_OK || job.state != JOB_QUEUED ||
+	    strcmp(job.sched_job_id, seen->sched_job_id) != 0)
+		return rc != PC_ENOTFOUND; /* changed meanwhile: the next pass sees it anew */
+	if (!sched_has_capacity(gw->sched))
+		return true;
+	rc = sched_submit(gw->sched, &job, sched_id, sizeof(sched_id), message, sizeof(message));
+	if (rc == PC_ESCHED) {
+		log_warn("job %s: %s; submitting it again was refused: %s", job.id, rep->reason,
+			 message);
+		return false;
+	}
+	if (rc != PC_OK) {
+		log_warn("job %s: %s; cannot submit it again now: %s", job.id, rep->reason,
+			 pc_strerror(rc));
+		return true;
+	}
+	entry->resubmits++;
+	log_warn("job %s: %s before its compute started: submitted again (%u of %d)", job.id,
+		 rep->reason[0] ? rep->reason : "the compute ended", entry->resubmits,
+		 RESUBMIT_MAX);
+	gw_record_submission(gw, st, &job, sched_id);
+	return true;
 }
 
 static void pass(struct gateway *gw, store *st, objstore **os, struct tracked *watched)
@@ -260,9 +311,6 @@ static void pass(struct gateway *gw, store *st, objstore **os, struct tracked *w
 	rc = sched_poll(gw->sched, jobs, n, reports);
 	if (rc != PC_OK)
 		goto out_free;
-	for (size_t i = 0; i < n; i++)
-		if (reports[i].fate == SCHED_ENDED || reports[i].fate == SCHED_CANCELLED)
-			settle(gw, st, os, &jobs[i], &reports[i]);
 
 	/* Jobs the submitter handed over since the last pass (they were queued then), and live
 	 * jobs not watched yet (adopted after a restart, or submitted by another gateway). */
@@ -282,6 +330,15 @@ static void pass(struct gateway *gw, store *st, objstore **os, struct tracked *w
 	 * change to running is logged by update_tracked. */
 	track(watched, add, nfresh);
 	track(watched, add + nfresh, n);
+
+	for (size_t i = 0; i < n; i++) {
+		struct watched_job *entry = find(watched, jobs[i].id);
+
+		if (reports[i].fate != SCHED_ENDED && reports[i].fate != SCHED_CANCELLED)
+			continue;
+		if (!resubmit(gw, st, &jobs[i], &reports[i], entry))
+			settle(gw, st, os, &jobs[i], &reports[i], entry ? entry->resubmits : 0);
+	}
 	update_tracked(gw, st, watched, jobs, n);
 out_free:
 	free(add);

@@ -494,7 +494,7 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 	 * queued: the controller reads requests from its socket backlog when it wakes up. Slurm
 	 * itself remembers it by name, so every submission looks there first and adopts a live
 	 * job instead of starting a second (one squeue call, a few ms). */
-	snprintf(name, sizeof(name), "picluster-%s", job->id);
+	snprintf(name, sizeof(name), SLURM_JOB_NAME_PREFIX "%s", job->id);
 	rc = find_submitted(sl, name, sched_job_id, id_cap);
 	if (rc == PC_OK) {
 		log_info("job %s: an earlier sbatch did submit it: Slurm job %s", job->id,
@@ -616,7 +616,8 @@ static pc_err query_squeue(struct slurm *sl, const struct job *jobs, size_t n, c
 			   size_t count, struct sched_report *reports, bool *seen)
 {
 	char *list = join_ids(jobs, idx, count);
-	const char *argv[] = {"squeue", "-h", "-t", "all", "-j", list, "-o", "%i|%T|%r", NULL};
+	const char *argv[] = {"squeue", "-h", "-t", "all", "-j", list, "-O", SLURM_SQUEUE_FIELDS,
+			      NULL};
 	struct cmd_result res;
 	pc_err rc;
 
@@ -635,7 +636,7 @@ static pc_err query_squeue(struct slurm *sl, const struct job *jobs, size_t n, c
 		}
 		goto out_clear;
 	}
-	slurm_parse_listing(res.out, jobs, n, idx, count, reports, seen, "reason");
+	slurm_parse_listing(res.out, SLURM_LISTING_SQUEUE, jobs, n, idx, count, reports, seen);
 out_clear:
 	cmd_result_clear(&res);
 out_free:
@@ -663,9 +664,11 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 	rc = PC_OK;
 	while (sl->sacct && mode != ACCT_NONE) {
 		const char *db_argv[] = {
-		    "sacct", "-n", "-P", "-X", "-j", list, "-o", "JobIDRaw,State,ExitCode", NULL};
+		    "sacct", "-n", "-P", "-X", "-j", list, "-o", SLURM_SACCT_FIELDS, NULL};
+		/* The jobcomp log has no JobIDRaw; its JobID is the same for plain jobs. */
 		const char *jc_argv[] = {
-		    "sacct", "-c", "-n", "-P", "-j", list, "-o", "JobID,State,ExitCode", NULL};
+		    "sacct", "-c", "-n", "-P", "-j", list, "-o", "JobID,State,ExitCode,JobName",
+		    NULL};
 		bool db = mode != ACCT_JOBCOMP;
 
 		rc = run_cmd(sl->sacct, (char *const *)(db ? db_argv : jc_argv), sl->envp,
@@ -692,7 +695,7 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 	if (mode != ACCT_NONE && mode != ACCT_UNKNOWN)
 		__atomic_store_n(&sl->acct_mode, mode, __ATOMIC_RELAXED);
 	/* The last record of a job wins (a requeued job has several). */
-	slurm_parse_listing(res.out, jobs, n, idx, count, reports, found, "exit code");
+	slurm_parse_listing(res.out, SLURM_LISTING_SACCT, jobs, n, idx, count, reports, found);
 	for (size_t k = 0; k < count; k++) {
 		/* Accounting may lag behind the controller; the queue said it is gone. */
 		if (found[k] && reports[idx[k]].fate == SCHED_ALIVE)
@@ -868,7 +871,7 @@ static pc_err slurm_cancel(sched *s, const struct job *job)
 		return PC_OK; /* never submitted: nothing of it runs */
 	/* Every call names the job as well as its id: a controller that lost its last state in
 	 * a crash may hand the id out again, and the other job must not be touched. */
-	snprintf(name, sizeof(name), "picluster-%s", job->id);
+	snprintf(name, sizeof(name), SLURM_JOB_NAME_PREFIX "%s", job->id);
 	rc = run_scancel(sl, id, name, NULL, NULL);
 	if (rc != PC_OK)
 		return rc;

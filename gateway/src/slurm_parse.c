@@ -2,6 +2,7 @@
 #include "slurm_parse.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool slurm_parse_is_job_id(const char *s)
@@ -39,11 +40,52 @@ bool slurm_parse_state_is_alive(const char *state)
 	return false;
 }
 
+void slurm_parse_exit(const char *status, bool raw, char *out, size_t cap)
+{
+	size_t n = strspn(status, "0123456789");
+	long code = 0, sig = 0;
+
+	if (!cap)
+		return;
+	out[0] = '\0';
+	/* At most 9 digits: a wait status fits in 16 bits, anything longer is not one. */
+	if (n == 0 || n > 9)
+		return;
+	if (raw) {
+		long v = strtol(status, NULL, 10);
+
+		if (status[n] != '\0' && status[n] != ' ')
+			return;
+		sig = v & 0x7f;
+		code = (v >> 8) & 0xff;
+		if (sig == 0x7f) /* stopped, not ended */
+			sig = 0;
+	} else {
+		const char *s2;
+		size_t n2;
+
+		if (status[n] != ':')
+			return;
+		s2 = status + n + 1;
+		n2 = strspn(s2, "0123456789");
+		if (n2 == 0 || n2 > 9 || s2[n2] != '\0')
+			return;
+		code = strtol(status, NULL, 10);
+		sig = strtol(s2, NULL, 10);
+	}
+	if (sig)
+		snprintf(out, cap, "killed by signal %ld", sig);
+	else if (code)
+		snprintf(out, cap, "exit code %ld", code);
+}
+
 void slurm_parse_report(struct sched_report *rep, const char *slurm_id, const char *state,
-			const char *detail, const char *detail_name)
+			const char *ended_by, const char *reason)
 {
 	char word[32];
 	size_t n = strcspn(state, " ");
+	bool has_reason = reason && *reason && strcmp(reason, "None") != 0;
+	bool has_end = ended_by && *ended_by;
 
 	if (n >= sizeof(word))
 		n = sizeof(word) - 1;
@@ -55,42 +97,84 @@ void slurm_parse_report(struct sched_report *rep, const char *slurm_id, const ch
 		return;
 	}
 	rep->fate = strcmp(word, "CANCELLED") == 0 ? SCHED_CANCELLED : SCHED_ENDED;
-	if (detail && *detail && strcmp(detail, "None") != 0)
-		snprintf(rep->reason, sizeof(rep->reason), "Slurm job %s %s (%s %s)", slurm_id,
-			 word, detail_name, detail);
+	if (has_end || has_reason)
+		snprintf(rep->reason, sizeof(rep->reason), "Slurm job %s %s (%s%s%s%s)", slurm_id,
+			 word, has_end ? ended_by : "", has_end && has_reason ? "; " : "",
+			 has_reason ? "reason " : "", has_reason ? reason : "");
 	else
 		snprintf(rep->reason, sizeof(rep->reason), "Slurm job %s %s", slurm_id, word);
 }
 
-/* Index of the job whose Slurm id is id among jobs[0..n), or n: a listing names Slurm ids. */
-static size_t find_job(const struct job *jobs, size_t n, const char *id)
+/*
+ * Splits the first `want` '|'-terminated fields off line, in place, and points *rest at what
+ * follows them. False when the line has fewer.
+ */
+static bool split_head(char *line, char **f, int want, char **rest)
+{
+	char *p = line;
+
+	for (int k = 0; k < want; k++) {
+		char *bar = strchr(p, '|');
+
+		if (!bar)
+			return false;
+		f[k] = p;
+		*bar = '\0';
+		p = bar + 1;
+	}
+	*rest = p;
+	return true;
+}
+
+/* True when a listing's name field (squeue ends it with '|', either may pad it with
+ * spaces) is SLURM_JOB_NAME_PREFIX + job_id. */
+static bool name_is(const char *field, const char *job_id)
+{
+	static const char prefix[] = SLURM_JOB_NAME_PREFIX;
+	size_t len = strlen(field), plen = sizeof(prefix) - 1, idlen = strlen(job_id);
+
+	while (len && (field[len - 1] == ' ' || field[len - 1] == '\r'))
+		len--;
+	if (len && field[len - 1] == '|')
+		len--;
+	return len == plen + idlen && memcmp(field, prefix, plen) == 0 &&
+	       memcmp(field + plen, job_id, idlen) == 0;
+}
+
+/* Index of the job among jobs[0..n) with this Slurm id and whose name the listing shows, or
+ * n. */
+static size_t find_job(const struct job *jobs, size_t n, const char *slurm_id, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(jobs[i].sched_job_id, id) == 0)
+		if (strcmp(jobs[i].sched_job_id, slurm_id) == 0 && name_is(name, jobs[i].id))
 			return i;
 	return n;
 }
 
-void slurm_parse_listing(char *out, const struct job *jobs, size_t n, const size_t *idx,
-			 size_t count, struct sched_report *reports, bool *seen,
-			 const char *detail_name)
+void slurm_parse_listing(char *out, enum slurm_listing kind, const struct job *jobs, size_t n,
+			 const size_t *idx, size_t count, struct sched_report *reports,
+			 bool *seen)
 {
+	const bool squeue = kind == SLURM_LISTING_SQUEUE;
+	const int want = squeue ? 4 : 3;
+
 	for (char *line = out, *next; line && *line; line = next) {
-		char *f[3];
+		char *f[4], *name, ended_by[48];
 		size_t i;
 
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		if (!slurm_parse_split_fields(line, f, 3) || !slurm_parse_is_job_id(f[0]))
+		if (!split_head(line, f, want, &name) || !slurm_parse_is_job_id(f[0]))
 			continue;
-		i = find_job(jobs, n, f[0]);
+		i = find_job(jobs, n, f[0], name);
 		if (i == n)
 			continue;
 		for (size_t k = 0; k < count; k++)
 			if (idx[k] == i)
 				seen[k] = true;
-		slurm_parse_report(&reports[i], f[0], f[1], f[2], detail_name);
+		slurm_parse_exit(squeue ? f[3] : f[2], squeue, ended_by, sizeof(ended_by));
+		slurm_parse_report(&reports[i], f[0], f[1], ended_by, squeue ? f[2] : NULL);
 	}
 }
 

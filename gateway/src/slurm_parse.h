@@ -27,24 +27,53 @@ bool slurm_parse_split_fields(char *line, char **f, int want);
  * COMPLETING, ...): its processes may exist. Exact names only. */
 bool slurm_parse_state_is_alive(const char *state);
 
-/*
- * Fills *rep from a Slurm state name (squeue %T or sacct State, whose first word is used:
- * sacct says "CANCELLED by 0"). detail is squeue's reason or sacct's exit code, named by
- * detail_name in the reason text ("Slurm job 12 FAILED (exit code 1:0)"). Never fails.
- */
-void slurm_parse_report(struct sched_report *rep, const char *slurm_id, const char *state,
-			const char *detail, const char *detail_name);
+/* Every Slurm job the gateway submits is named SLURM_JOB_NAME_PREFIX + the picluster job id:
+ * Slurm finds an earlier submission by it, and every query checks it, so that a job id the
+ * controller handed out again after losing its state is never taken for ours. */
+#define SLURM_JOB_NAME_PREFIX "picluster-"
 
 /*
- * Reads "SLURMID|STATE|DETAIL" lines (squeue -o %i|%T|%r, sacct -P -o ...,State,ExitCode) in
- * out, modified in place (NULL reads nothing), into the reports of jobs[0..n) whose Slurm id
- * is listed; seen[k] is set when jobs[idx[k]] is listed (k < count). Lines that are not three
- * fields with a job id first, and ids of no job, are skipped. A later line of the same job
- * wins (sacct lists a requeued job twice).
+ * Writes what ended a job into out (cap > 0, always NUL-terminated): "killed by signal 9" or
+ * "exit code 3", or "" for a clean exit or a status it cannot read. status is squeue's
+ * exit_code field (the raw wait status: 2304 is exit 9, 9 is signal 9) when `raw` is true,
+ * and sacct's ExitCode ("EXIT:SIGNAL") when it is false.
  */
-void slurm_parse_listing(char *out, const struct job *jobs, size_t n, const size_t *idx,
-			 size_t count, struct sched_report *reports, bool *seen,
-			 const char *detail_name);
+void slurm_parse_exit(const char *status, bool raw, char *out, size_t cap);
+
+/*
+ * Fills *rep from a Slurm state name (squeue State or sacct State, whose first word is used:
+ * sacct says "CANCELLED by 0"), what ended it (slurm_parse_exit's text, may be empty) and
+ * squeue's reason (NULL or "None" for none): "Slurm job 12 FAILED (killed by signal 9;
+ * reason JobLaunchFailure)". Never fails.
+ */
+void slurm_parse_report(struct sched_report *rep, const char *slurm_id, const char *state,
+			const char *ended_by, const char *reason);
+
+/* Which command printed a listing, and so which fields its lines carry, in this order. */
+enum slurm_listing {
+	/* squeue -h -t all -O JobID:|,State:|,Reason:|,exit_code:|,Name:|
+	 * "SLURMID|STATE|REASON|WAITSTATUS|NAME|" */
+	SLURM_LISTING_SQUEUE,
+	/* sacct -n -P -o JobIDRaw,State,ExitCode,JobName (or sacct -c -o JobID,...)
+	 * "SLURMID|STATE|EXIT:SIGNAL|NAME" */
+	SLURM_LISTING_SACCT
+};
+
+/* The listings' argument of -O (squeue) and -o (sacct), in the order the parser reads. */
+#define SLURM_SQUEUE_FIELDS "JobID:|,State:|,Reason:|,exit_code:|,Name:|"
+#define SLURM_SACCT_FIELDS  "JobIDRaw,State,ExitCode,JobName"
+
+/*
+ * Reads a listing in out, modified in place (NULL reads nothing), into the reports of
+ * jobs[0..n) whose Slurm id is listed under the job's own name (SLURM_JOB_NAME_PREFIX + its
+ * id, the last field, which may itself hold '|'); seen[k] is set when jobs[idx[k]] is listed
+ * (k < count). Lines that are not a job id and enough fields, ids of no job, and ids listed
+ * under another job's name (an id handed out again) are skipped. A later line of the same
+ * job wins (sacct lists a requeued job twice).
+ */
+void slurm_parse_listing(char *out, enum slurm_listing kind, const struct job *jobs, size_t n,
+			 const size_t *idx, size_t count, struct sched_report *reports,
+			 bool *seen);
 
 /*
  * Finds the first "SLURMID|STATE" line (squeue -o %i|%T) of out, modified in place (NULL

@@ -106,22 +106,16 @@ static bool submit_until_taken(struct gateway *gw, store *st, struct job *job, c
 	}
 }
 
-/* Submits one queued job and records the scheduler's id. False: stopping, do not ack. */
-static bool submit(struct gateway *gw, store *st, struct job *job)
+void gw_record_submission(struct gateway *gw, store *st, struct job *job, const char *sched_id)
 {
-	char sched_id[JOB_SCHED_ID_MAX];
 	pc_err rc;
 
-	if (!submit_until_taken(gw, st, job, sched_id, sizeof(sched_id)))
-		return false;
-	if (!sched_id[0])
-		return true; /* refused, or cancelled while the scheduler was away */
 	rc =
 	    RETRY_WHILE_DOWN(gw, store_job_set_sched(st, job->id, sched_name(gw->sched), sched_id));
 	if (rc == PC_OK) {
 		log_info("job %s: submitted to %s as %s", job->id, sched_name(gw->sched), sched_id);
 		gw_watch_add(gw, job->id);
-		return true;
+		return;
 	}
 	/* Refused: the job is past queued. Its compute won queued -> running first and recorded
 	 * its own identity (ours, for this submission's compute), another submission's compute
@@ -130,14 +124,14 @@ static bool submit(struct gateway *gw, store *st, struct job *job)
 	if (rc != PC_OK) {
 		log_warn("job %s: submitted to %s as %s, but unreadable now: %s", job->id,
 			 sched_name(gw->sched), sched_id, pc_strerror(rc));
-		return true;
+		return;
 	}
 	if (strcmp(job->sched_name, sched_name(gw->sched)) == 0 &&
 	    strcmp(job->sched_job_id, sched_id) == 0) {
 		log_info("job %s: submitted to %s as %s (already %s)", job->id,
 			 sched_name(gw->sched), sched_id, job_state_name(job->state));
 		gw_watch_add(gw, job->id);
-		return true;
+		return;
 	}
 	log_info("job %s: %s job %s not recorded: the job is %s%s%s", job->id,
 		 sched_name(gw->sched), sched_id, job_state_name(job->state),
@@ -150,6 +144,17 @@ static bool submit(struct gateway *gw, store *st, struct job *job)
 			log_warn("job %s: cancel of %s job %s failed: %s", job->id,
 				 sched_name(gw->sched), sched_id, pc_strerror(rc));
 	}
+}
+
+/* Submits one queued job and records the scheduler's id. False: stopping, do not ack. */
+static bool submit(struct gateway *gw, store *st, struct job *job)
+{
+	char sched_id[JOB_SCHED_ID_MAX];
+
+	if (!submit_until_taken(gw, st, job, sched_id, sizeof(sched_id)))
+		return false;
+	if (sched_id[0]) /* else refused, or cancelled while the scheduler was away */
+		gw_record_submission(gw, st, job, sched_id);
 	return true;
 }
 

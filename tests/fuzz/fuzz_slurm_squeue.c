@@ -2,7 +2,7 @@
 #include "fuzz_slurm.h"
 
 /*
- * The input is what squeue printed: read as the reconciler's "%i|%T|%r" listing, as the
+ * The input is what squeue printed: read as the reconciler's SLURM_SQUEUE_FIELDS listing, as the
  * "%i|%T" listing that finds a job an unanswered sbatch submitted (the first byte sizes the
  * id buffer), and as the bare "%T" state of one job.
  */
@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	id_cap = data[0] % 24;
 	text = fuzz_strdup(data + 1, size - 1);
-	fuzz_slurm_listing(text, "reason");
+	fuzz_slurm_listing(text, SLURM_LISTING_SQUEUE);
 	free(text);
 
 	text = fuzz_strdup(data + 1, size - 1);

@@ -15,16 +15,21 @@ CASE is one of:
   restart   a gateway killed with kill -9 and started again under the same --instance on
             another port takes over its dead predecessor's claim at once and finishes the job
             left in its processing list; a second live gateway with that name submits nothing
+  resubmit  a compute killed before it reported running (the job still queued) is submitted
+            again and the job finishes exactly; a job whose every start fails ends errored
+            after two more submissions, naming the exit code
 
 Each case starts its own redis-server and pi-gateway on free loopback ports
 (tests/support/gateway.py) and stops them by PID. Run with /usr/bin/python3 (stdlib only).
 """
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -32,6 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from gateway import Stack, processes_with_arg, wait_until  # noqa: E402
 
 BIN = None
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def reference(digits):
@@ -252,8 +258,46 @@ def case_restart():
     print("restart: same instance on a new port took over at once and finished the job")
 
 
+def case_resubmit():
+    # pi-gateway runs the pi-compute beside it: a copy of it beside a stand-in that fails the
+    # start of chosen jobs (tests/gateway/start_fault_compute.sh; by digit count).
+    tmp = tempfile.mkdtemp(prefix="picluster-resubmit-")
+    try:
+        bin_dir = os.path.join(tmp, "bin")
+        markers = os.path.join(tmp, "markers")
+        os.makedirs(bin_dir)
+        os.makedirs(markers)
+        shutil.copy2(os.path.join(BIN, "pi-gateway"), bin_dir)
+        shutil.copy2(os.path.join(HERE, "start_fault_compute.sh"),
+                     os.path.join(bin_dir, "pi-compute"))
+        env = dict(os.environ, PICLUSTER_TEST_MARKERS=markers,
+                   PICLUSTER_TEST_REAL_COMPUTE=os.path.join(BIN, "pi-compute"))
+        with Stack(bin_dir, scheduler="local", args=["--ranks", "1"], env=env) as s:
+            g = s.gw
+            jid = g.submit(1234)
+            marker = os.path.join(markers, jid)
+            wait_until(lambda: os.path.exists(marker), 60, "the first start of " + jid)
+            assert g.job(jid)["state"] == "queued", g.job(jid)
+            for pid in processes_with_arg(jid, "mpirun"):
+                os.kill(pid, signal.SIGKILL)
+            finished_exactly(g, jid, 1234)
+            assert "submitted again (1 of 2)" in g.log(tail=None), g.log()
+
+            doomed = g.submit(4242)
+            job = g.wait_state(doomed, {"finished", "errored", "cancelled"}, timeout=60)
+            assert job["state"] == "errored", job
+            assert job["error"]["code"] == "compute_lost", job
+            msg = job["error"]["message"]
+            assert "code 3" in msg and "never started" in msg, msg
+            log = g.log(tail=None)
+            assert log.count("job %s: " % doomed) and "submitted again (2 of 2)" in log, log
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("resubmit: a compute killed before it ran was started again; a doomed job errored")
+
+
 CASES = {"takeloss": case_takeloss, "partial": case_partial, "orphan": case_orphan,
-         "restart": case_restart}
+         "restart": case_restart, "resubmit": case_resubmit}
 
 
 def main():
