@@ -2,7 +2,7 @@
 # slurm_fake_compute.sh - stand-in for pi-compute in test_sched_slurm, run by slurm/pi.sbatch
 # under a real Slurm: records its arguments, then behaves as --digits asks:
 # 1 exits 0, 2 exits 3 (a failed compute), 3 sleeps (for cancel and time limit tests).
-digits= id=
+digits='' id=''
 args=("$@")
 while [ $# -gt 0 ]; do
 	case "$1" in
