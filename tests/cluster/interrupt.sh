@@ -6,6 +6,9 @@ set -uo pipefail
 bin=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+out=$tmp/out # PATH's folder: must be empty after each run
+log=$tmp/stderr
+mkdir "$out"
 fail=0
 
 # wait_gone PID SECONDS: waits for a background job to end, 1 if it is still there after.
@@ -23,21 +26,26 @@ wait_gone() {
 # tested is that the handler removes the file, so it gets a few seconds.
 export OMPI_MCA_odls_base_sigkill_timeout=5
 
-# Started only once the output's temporary file exists, i.e. the computation is under way.
+# Returns once the series is under way: rank 0 prints its first "series N% done" line
+# (--progress) only after it has opened the temporary file and installed its signal handler,
+# and after the broadcast that every rank waits for, so all ranks are past MPI_Init.
 start() {
-  mpirun -q --oversubscribe -np 2 "$bin/pi-compute" --digits 20000000 --output "$tmp/pi.txt" \
-    2>/dev/null &
+  : >"$log"
+  mpirun -q --oversubscribe -np 2 "$bin/pi-compute" --digits 20000000 --output "$out/pi.txt" \
+    --progress 2>"$log" &
   pid=$!
-  for ((i = 0; i < 300; i++)); do
-    compgen -G "$tmp/*.tmp.*" >/dev/null && return 0
+  local i
+  for ((i = 0; i < 600; i++)); do
+    grep -q '^pi-compute: series [0-9]*% done' "$log" && return 0
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "FAIL: no temporary file appeared"
+  echo "FAIL: the series did not start within 60 s; stderr:"
+  cat "$log"
   fail=1
 }
 
 start
-sleep 1
 kill -TERM "$pid"
 if ! wait_gone "$pid" 60; then
   echo "FAIL: mpirun still running 60 s after SIGTERM"
@@ -47,13 +55,12 @@ fi
 wait "$pid"
 rc=$?
 [ "$rc" -ne 0 ] || { echo "FAIL: SIGTERM run exited 0"; fail=1; }
-if [ -n "$(ls -A "$tmp")" ]; then
-  echo "FAIL: files left after SIGTERM: $(ls -A "$tmp")"
+if [ -n "$(ls -A "$out")" ]; then
+  echo "FAIL: files left after SIGTERM: $(ls -A "$out")"
   fail=1
 fi
 
 start
-sleep 1
 rank=$(pgrep -P "$pid" pi-compute | tail -1)
 if [ -z "$rank" ]; then
   echo "FAIL: no rank process found under mpirun $pid"
@@ -69,7 +76,7 @@ fi
 wait "$pid"
 rc=$?
 [ "$rc" -ne 0 ] || { echo "FAIL: run with a killed rank exited 0"; fail=1; }
-[ -e "$tmp/pi.txt" ] && { echo "FAIL: PATH exists after a killed rank"; fail=1; }
-rm -f "$tmp"/pi.txt.tmp.* # rank 0 may have been killed too hard to clean up; PATH is what counts
+[ -e "$out/pi.txt" ] && { echo "FAIL: PATH exists after a killed rank"; fail=1; }
+rm -f "$out"/pi.txt.tmp.* # rank 0 may have been killed too hard to clean up; PATH is what counts
 [ "$fail" -eq 0 ] && echo "ok: interrupted runs leave nothing at PATH and end"
 exit $fail
