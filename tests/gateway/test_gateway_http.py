@@ -387,7 +387,13 @@ def case_crash():
             os.kill(p, signal.SIGKILL)
         g4 = s.new_gateway(port=g.port)
         job = g4.wait_state(orphan, {"errored"}, timeout=60)
-        assert "gone" in job["error"]["message"] or job["error"]["message"], job
+        # What the local backend says of a compute it did not start and finds gone from /proc
+        # (sched_local.c), with the mpirun PID recorded as the scheduler's id (PID:STARTTICKS).
+        mpirun_pid = job["scheduler"]["job_id"].split(":")[0]
+        assert job["error"] == {
+            "code": "compute_lost",
+            "message": "the compute process (mpirun pid %s) is gone without reporting"
+                       % mpirun_pid}, job
 
 
 def case_redis():
