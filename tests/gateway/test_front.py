@@ -244,11 +244,12 @@ def raise_nofile():
 
 # --- hostile clients -----------------------------------------------------------------------
 
-def hold_hostile(port, idle, slow, stop, stats, source="127.0.0.2"):
+def hold_hostile(port, idle, slow, stop, stats, source="127.0.0.2", ready=None):
     """Holds `idle` connections that send nothing and `slow` slowloris connections (a request
     line, then one header byte every 2 s) against 127.0.0.1:port from `source`; whatever the
-    server closes is opened again at once. Runs until stop is set; puts its figures in stats
-    (a multiprocessing queue). Meant to run in a process of its own."""
+    server closes is opened again at once. Sets `ready` (a multiprocessing event) once all are
+    connected. Runs until stop is set; puts its figures in stats (a multiprocessing queue).
+    Meant to run in a process of its own."""
     sel = selectors.DefaultSelector()
     socks = {}  # sock -> kind
     trickle = {}  # sock -> next time to send a byte
@@ -285,6 +286,8 @@ def hold_hostile(port, idle, slow, stop, stats, source="127.0.0.2"):
         open_one("idle")
     for _ in range(slow):
         open_one("slow")
+    if ready is not None:
+        ready.set()
     last_sample = 0
     while not stop.is_set():
         for key, _ in sel.select(timeout=0.2):
@@ -337,12 +340,14 @@ def case_slow():
         cl = st.client(timeout=10)
         direct = Client(st.gateway_url, timeout=10)
         stop = multiprocessing.Event()
+        ready = multiprocessing.Event()
         stats = multiprocessing.Queue()
         attacker = multiprocessing.Process(target=hold_hostile,
-                                           args=(front_port, 1000, 200, stop, stats))
+                                           args=(front_port, 1000, 200, stop, stats,
+                                                 "127.0.0.2", ready))
         attacker.start()
         try:
-            time.sleep(3)  # all 1,200 open (nginx accepts them at once)
+            assert ready.wait(60), "the attacker did not connect within 60 s"
             times = {"GET /healthz": [], "POST /job": []}
             failures = []
             direct_ok = direct_fail = 0

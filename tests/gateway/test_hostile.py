@@ -293,7 +293,12 @@ def case_midway():
                          % job["id"].encode())
             got = sock.recv(65536)
             assert got.startswith(b"HTTP/1.1 200 "), got[:200]
-            time.sleep(1.0)  # the gateway now blocks on a full socket, mid-object
+            # Flow control has engaged: bytes wait unread in our receive queue and more wait
+            # in the gateway's send queue, so the gateway is blocked on a full socket,
+            # mid-object.
+            ours = sock.getsockname()[1]
+            wait_until(lambda: tcp_queues(ours, g.port)[1] > 0
+                       and tcp_queues(g.port, ours)[0] > 0, 30, "a full socket")
             with open(path, "r+b") as f:
                 f.truncate(1 << 20)  # the store breaks under the reader
             t0 = time.monotonic()
@@ -311,6 +316,20 @@ def case_midway():
         wait_until(lambda: "download stopped after" in g.log(None), 5, "the log line")
         print("midway: a store failure mid-download closed the connection after %.2fs "
               "(%d of %d bytes sent)" % (waited, total, big))
+
+
+def tcp_queues(local_port, remote_port):
+    """(send queue, receive queue) in bytes of the loopback TCP socket local_port ->
+    remote_port, from /proc/net/tcp; (0, 0) when there is none."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if (int(fields[1].rsplit(":", 1)[1], 16) == local_port
+                    and int(fields[2].rsplit(":", 1)[1], 16) == remote_port):
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return 0, 0
 
 
 def case_stall():
