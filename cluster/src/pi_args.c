@@ -79,9 +79,9 @@ static int parse_retry(const char *s, unsigned *out, char *err, size_t errcap)
 }
 
 /* Flags that take a value. */
-static const char *const valued[] = {"--digits",	   "--output",	  "--job-id",
-				     "--redis",	   "--store",	  "--key-prefix",
-				     "--redis-retry", "--redis-password-file"};
+static const char *const valued[] = {
+    "--digits", "--output",	"--job-id",	 "--redis",
+    "--store",	"--key-prefix", "--redis-retry", "--redis-password-file"};
 
 static int is_valued(const char *name, size_t len)
 {

@@ -19,8 +19,8 @@
 
 struct pi_args {
 	uint64_t digits;
-	const char *output; /* PATH or "-"; NULL in job mode */
-	const char *job_id; /* job mode: all three set */
+	const char *output;    /* PATH or "-"; NULL in job mode */
+	const char *job_id;    /* job mode: all three set */
 	const char *redis_url; /* never holds a password: points to redis_url_clean */
 	const char *redis_password_file;
 	char redis_url_clean[PI_ARGS_URL_MAX];

@@ -135,8 +135,7 @@ static pc_err parse_unix(const char *path, const char *end, struct store_url *ou
 			return url_fail(why, why_cap,
 					"unix socket URL: only the query ?db=N is understood");
 		if (!parse_uint(q + 4, end, STORE_DB_MAX, &out->db))
-			return url_fail(why, why_cap,
-					"unix socket URL: db must be a number 0..%d",
+			return url_fail(why, why_cap, "unix socket URL: db must be a number 0..%d",
 					STORE_DB_MAX);
 	}
 	return PC_OK;
@@ -236,9 +235,8 @@ const char *store_url_redact(const char *url, char *out, size_t cap)
 	return out;
 }
 
-pc_err store_url_split_password(const char *url, char *url_out, size_t url_cap,
-				char *password_out, size_t password_cap, char *why,
-				size_t why_cap)
+pc_err store_url_split_password(const char *url, char *url_out, size_t url_cap, char *password_out,
+				size_t password_cap, char *why, size_t why_cap)
 {
 	struct store_url *u;
 	const char *ui, *at, *colon;
@@ -296,8 +294,8 @@ pc_err store_password_file_read(const char *path, char *password_out, size_t pas
 	}
 	if (!fgets(buf, sizeof(buf), f)) {
 		if (ferror(f)) {
-			url_fail(why, why_cap, "cannot read the Redis password file %s: %s",
-				 path, strerror(errno));
+			url_fail(why, why_cap, "cannot read the Redis password file %s: %s", path,
+				 strerror(errno));
 			rc = PC_EIO;
 		} else {
 			buf[0] = '\0';
@@ -394,8 +392,8 @@ static pc_err conn_auth(store *st, redisContext *c)
 	if (r->type == REDIS_REPLY_ERROR) {
 		/* Redis's messages never quote the password. */
 		log_warn("Redis at %s refused the password%s%s: %s",
-			 url_where(&st->url, where, sizeof(where)), st->url.user[0] ? " of user " : "",
-			 st->url.user, r->str);
+			 url_where(&st->url, where, sizeof(where)),
+			 st->url.user[0] ? " of user " : "", st->url.user, r->str);
 		err = PC_EAUTH;
 	}
 	freeReplyObject(r);

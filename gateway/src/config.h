@@ -22,9 +22,9 @@ enum gw_download_mode { GW_DOWNLOAD_PROXY, GW_DOWNLOAD_REDIRECT };
  * can be copied and needs no free); an empty string means "not set".
  */
 struct gw_config {
-	char listen[GW_CONFIG_STR_MAX]; /* HOST:PORT, as given */
-	char listen_host[64];		/* numeric IPv4 address parsed from listen */
-	unsigned listen_port;		/* 0 = let the kernel pick a free port */
+	char listen[GW_CONFIG_STR_MAX];	   /* HOST:PORT, as given */
+	char listen_host[64];		   /* numeric IPv4 address parsed from listen */
+	unsigned listen_port;		   /* 0 = let the kernel pick a free port */
 	char redis_url[GW_CONFIG_STR_MAX]; /* never holds a password (see redis_password) */
 	char redis_password_file[GW_CONFIG_STR_MAX];
 	/* From the --redis URL, else --redis-password-file, else PICLUSTER_REDIS_PASSWORD;

@@ -145,8 +145,8 @@ static void test_redis_password(void **unused)
 			 PI_ARGS_ERROR);
 	assert_non_null(strstr(err, "cannot read"));
 	/* A malformed URL is refused without quoting it. */
-	assert_int_equal(PARSE(&a, "--digits", "5", "--job-id", "j", "--redis",
-			       "redis://:s3cret@", "--store", "file:///s"),
+	assert_int_equal(PARSE(&a, "--digits", "5", "--job-id", "j", "--redis", "redis://:s3cret@",
+			       "--store", "file:///s"),
 			 PI_ARGS_ERROR);
 	assert_null(strstr(err, "s3cret"));
 	assert_null(getenv("PICLUSTER_REDIS_PASSWORD"));

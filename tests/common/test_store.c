@@ -124,13 +124,20 @@ static void drive_to(const char *id, enum job_state target)
 static void test_url_parsing(void **state)
 {
 	static const char *const good[] = {
-	    "redis://127.0.0.1:6379", "redis://localhost",
-	    "redis://h:1/15",	      "redis://redis.example-1.net:65535/0",
-	    "unix:///tmp/x.sock",     "unix:///tmp/x.sock?db=3",
-	    "redis://:pw@h:1",	      "redis://user:pw@h:1/2",
-	    "redis://:p%40ss@h",      "redis://:a@b@h:1",
-	    "redis://alice@h",	      "redis://default:pw@h",
-	    "redis://:@h:1",	      "unix://:pw@/tmp/x.sock?db=2",
+	    "redis://127.0.0.1:6379",
+	    "redis://localhost",
+	    "redis://h:1/15",
+	    "redis://redis.example-1.net:65535/0",
+	    "unix:///tmp/x.sock",
+	    "unix:///tmp/x.sock?db=3",
+	    "redis://:pw@h:1",
+	    "redis://user:pw@h:1/2",
+	    "redis://:p%40ss@h",
+	    "redis://:a@b@h:1",
+	    "redis://alice@h",
+	    "redis://default:pw@h",
+	    "redis://:@h:1",
+	    "unix://:pw@/tmp/x.sock?db=2",
 	    "unix://u:pw@/run/r@a/x.sock",
 	};
 	static const char *const bad[] = {
@@ -202,8 +209,7 @@ static void test_url_password(void **state)
 	    {"redis://:@h", "redis://h", "", "redis://:@h"},
 	    {"unix://:pw@/run/r@a/x.sock?db=1", "unix:///run/r@a/x.sock?db=1", "pw",
 	     "unix://:***@/run/r@a/x.sock?db=1"},
-	    {"unix:///run/r@a/x.sock", "unix:///run/r@a/x.sock", "",
-	     "unix:///run/r@a/x.sock"},
+	    {"unix:///run/r@a/x.sock", "unix:///run/r@a/x.sock", "", "unix:///run/r@a/x.sock"},
 	};
 	char clean[256], pw[64], red[256], why[PATH_MAX + 160], path[PATH_MAX + 8];
 	FILE *f;
@@ -229,12 +235,12 @@ static void test_url_password(void **state)
 	assert_string_equal(store_url_redact("http://u:s3cret@h/p", red, sizeof(red)),
 			    "http://u:***@h/p");
 	assert_string_equal(store_url_redact("redis://:s3cret@h", red, 9), "redis://");
-	assert_int_equal(store_url_split_password("redis://:pw@h", clean, 8, pw, sizeof(pw),
-						  NULL, 0),
-			 PC_ERANGE);
-	assert_int_equal(store_url_split_password("redis://:pw@h", clean, sizeof(clean), pw, 2,
-						  NULL, 0),
-			 PC_ERANGE);
+	assert_int_equal(
+	    store_url_split_password("redis://:pw@h", clean, 8, pw, sizeof(pw), NULL, 0),
+	    PC_ERANGE);
+	assert_int_equal(
+	    store_url_split_password("redis://:pw@h", clean, sizeof(clean), pw, 2, NULL, 0),
+	    PC_ERANGE);
 
 	/* Password files: the first line, without "\n" or "\r\n". */
 	snprintf(path, sizeof(path), "%s/pw", redis.dir);
@@ -311,8 +317,8 @@ static void test_auth(void **state)
 	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
 	assert_int_equal(setenv(STORE_PASSWORD_ENV, "wrong", 1), 0);
 	assert_int_equal(store_open(&s, ar.unix_url, NULL, 1000), PC_EAUTH);
-	assert_true(snprintf(url, sizeof(url), "unix://:p%%40ss%%20w%%3Ard%%2F1@%s?db=2",
-			     ar.sock) < (int)sizeof(url));
+	assert_true(snprintf(url, sizeof(url), "unix://:p%%40ss%%20w%%3Ard%%2F1@%s?db=2", ar.sock) <
+		    (int)sizeof(url));
 	assert_int_equal(store_open(&s, url, NULL, 1000), PC_OK);
 	assert_int_equal(store_ping(s), PC_OK);
 	store_free(s);

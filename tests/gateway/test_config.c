@@ -18,13 +18,16 @@
 	gw_config_parse(cfg, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), err, sizeof(err))
 
 static const char *const env_vars[] = {
-    "PICLUSTER_LISTEN",	       "PICLUSTER_REDIS",	    "PICLUSTER_STORE",
-    "PICLUSTER_SCHEDULER",     "PICLUSTER_RANKS",	    "PICLUSTER_MAX_DIGITS",
-    "PICLUSTER_MAX_QUEUED",    "PICLUSTER_MAX_RUNNING",	    "PICLUSTER_KEY_PREFIX",
-    "PICLUSTER_INSTANCE",      "PICLUSTER_DOWNLOAD",	    "PICLUSTER_PRESIGN_EXPIRY",
-    "PICLUSTER_STATE_DIR",     "PICLUSTER_SLURM_PARTITION", "PICLUSTER_SLURM_ARGS",
-    "PICLUSTER_TRUSTED_PROXY", "PICLUSTER_REQUEST_TIMEOUT", "PICLUSTER_KEEP_ALIVE_TIMEOUT",
-    "PICLUSTER_REDIS_PASSWORD", "PICLUSTER_REDIS_PASSWORD_FILE",
+    "PICLUSTER_LISTEN",		 "PICLUSTER_REDIS",
+    "PICLUSTER_STORE",		 "PICLUSTER_SCHEDULER",
+    "PICLUSTER_RANKS",		 "PICLUSTER_MAX_DIGITS",
+    "PICLUSTER_MAX_QUEUED",	 "PICLUSTER_MAX_RUNNING",
+    "PICLUSTER_KEY_PREFIX",	 "PICLUSTER_INSTANCE",
+    "PICLUSTER_DOWNLOAD",	 "PICLUSTER_PRESIGN_EXPIRY",
+    "PICLUSTER_STATE_DIR",	 "PICLUSTER_SLURM_PARTITION",
+    "PICLUSTER_SLURM_ARGS",	 "PICLUSTER_TRUSTED_PROXY",
+    "PICLUSTER_REQUEST_TIMEOUT", "PICLUSTER_KEEP_ALIVE_TIMEOUT",
+    "PICLUSTER_REDIS_PASSWORD",	 "PICLUSTER_REDIS_PASSWORD_FILE",
 };
 
 static int clear_env(void **state)
@@ -212,14 +215,13 @@ static void test_redis_password(void **state)
 
 	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
 	assert_string_equal(cfg.redis_password, "");
-	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--redis",
-			       "redis://:s%40cret@h:1/2"),
-			 PC_OK);
+	assert_int_equal(
+	    PARSE(&cfg, err, "--store", "file:///s", "--redis", "redis://:s%40cret@h:1/2"), PC_OK);
 	assert_string_equal(cfg.redis_url, "redis://h:1/2");
 	assert_string_equal(cfg.redis_password, "s@cret");
-	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--redis",
-			       "unix://alice:pw@/run/r.sock?db=1"),
-			 PC_OK);
+	assert_int_equal(
+	    PARSE(&cfg, err, "--store", "file:///s", "--redis", "unix://alice:pw@/run/r.sock?db=1"),
+	    PC_OK);
 	assert_string_equal(cfg.redis_url, "unix://alice@/run/r.sock?db=1");
 	assert_string_equal(cfg.redis_password, "pw");
 

@@ -62,9 +62,8 @@ const char *store_url_redact(const char *url, char *out, size_t cap);
  * url_out and pass the password through the environment. PC_EINVAL for a malformed URL
  * (reason in why, which never quotes the URL), PC_ERANGE when an output is too small.
  */
-pc_err store_url_split_password(const char *url, char *url_out, size_t url_cap,
-				char *password_out, size_t password_cap, char *why,
-				size_t why_cap);
+pc_err store_url_split_password(const char *url, char *url_out, size_t url_cap, char *password_out,
+				size_t password_cap, char *why, size_t why_cap);
 
 /*
  * Reads a password file: its first line without the line end ("\n" or "\r\n"). PC_EIO
