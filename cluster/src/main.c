@@ -54,7 +54,7 @@ static void install_cleanup(const char *path)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-static int sink_write(void *ctx, const void *buf, size_t len)
+static pc_err sink_write(void *ctx, const void *buf, size_t len)
 {
 	struct sink *s = ctx;
 
@@ -98,7 +98,8 @@ static void sink_phase_done(void *ctx, enum pi_phase phase)
 static int open_sink(struct sink *s)
 {
 	if (s->args->job_id == NULL) {
-		if (pi_output_open(&s->out, s->args->output, s->err, sizeof(s->err)) != 0)
+		/* Whatever the cause, an output that cannot be opened is bad input (exit 2). */
+		if (pi_output_open(&s->out, s->args->output, s->err, sizeof(s->err)) != PC_OK)
 			return EXIT_USAGE;
 		if (pi_output_temp_path(s->out)[0] != '\0')
 			install_cleanup(pi_output_temp_path(s->out));
@@ -116,29 +117,29 @@ static int open_sink(struct sink *s)
 	}
 }
 
-/* Rank 0: publishes the result. Returns the exit code. */
-static int close_sink(struct sink *s, int run_rc)
+/* Rank 0: publishes the result; run_err is what pi_run returned (the sink's failure).
+ * Prints the cause and returns the exit code. */
+static int close_sink(struct sink *s, pc_err run_err)
 {
 	int rc = EXIT_OK;
 
 	if (s->job != NULL) {
-		if (run_rc != 0) {
-			pi_job_fail(s->job, "store_write",
-				    "writing the digits to the store failed");
-			fprintf(stderr, "pi-compute: writing the digits to the store failed\n");
+		if (run_err != PC_OK) {
+			pi_job_fail(s->job, run_err, s->err, sizeof(s->err));
+			fprintf(stderr, "pi-compute: %s\n", s->err);
 			return EXIT_FAIL;
 		}
-		if (pi_job_finish(s->job, s->err, sizeof(s->err)) != 0) {
+		if (pi_job_finish(s->job, s->err, sizeof(s->err)) != PC_OK) {
 			fprintf(stderr, "pi-compute: %s\n", s->err);
 			return EXIT_FAIL;
 		}
 		return EXIT_OK;
 	}
-	if (run_rc != 0) {
+	if (run_err != PC_OK) {
 		fprintf(stderr, "pi-compute: %s\n", s->err);
 		pi_output_abort(s->out);
 		rc = EXIT_FAIL;
-	} else if (pi_output_commit(s->out, s->err, sizeof(s->err)) != 0) {
+	} else if (pi_output_commit(s->out, s->err, sizeof(s->err)) != PC_OK) {
 		fprintf(stderr, "pi-compute: %s\n", s->err);
 		rc = EXIT_FAIL;
 	}
@@ -171,7 +172,8 @@ int main(int argc, char **argv)
 	struct sink s;
 	char err[512];
 	enum pi_args_result parsed;
-	int rank, status = EXIT_OK, run_rc, provided;
+	int rank, status = EXIT_OK, provided;
+	pc_err run_err;
 
 	/* Parsed before MPI_Init (it needs no MPI) to know the thread level: in job mode rank
 	 * 0's watcher thread calls MPI_Abort when the job is cancelled. MPI_Init may rewrite
@@ -223,9 +225,9 @@ int main(int argc, char **argv)
 	hooks.progress = (args.progress || args.job_id != NULL) ? sink_progress : NULL;
 	hooks.phase_done = sink_phase_done;
 	hooks.ctx = &s;
-	run_rc = pi_run(args.digits, guard_digits(), &hooks, MPI_COMM_WORLD, &res);
+	run_err = pi_run(args.digits, guard_digits(), &hooks, MPI_COMM_WORLD, &res);
 	if (rank == 0)
-		status = close_sink(&s, run_rc);
+		status = close_sink(&s, run_err);
 	if (args.timings)
 		pi_report_timings(&res.timings, args.digits, res.terms, res.guard, res.attempts,
 				  MPI_COMM_WORLD, stderr);

@@ -47,7 +47,8 @@ struct pi_job {
 	char sched_name[JOB_SCHED_NAME_MAX];
 	char sched_id[JOB_SCHED_ID_MAX];
 	uint64_t bytes;
-	int write_failed;
+	pc_err write_err;			  /* the first failed write: later ones return it */
+	char write_detail[JOB_ERROR_MESSAGE_MAX]; /* objstore_errmsg of that failure */
 	unsigned retry_s;
 	unsigned seed;	       /* rand_r state for the backoff's jitter */
 	const char *redis_url; /* borrowed from argv, for the watcher's own connection */
@@ -74,6 +75,36 @@ static void sleep_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+/*
+ * The job's error code for a failure of the object store, so that a client tells a full
+ * disk, a refused permission or credential and an unreachable endpoint apart without
+ * reading the message; `other` for every other cause.
+ */
+static const char *store_error_code(pc_err e, const char *other)
+{
+	switch (e) {
+	case PC_ENOSPACE:
+		return "store_full";
+	case PC_EAUTH:
+		return "store_denied";
+	case PC_EUNAVAILABLE:
+	case PC_ETIMEOUT:
+		return "store_unavailable";
+	default:
+		return other;
+	}
+}
+
+/* "<what>: <pc_strerror(e)> (<detail>)" into err, without the parentheses when the store
+ * gave no detail. */
+static void describe(char *err, size_t errcap, const char *what, pc_err e, const char *detail)
+{
+	if (detail[0] != '\0')
+		snprintf(err, errcap, "%s: %s (%s)", what, pc_strerror(e), detail);
+	else
+		snprintf(err, errcap, "%s: %s", what, pc_strerror(e));
 }
 
 /* Errors that mean "Redis is away, ask again"; every other answer decides. */
@@ -412,8 +443,9 @@ enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args 
 	if (e == PC_OK)
 		e = objstore_open(&job->watch_os, args->store_url);
 	if (e != PC_OK) {
+		/* The store logged the detail; it has no handle to carry it. */
 		snprintf(err, errcap, "--store %s: %s", args->store_url, pc_strerror(e));
-		set_errored(job, JOB_QUEUED, "store_unavailable", err);
+		set_errored(job, JOB_QUEUED, store_error_code(e, "store_unavailable"), err);
 		res = e == PC_EINVAL ? PI_JOB_BAD_ARGS : PI_JOB_FAILED;
 		goto out_free;
 	}
@@ -449,9 +481,11 @@ enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args 
 	}
 	e = objstore_writer_open(job->os, job->object, &job->w);
 	if (e != PC_OK) {
-		snprintf(err, errcap, "cannot write %s to the store: %s", job->object,
-			 pc_strerror(e));
-		set_errored(job, JOB_RUNNING, "store_write", err);
+		char what[JOB_OBJECT_MAX + 64];
+
+		snprintf(what, sizeof(what), "cannot write %s to the store", job->object);
+		describe(err, errcap, what, e, objstore_errmsg(job->os));
+		set_errored(job, JOB_RUNNING, store_error_code(e, "store_write"), err);
 		goto out_free;
 	}
 	if (pthread_create(&job->watcher, NULL, watch, job) != 0) {
@@ -469,24 +503,32 @@ out_free:
 	return res;
 }
 
-int pi_job_write(void *ctx, const void *buf, size_t len)
+pc_err pi_job_write(void *ctx, const void *buf, size_t len)
 {
 	struct pi_job *job = ctx;
-	int rc = 0;
+	pc_err e;
 
 	/* Held across the write so that a cancel never removes a file being written. */
 	pthread_mutex_lock(&job->lock);
-	if (job->write_failed || job->cancelled) {
-		rc = -1;
-	} else if (objstore_write(job->w, buf, len) != PC_OK ||
-		   EVP_DigestUpdate(job->md, buf, len) != 1) {
-		job->write_failed = 1;
-		rc = -1;
+	if (job->write_err != PC_OK) {
+		e = job->write_err;
+	} else if (job->cancelled) {
+		e = PC_ECONFLICT;
 	} else {
-		job->bytes += len;
+		e = objstore_write(job->w, buf, len);
+		if (e != PC_OK) {
+			snprintf(job->write_detail, sizeof(job->write_detail), "%s",
+				 objstore_errmsg(job->os));
+			job->write_err = e;
+		} else if (EVP_DigestUpdate(job->md, buf, len) != 1) {
+			snprintf(job->write_detail, sizeof(job->write_detail), "SHA-256 failed");
+			e = job->write_err = PC_EINTERNAL;
+		} else {
+			job->bytes += len;
+		}
 	}
 	pthread_mutex_unlock(&job->lock);
-	return rc;
+	return e;
 }
 
 void pi_job_progress(struct pi_job *job, double progress)
@@ -497,29 +539,30 @@ void pi_job_progress(struct pi_job *job, double progress)
 	pthread_mutex_unlock(&job->lock);
 }
 
-int pi_job_finish(struct pi_job *job, char *err, size_t errcap)
+pc_err pi_job_finish(struct pi_job *job, char *err, size_t errcap)
 {
 	unsigned char digest[EVP_MAX_MD_SIZE];
-	char hex[JOB_SHA256_HEX + 1];
+	char hex[JOB_SHA256_HEX + 1], what[JOB_OBJECT_MAX + 32];
 	unsigned int dlen = 0;
 	struct job_update upd;
 	struct job now;
-	pc_err e, d;
-	int rc = -1;
+	pc_err e, d, rc;
 
 	/* From here a cancel is seen by the refused running -> finished below. */
 	stop_watcher(job);
-	e = objstore_writer_commit(job->w);
+	rc = objstore_writer_commit(job->w);
 	job->w = NULL;
-	if (e != PC_OK) {
-		snprintf(err, errcap, "storing %s failed: %s", job->object, pc_strerror(e));
-		set_errored(job, JOB_RUNNING, "store_write", err);
+	if (rc != PC_OK) {
+		snprintf(what, sizeof(what), "storing %s failed", job->object);
+		describe(err, errcap, what, rc, objstore_errmsg(job->os));
+		set_errored(job, JOB_RUNNING, store_error_code(rc, "store_write"), err);
 		goto out_free;
 	}
 	if (EVP_DigestFinal_ex(job->md, digest, &dlen) != 1 || dlen != 32) {
 		snprintf(err, errcap, "SHA-256 failed");
 		objstore_delete(job->os, job->object);
 		set_errored(job, JOB_RUNNING, "internal", err);
+		rc = PC_EINTERNAL;
 		goto out_free;
 	}
 	for (unsigned i = 0; i < dlen; i++)
@@ -529,11 +572,9 @@ int pi_job_finish(struct pi_job *job, char *err, size_t errcap)
 	upd.result_object = job->object;
 	upd.result_bytes = job->bytes;
 	upd.result_sha256 = hex;
-	e = move(job, JOB_FINISHED, JOB_RUNNING, &upd, "recording the result", &now);
-	if (e == PC_OK) {
-		rc = 0;
+	rc = e = move(job, JOB_FINISHED, JOB_RUNNING, &upd, "recording the result", &now);
+	if (e == PC_OK)
 		goto out_free;
-	}
 	if (is_transient(e)) {
 		/* Whether the last attempt was applied is unknown: a finished job may point at
 		 * the object, so it stays (an orphan at worst, never a lost result). */
@@ -549,7 +590,7 @@ int pi_job_finish(struct pi_job *job, char *err, size_t errcap)
 			pc_strerror(d));
 	if (e == PC_ECONFLICT && now.state == JOB_CANCELLED) {
 		fprintf(stderr, "pi-compute: job %s was cancelled: stopped\n", job->id);
-		rc = 0;
+		rc = PC_OK;
 	} else if (e == PC_ECONFLICT) {
 		snprintf(err, errcap, "job %s: the result was refused (the job is %s)", job->id,
 			 job_state_name(now.state));
@@ -565,11 +606,18 @@ out_free:
 	return rc;
 }
 
-void pi_job_fail(struct pi_job *job, const char *code, const char *message)
+void pi_job_fail(struct pi_job *job, pc_err cause, char *err, size_t errcap)
 {
+	char what[JOB_OBJECT_MAX + 48];
+
 	stop_watcher(job);
+	/* Our own failed write says more than the cause handed back through pi_run. */
+	if (job->write_err != PC_OK)
+		cause = job->write_err;
+	snprintf(what, sizeof(what), "writing %s to the store failed", job->object);
+	describe(err, errcap, what, cause, job->write_err != PC_OK ? job->write_detail : "");
 	objstore_writer_abort(job->w);
 	job->w = NULL;
-	set_errored(job, JOB_RUNNING, code, message);
+	set_errored(job, JOB_RUNNING, store_error_code(cause, "store_write"), err);
 	free_job(job);
 }

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "picluster/error.h"
+
 #include "pi_args.h"
 
 struct pi_job;
@@ -35,8 +37,12 @@ enum pi_job_start_result {
 enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args *args, char *err,
 				      size_t errcap);
 
-/* A pi_run_hooks write callback: streams bytes into the object and the SHA-256. */
-int pi_job_write(void *job, const void *buf, size_t len);
+/*
+ * A pi_run_hooks write callback: streams bytes into the object and the SHA-256. On failure
+ * the store's error (PC_ENOSPACE, PC_EAUTH, PC_EUNAVAILABLE, ...; PC_ECONFLICT once the job
+ * is being cancelled), kept with its detail for pi_job_fail; every later call returns it.
+ */
+pc_err pi_job_write(void *job, const void *buf, size_t len);
 
 /* Hands progress (0..1) to the watcher, which writes the latest to Redis twice a second. */
 void pi_job_progress(struct pi_job *job, double progress);
@@ -45,15 +51,23 @@ void pi_job_progress(struct pi_job *job, double progress);
  * Stops the watcher, commits the object and moves running -> finished with its name, size
  * and SHA-256, riding out Redis outages (an attempt whose answer was lost counts when the
  * job holds exactly this result). When the move is refused because the job was cancelled
- * meanwhile, the object is deleted, "job ID was cancelled: stopped" logged and 0 returned.
- * Otherwise -1 with a message in err: a failure before the move sets the job errored; a
- * refusal for another reason deletes the object; Redis away for the whole retry budget
- * keeps the object (it may already be recorded). Frees job.
+ * meanwhile, the object is deleted, "job ID was cancelled: stopped" logged and PC_OK
+ * returned. Otherwise the error, with a message in err: a failed commit sets the job
+ * errored as pi_job_fail does; a refusal for another reason deletes the object; Redis away
+ * for the whole retry budget keeps the object (it may already be recorded). Frees job.
  */
-int pi_job_finish(struct pi_job *job, char *err, size_t errcap);
+pc_err pi_job_finish(struct pi_job *job, char *err, size_t errcap);
 
-/* Stops the watcher, discards the object and moves running -> errored with code and
- * message (riding out Redis outages). Frees job. */
-void pi_job_fail(struct pi_job *job, const char *code, const char *message);
+/*
+ * After the digits could not be written (cause: what pi_run returned, i.e. pi_job_write's
+ * error): stops the watcher, discards the object and moves running -> errored (riding out
+ * Redis outages). The job's error names the cause, so that a client can tell them apart:
+ *   code store_full (PC_ENOSPACE), store_denied (PC_EAUTH), store_unavailable
+ *   (PC_EUNAVAILABLE, PC_ETIMEOUT), store_write (anything else);
+ *   message "writing jobs/ID/pi.txt to the store failed: <pc_strerror> (<the store's
+ *   detail: errno's text, HTTP status and S3 code, or the endpoint>)".
+ * The same message goes into err, for stderr. Frees job.
+ */
+void pi_job_fail(struct pi_job *job, pc_err cause, char *err, size_t errcap);
 
 #endif

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,29 +30,39 @@ static void free_output(struct pi_output *o)
 	free(o);
 }
 
-int pi_output_open(struct pi_output **out, const char *path, char *err, size_t errcap)
+/* Formats "<message>: <errno text>" into err and returns errno's pc_err (read first). */
+static pc_err sys_fail(char *err, size_t errcap, const char *message)
+{
+	int e = errno;
+
+	snprintf(err, errcap, "%s: %s", message, strerror(e));
+	return pc_err_from_errno(e);
+}
+
+pc_err pi_output_open(struct pi_output **out, const char *path, char *err, size_t errcap)
 {
 	struct pi_output *o;
 	struct stat st;
 	char *copy;
 	size_t n;
-	int rc = -1;
+	pc_err rc = PC_ENOMEM;
 
 	*out = NULL;
 	o = calloc(1, sizeof(*o));
 	if (o == NULL) {
 		snprintf(err, errcap, "out of memory");
-		return -1;
+		return PC_ENOMEM;
 	}
 	o->fd = -1;
 	if (strcmp(path, "-") == 0) {
 		o->is_stdout = 1;
 		o->fd = STDOUT_FILENO;
 		*out = o;
-		return 0;
+		return PC_OK;
 	}
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		snprintf(err, errcap, "--output %s: is a directory", path);
+		rc = PC_EINVAL;
 		goto out_free;
 	}
 	o->path = strdup(path);
@@ -73,24 +84,29 @@ int pi_output_open(struct pi_output **out, const char *path, char *err, size_t e
 	snprintf(o->temp, n, "%s.tmp.XXXXXX", path);
 	o->fd = mkstemp(o->temp);
 	if (o->fd < 0) {
-		snprintf(err, errcap, "--output %s: cannot create a file there: %s", path,
-			 strerror(errno));
+		char what[64 + PATH_MAX];
+
+		snprintf(what, sizeof(what), "--output %s: cannot create a file there", path);
+		rc = sys_fail(err, errcap, what);
 		goto out_free;
 	}
 	if (fchmod(o->fd, 0644) != 0) {
-		snprintf(err, errcap, "--output %s: %s", path, strerror(errno));
+		char what[16 + PATH_MAX];
+
+		snprintf(what, sizeof(what), "--output %s", path);
+		rc = sys_fail(err, errcap, what);
 		close(o->fd);
 		unlink(o->temp);
 		goto out_free;
 	}
 	*out = o;
-	return 0;
+	return PC_OK;
 out_free:
 	free_output(o);
 	return rc;
 }
 
-int pi_output_write(struct pi_output *o, const void *buf, size_t len, char *err, size_t errcap)
+pc_err pi_output_write(struct pi_output *o, const void *buf, size_t len, char *err, size_t errcap)
 {
 	const char *p = buf;
 
@@ -99,38 +115,50 @@ int pi_output_write(struct pi_output *o, const void *buf, size_t len, char *err,
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0) {
-			snprintf(err, errcap, "write to %s failed: %s",
-				 o->is_stdout ? "stdout" : o->path,
-				 w < 0 ? strerror(errno) : "no progress");
-			return -1;
+		if (w < 0) {
+			char what[32 + PATH_MAX];
+
+			snprintf(what, sizeof(what), "write to %s failed",
+				 o->is_stdout ? "stdout" : o->path);
+			return sys_fail(err, errcap, what);
+		}
+		if (w == 0) {
+			snprintf(err, errcap, "write to %s failed: no progress",
+				 o->is_stdout ? "stdout" : o->path);
+			return PC_EIO;
 		}
 		p += w;
 		len -= (size_t)w;
 	}
-	return 0;
+	return PC_OK;
 }
 
-int pi_output_commit(struct pi_output *o, char *err, size_t errcap)
+pc_err pi_output_commit(struct pi_output *o, char *err, size_t errcap)
 {
-	int dfd, rc = -1;
+	char what[32 + PATH_MAX];
+	pc_err rc;
+	int dfd;
 
 	if (o->is_stdout) {
 		free_output(o);
-		return 0;
+		return PC_OK;
 	}
+	/* A full disk may show only here (delayed allocation). */
 	if (fsync(o->fd) != 0) {
-		snprintf(err, errcap, "fsync of %s failed: %s", o->temp, strerror(errno));
+		snprintf(what, sizeof(what), "fsync of %s failed", o->temp);
+		rc = sys_fail(err, errcap, what);
 		goto out_unlink;
 	}
 	if (close(o->fd) != 0) {
 		o->fd = -1;
-		snprintf(err, errcap, "close of %s failed: %s", o->temp, strerror(errno));
+		snprintf(what, sizeof(what), "close of %s failed", o->temp);
+		rc = sys_fail(err, errcap, what);
 		goto out_unlink;
 	}
 	o->fd = -1;
 	if (rename(o->temp, o->path) != 0) {
-		snprintf(err, errcap, "rename to %s failed: %s", o->path, strerror(errno));
+		snprintf(what, sizeof(what), "rename to %s failed", o->path);
+		rc = sys_fail(err, errcap, what);
 		goto out_unlink;
 	}
 	/* Make the rename itself durable. */
@@ -140,7 +168,7 @@ int pi_output_commit(struct pi_output *o, char *err, size_t errcap)
 		close(dfd);
 	}
 	free_output(o);
-	return 0;
+	return PC_OK;
 out_unlink:
 	if (o->fd >= 0)
 		close(o->fd);

@@ -42,8 +42,15 @@ static void phase_done(const struct pi_run_hooks *hooks, int rank, enum pi_phase
 struct out_state {
 	const struct pi_run_hooks *hooks;
 	uint64_t left; /* decimals still to write */
-	int failed;
+	pc_err failed; /* the first failure of hooks->write: nothing more is written */
 };
+
+/* Hands buf to the sink unless an earlier piece failed; remembers the first failure. */
+static void out_bytes(struct out_state *o, const void *buf, size_t len)
+{
+	if (o->failed == PC_OK)
+		o->failed = o->hooks->write(o->hooks->ctx, buf, len);
+}
 
 static int out_digits(void *ctx, const void *buf, size_t len)
 {
@@ -52,11 +59,10 @@ static int out_digits(void *ctx, const void *buf, size_t len)
 
 	if (len > o->left)
 		len = (size_t)o->left;
-	while (len > 0 && !o->failed) {
+	while (len > 0 && o->failed == PC_OK) {
 		size_t n = len < OUT_CHUNK ? len : OUT_CHUNK;
 
-		if (o->hooks->write(o->hooks->ctx, p, n) != 0)
-			o->failed = 1;
+		out_bytes(o, p, n);
 		p += n;
 		len -= n;
 		o->left -= n;
@@ -64,9 +70,10 @@ static int out_digits(void *ctx, const void *buf, size_t len)
 	return 0; /* keep draining the other ranks even after a failure */
 }
 
-/* One attempt with `guard` guard digits: 0 done, 1 ambiguous (try again), -1 sink failed. */
+/* One attempt with `guard` guard digits: 0 done, 1 ambiguous (try again); *out_err is the
+ * sink's failure on rank 0 (PC_OK otherwise). */
 static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *hooks, MPI_Comm comm,
-		   struct pi_run_result *res)
+		   struct pi_run_result *res, pc_err *out_err)
 {
 	uint64_t dec = digits + guard, B = pi_final_bits(dec), terms = pi_series_terms(dec);
 	uint64_t *bounds, *start, *len;
@@ -78,6 +85,7 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 	int rank, size, pieces, sqrt_rank, ambiguous = 0, rc = 0;
 	double t0, now;
 
+	*out_err = PC_OK;
 	MPI_Comm_rank(comm, &rank);
 	MPI_Comm_size(comm, &size);
 	memset(t, 0, sizeof(*t));
@@ -168,20 +176,17 @@ static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *h
 
 	/* Output: rank 0 writes its piece, then receives the others in order. */
 	if (rank == 0) {
-		struct out_state o = {hooks, digits, 0};
+		struct out_state o = {hooks, digits, PC_OK};
 
-		if (hooks->write(hooks->ctx, "3.", 2) != 0)
-			o.failed = 1;
+		out_bytes(&o, "3.", 2);
 		out_digits(&o, piece, (size_t)len[0]);
 		free(piece);
 		piece = NULL;
 		for (int r = 1; r < pieces; r++)
 			if (pi_bigmsg_recv_bytes(r, TAG_PIECE, comm, out_digits, &o) != 0)
 				die(comm, "receiving digits failed");
-		if (!o.failed && hooks->write(hooks->ctx, "\n", 1) != 0)
-			o.failed = 1;
-		if (o.failed)
-			rc = -1;
+		out_bytes(&o, "\n", 1);
+		*out_err = o.failed;
 	} else if (len[rank] > 0) {
 		pi_bigmsg_send_bytes(piece, len[rank], OUT_CHUNK, 0, TAG_PIECE, comm);
 	}
@@ -195,16 +200,17 @@ out:
 	return rc;
 }
 
-int pi_run(uint64_t digits, unsigned guard, const struct pi_run_hooks *hooks, MPI_Comm comm,
-	   struct pi_run_result *res)
+pc_err pi_run(uint64_t digits, unsigned guard, const struct pi_run_hooks *hooks, MPI_Comm comm,
+	      struct pi_run_result *res)
 {
-	int rc;
+	pc_err err;
 
 	res->attempts = 0;
-	do {
+	for (;;) {
 		res->attempts++;
-		rc = attempt(digits, guard, hooks, comm, res);
-		guard *= 2;
-	} while (rc == 1);
-	return rc;
+		if (attempt(digits, guard, hooks, comm, res, &err) == 0)
+			break;
+		guard *= 2; /* the guard digits left the truncation open */
+	}
+	return err;
 }

@@ -38,33 +38,14 @@ struct file_writer {
 
 static const struct objstore_ops file_ops;
 
-/* What a failed file system call means to the caller: the disk is full (or a quota or file
- * size limit is reached), permission is refused, or some other I/O failure. */
-static pc_err errno_to_err(int e)
-{
-	switch (e) {
-	case ENOSPC:
-	case EDQUOT:
-	case EFBIG:
-		return PC_ENOSPACE;
-	case EACCES:
-	case EPERM:
-	case EROFS:
-		return PC_EAUTH;
-	case ENOMEM:
-		return PC_ENOMEM;
-	default:
-		return PC_EIO;
-	}
-}
-
 /* Records and logs the failure of the call `what` on path from errno (read first, before
  * anything can change it) and returns its pc_err. */
 static pc_err sys_fail(objstore *os, const char *what, const char *path)
 {
 	int e = errno;
 
-	return objstore_fail(os, errno_to_err(e), "file store: %s %s: %s", what, path, strerror(e));
+	return objstore_fail(os, pc_err_from_errno(e), "file store: %s %s: %s", what, path,
+			     strerror(e));
 }
 
 /* Joins root and name into a new string; NULL when out of memory or too long. */
@@ -494,8 +475,9 @@ static pc_err file_discard_incomplete(objstore *os, const char *name)
 		} else if (errno != ENOENT) {
 			int en = errno;
 
-			err = objstore_fail(os, errno_to_err(en), "file store: unlink %s/%s: %s",
-					    path, e->d_name, strerror(en));
+			err =
+			    objstore_fail(os, pc_err_from_errno(en), "file store: unlink %s/%s: %s",
+					  path, e->d_name, strerror(en));
 		}
 	}
 	closedir(d);

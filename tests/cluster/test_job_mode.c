@@ -405,6 +405,95 @@ static void test_password(void **unused)
 	test_redis_free(&ar);
 }
 
+/*
+ * Runs pi-compute (one rank, without mpirun) for a new queued job against the object store
+ * `where`, behind `prefix` (shell text: a limit, a user switch, variables), and checks that
+ * it fails with exit 1, the job errored with `code` and a message holding `cause`, which
+ * stderr shows too. The job's message goes into msg.
+ */
+static void check_store_failure(const char *prefix, const char *where, uint64_t digits,
+				const char *code, const char *cause, char *msg, size_t cap)
+{
+	char cmd[2 * PATH_MAX + 1024];
+	struct job job;
+	int rc;
+
+	new_job(st, &job, digits, true);
+	snprintf(cmd, sizeof(cmd),
+		 "%s '%s/pi-compute' --digits %llu --job-id '%s' --redis '%s' --store '%s' "
+		 "--key-prefix " PREFIX " --redis-retry 5 2>'%s'",
+		 prefix, BIN_DIR, (unsigned long long)digits, job.id, redis.url, where, log_path);
+	rc = system(cmd);
+	assert_true(rc != -1 && WIFEXITED(rc));
+	assert_int_equal(store_job_get(st, job.id, &job), PC_OK);
+	if (WEXITSTATUS(rc) != 1 || job.state != JOB_ERRORED || strcmp(job.error_code, code) ||
+	    strstr(job.error_message, cause) == NULL || !log_has(job.error_message)) {
+		print_log();
+		fail_msg("expected exit 1 and errored %s '...%s...', got exit %d, %s %s '%s'", code,
+			 cause, WEXITSTATUS(rc), job_state_name(job.state), job.error_code,
+			 job.error_message);
+	}
+	fprintf(stderr, "  %s: %s\n", job.error_code, job.error_message);
+	snprintf(msg, cap, "%s", job.error_message);
+}
+
+/* A full disk, a refused permission and an unreachable endpoint end the job with codes and
+ * messages that tell them apart, naming the cause, and so does pi-compute's stderr. */
+static void test_store_failures_differ(void **unused)
+{
+	char full[JOB_ERROR_MESSAGE_MAX] = "", denied[JOB_ERROR_MESSAGE_MAX];
+	char gone[JOB_ERROR_MESSAGE_MAX], dir[] = "/tmp/pi-job-denied-XXXXXX", url[64], cmd[256];
+	char small[] = "/tmp/pi-job-full-XXXXXX", prefix[160];
+	bool mounted = false;
+
+	/* A full disk: the store is a 64 KiB tmpfs mounted in a private mount namespace of the
+	 * compute alone (unshare -m as root, else in a user namespace when the kernel allows
+	 * one), and 100 KB of digits go there. */
+	assert_non_null(mkdtemp(small));
+	snprintf(url, sizeof(url), "file://%s", small);
+	for (int i = 0; i < 2 && !mounted; i++) {
+		snprintf(prefix, sizeof(prefix),
+			 "unshare %s sh -c 'mount -t tmpfs -o size=64k tmpfs %s && exec \"$@\"' sh",
+			 i == 0 ? "-m" : "-rm", small);
+		snprintf(cmd, sizeof(cmd), "%s true 2>/dev/null", prefix);
+		mounted = system(cmd) == 0;
+	}
+	if (mounted) {
+		check_store_failure(prefix, url, 100000, "store_full",
+				    "no space left on the storage (file store: write ", full,
+				    sizeof(full));
+		assert_non_null(strstr(full, "No space left on device"));
+	} else {
+		fprintf(stderr, "  (no mount namespace here: the full disk case is not run)\n");
+	}
+	assert_int_equal(rmdir(small), 0);
+
+	/* A store directory the compute may not write: as root, run it as nobody. */
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(url, sizeof(url), "file://%s", dir);
+	if (geteuid() != 0)
+		assert_int_equal(chmod(dir, 0555), 0);
+	check_store_failure(geteuid() == 0 ? "exec setpriv --reuid=65534 --regid=65534 "
+					     "--clear-groups"
+					   : "",
+			    url, 1000, "store_denied", "access denied (file store: mkdir ", denied,
+			    sizeof(denied));
+	assert_non_null(strstr(denied, "Permission denied"));
+	snprintf(cmd, sizeof(cmd), "chmod 0755 '%s' && rm -rf '%s'", dir, dir);
+	assert_int_equal(system(cmd), 0);
+
+	/* An S3 endpoint where nothing listens: the single PUT at the commit fails. */
+	check_store_failure("AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s",
+			    "s3://bucket/p?endpoint=http://127.0.0.1:1&region=us-east-1&retries=0",
+			    1000, "store_unavailable",
+			    "service unavailable (s3 store: PUT s3://bucket/p/jobs/", gone,
+			    sizeof(gone));
+	assert_non_null(strstr(gone, "(endpoint http://127.0.0.1:1)"));
+	assert_string_not_equal(denied, gone);
+	assert_string_not_equal(full, denied);
+}
+
 /* (a) Redis killed with kill -9 while the ranks compute, and restarted on the same port and
  * AOF before they end: the job finishes with the right digits. */
 static void test_outage_midrun(void **unused)
@@ -798,6 +887,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_finishes_two_ranks),
 	    cmocka_unit_test(test_cancelled_job_not_run),
 	    cmocka_unit_test(test_redis_unreachable_fails),
+	    cmocka_unit_test(test_store_failures_differ),
 	    cmocka_unit_test(test_password),
 	};
 	const struct CMUnitTest outage_midrun[] = {cmocka_unit_test(test_outage_midrun)};

@@ -164,10 +164,16 @@ static void test_combine_equals_serial(void **unused)
 	free(bounds);
 }
 
+/* pi_run's sink over collect. */
+static pc_err collect_output(void *ctx, const void *buf, size_t len)
+{
+	return collect(ctx, buf, len) == 0 ? PC_OK : PC_ERANGE;
+}
+
 static void run_against_serial(uint64_t digits, unsigned guard)
 {
 	struct collect c;
-	struct pi_run_hooks hooks = {collect, NULL, NULL, &c};
+	struct pi_run_hooks hooks = {collect_output, NULL, NULL, &c};
 	struct pi_run_result res;
 	char *serial;
 
@@ -175,7 +181,7 @@ static void run_against_serial(uint64_t digits, unsigned guard)
 	c.len = 0;
 	c.buf = malloc(c.cap);
 	assert_non_null(c.buf);
-	assert_int_equal(pi_run(digits, guard, &hooks, MPI_COMM_WORLD, &res), 0);
+	assert_int_equal(pi_run(digits, guard, &hooks, MPI_COMM_WORLD, &res), PC_OK);
 	if (rank == 0) {
 		assert_int_equal(pi_serial_digits(&serial, digits, 0), 0);
 		assert_int_equal(c.len, digits + 3);
@@ -195,6 +201,42 @@ static void test_run_equals_serial(void **unused)
 	run_against_serial(761, 3);
 }
 
+/* A sink that takes `room` bytes, then fails like a full disk, and counts calls after that. */
+struct full_sink {
+	size_t room, took;
+	unsigned calls_after;
+};
+
+static pc_err fill_up(void *ctx, const void *buf, size_t len)
+{
+	struct full_sink *f = ctx;
+
+	if (f->took >= f->room) {
+		f->calls_after++;
+		return PC_ENOSPACE;
+	}
+	f->took += len;
+	return PC_OK;
+}
+
+/* The sink's own error comes back from pi_run on rank 0 (the other ranks finish with PC_OK),
+ * and no byte is offered to the sink after its failure. */
+static void test_run_returns_sink_error(void **unused)
+{
+	struct full_sink f = {.room = 1000};
+	struct pi_run_hooks hooks = {fill_up, NULL, NULL, &f};
+	struct pi_run_result res;
+	pc_err err;
+
+	err = pi_run(200000, 12, &hooks, MPI_COMM_WORLD, &res);
+	if (rank == 0) {
+		assert_int_equal(err, PC_ENOSPACE);
+		assert_int_equal(f.calls_after, 1);
+	} else {
+		assert_int_equal(err, PC_OK);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +246,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_bytes_stream),
 	    cmocka_unit_test(test_combine_equals_serial),
 	    cmocka_unit_test(test_run_equals_serial),
+	    cmocka_unit_test(test_run_returns_sink_error),
 	};
 	int failed;
 

@@ -41,4 +41,9 @@ const char *pc_strerror(pc_err err);
 /* Returns the enum's name without prefix ("NOTFOUND"); static, never NULL. */
 const char *pc_errname(pc_err err);
 
+/* The pc_err for the errno of a failed file system call: a full disk, a quota or a file size
+ * limit (ENOSPC, EDQUOT, EFBIG) is PC_ENOSPACE, a refused permission (EACCES, EPERM, EROFS)
+ * PC_EAUTH, ENOMEM PC_ENOMEM, anything else PC_EIO. */
+pc_err pc_err_from_errno(int errnum);
+
 #endif
