@@ -513,14 +513,21 @@ static bool starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum store_retry retry,
-		  int flag_idx, redisReply **out)
+/*
+ * store_call, and for store_eval: *noscript (when not NULL) is set when Redis answered
+ * NOSCRIPT, the EVALSHA that must fall back to EVAL. That is not an error of the command, so
+ * it has no pc_err of its own: PC_EPROTO, and the flag tells it apart.
+ */
+static pc_err call(store *st, int argc, const char **argv, size_t *lens, enum store_retry retry,
+		   int flag_idx, bool *noscript, redisReply **out)
 {
 	bool fresh = false;
 	redisReply *r;
 	pc_err err;
 
 	*out = NULL;
+	if (noscript)
+		*noscript = false;
 	if (!st->ctx || st->ctx->err || conn_is_stale(st->ctx)) {
 		err = store_conn_open(st);
 		if (err)
@@ -551,11 +558,10 @@ pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum sto
 		*out = r;
 		return PC_OK;
 	}
-	if (starts_with(r->str, "NOSCRIPT")) {
-		*out = r;
-		return PC_ENOTSUP;
-	}
-	if (starts_with(r->str, "LOADING") || starts_with(r->str, "BUSY") ||
+	if (noscript && starts_with(r->str, "NOSCRIPT")) {
+		*noscript = true;
+		err = PC_EPROTO;
+	} else if (starts_with(r->str, "LOADING") || starts_with(r->str, "BUSY") ||
 	    starts_with(r->str, "MASTERDOWN") || starts_with(r->str, "TRYAGAIN")) {
 		err = PC_EUNAVAILABLE;
 	} else if (starts_with(r->str, "NOAUTH") || starts_with(r->str, "NOPERM") ||
@@ -575,33 +581,32 @@ pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum sto
 	return err;
 }
 
+pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum store_retry retry,
+		  int flag_idx, redisReply **out)
+{
+	return call(st, argc, argv, lens, retry, flag_idx, NULL, out);
+}
+
 pc_err store_eval(store *st, enum store_script script, int argc, const char **argv, size_t *lens,
 		  enum store_retry retry, int flag_idx, redisReply **out)
 {
+	bool noscript;
 	pc_err err;
 
 	argv[0] = "EVALSHA";
 	lens[0] = 7;
 	argv[1] = st->script_sha[script];
 	lens[1] = strlen(st->script_sha[script]);
-	err = store_call(st, argc, argv, lens, retry, flag_idx, out);
-	if (err != PC_ENOTSUP)
+	err = call(st, argc, argv, lens, retry, flag_idx, &noscript, out);
+	if (!noscript)
 		return err;
 	/* NOSCRIPT: the script did not run (Redis restarted or its cache was flushed). EVAL
-	 * runs it and caches it again for the next EVALSHA. */
-	freeReplyObject(*out);
-	*out = NULL;
+	 * runs it and caches it again for the next EVALSHA; a NOSCRIPT to EVAL is an error. */
 	argv[0] = "EVAL";
 	lens[0] = 4;
 	argv[1] = st->script_text[script];
 	lens[1] = strlen(st->script_text[script]);
-	err = store_call(st, argc, argv, lens, retry, flag_idx, out);
-	if (err == PC_ENOTSUP) {
-		freeReplyObject(*out);
-		*out = NULL;
-		err = PC_EPROTO;
-	}
-	return err;
+	return store_call(st, argc, argv, lens, retry, flag_idx, out);
 }
 
 void store_next_token(store *st, char *out, size_t cap)

@@ -91,8 +91,9 @@ void store_conn_close(store *st);
 /*
  * Sends one command and reads its reply, reconnecting once when the connection was lost
  * (see enum store_retry). On PC_OK *out is the reply (free with freeReplyObject), never an
- * error reply. Error replies: NOSCRIPT gives PC_ENOTSUP with *out kept (for the EVAL
- * fallback); LOADING/BUSY/MASTERDOWN give PC_EUNAVAILABLE; others PC_EPROTO.
+ * error reply. Error replies: LOADING/BUSY/MASTERDOWN/TRYAGAIN give PC_EUNAVAILABLE,
+ * NOAUTH/NOPERM/WRONGPASS PC_EAUTH, others (NOSCRIPT too: store_eval handles it itself)
+ * PC_EPROTO.
  */
 pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum store_retry retry,
 		  int flag_idx, redisReply **out);
