@@ -245,8 +245,9 @@ static void settle(struct gateway *gw, store *st, objstore **os, const struct jo
 }
 
 /*
- * A queued job whose compute ended before it reported running never ran: killed while it
- * started, or forgotten by a Slurm controller that lost its last seconds of state in a crash.
+ * A queued job whose compute was ended from outside (rep->retry) before it reported running
+ * never ran: killed while it started, its node failed, or forgotten by a Slurm controller that
+ * lost its last seconds of state in a crash. An exit code or a time limit is not retried.
  * Rather than failing the user's job, submit it again, at most RESUBMIT_MAX times (counted per
  * gateway; a restart counts anew, so a job that keeps dying still ends errored). True when the
  * job needs no settling now: submitted again, or the scheduler cannot take it yet (asked again
@@ -260,7 +261,7 @@ static bool resubmit(struct gateway *gw, store *st, const struct job *seen,
 	struct job job;
 	pc_err rc;
 
-	if (seen->state != JOB_QUEUED || rep->fate != SCHED_ENDED || !entry ||
+	if (seen->state != JOB_QUEUED || rep->fate != SCHED_ENDED || !rep->retry || !entry ||
 	    entry->resubmits >= RESUBMIT_MAX)
 		return false;
 	rc = store_job_get(st, seen->id, &job);

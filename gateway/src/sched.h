@@ -69,6 +69,10 @@ enum sched_fate {
 struct sched_report {
 	enum sched_fate fate;
 	char reason[256]; /* e.g. "TIMEOUT", "exit code 137 (killed by signal 9)" */
+	/* SCHED_ENDED by something outside the job -- a signal, a failed node, a record the
+	 * scheduler lost -- rather than by the compute itself or a limit the job hit (an exit
+	 * code, a time limit): a job that never started may well run if submitted again. */
+	bool retry;
 };
 
 /* Reaps finished children (local) and reports the fate of n jobs that Redis shows queued or

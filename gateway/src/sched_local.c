@@ -363,6 +363,13 @@ static void describe_status(int status, char *out, size_t cap)
 {
 	if (status == -1)
 		snprintf(out, cap, "the compute ended (exit status not known)");
+	else if (WIFEXITED(status) && WEXITSTATUS(status) > 128)
+		/* mpirun's way of saying a rank was killed: 128 + the signal */
+		snprintf(out, cap,
+			 "the compute (mpirun) exited with code %d without reporting: a rank was "
+			 "killed by signal %d (%s)",
+			 WEXITSTATUS(status), WEXITSTATUS(status) - 128,
+			 strsignal(WEXITSTATUS(status) - 128));
 	else if (WIFEXITED(status))
 		snprintf(out, cap, "the compute (mpirun) exited with code %d without reporting",
 			 WEXITSTATUS(status));
@@ -371,6 +378,16 @@ static void describe_status(int status, char *out, size_t cap)
 			 WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
 		snprintf(out, cap, "the compute ended (status 0x%x)", status);
+}
+
+/*
+ * True when mpirun ended by a signal, or said a rank did (it exits 128 + the signal then), or
+ * its status is not known: something outside the compute ended it, not pi-compute's own exit.
+ */
+static bool killed_from_outside(int status)
+{
+	return status == -1 || WIFSIGNALED(status) ||
+	       (WIFEXITED(status) && WEXITSTATUS(status) > 128);
 }
 
 static pc_err local_poll(sched *s, const struct job *jobs, size_t n, struct sched_report *reports)
@@ -387,6 +404,7 @@ static pc_err local_poll(sched *s, const struct job *jobs, size_t n, struct sche
 		pid_t pid;
 		pc_err rc;
 
+		rep->retry = false;
 		if (!procid_parse(jobs[i].sched_job_id, &pid, &start)) {
 			rep->fate = SCHED_UNKNOWN;
 			continue;
@@ -398,6 +416,7 @@ static pc_err local_poll(sched *s, const struct job *jobs, size_t n, struct sche
 			} else {
 				rep->fate = c->cancelled ? SCHED_CANCELLED : SCHED_ENDED;
 				describe_status(c->status, rep->reason, sizeof(rep->reason));
+				rep->retry = killed_from_outside(c->status);
 			}
 			continue;
 		}
@@ -411,6 +430,7 @@ static pc_err local_poll(sched *s, const struct job *jobs, size_t n, struct sche
 			snprintf(rep->reason, sizeof(rep->reason),
 				 "the compute process (mpirun pid %d) is gone without reporting",
 				 (int)pid);
+			rep->retry = true; /* how it ended is not known: as if killed */
 		} else {
 			rep->fate = SCHED_UNKNOWN;
 		}

@@ -706,6 +706,8 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 		snprintf(reports[idx[k]].reason, sizeof(reports[idx[k]].reason),
 			 "Slurm job %s left the Slurm queue without a state",
 			 jobs[idx[k]].sched_job_id);
+		/* Forgotten, e.g. by a controller that lost its last state in a crash. */
+		reports[idx[k]].retry = true;
 	}
 out_clear:
 	cmd_result_clear(&res);
@@ -734,6 +736,7 @@ static pc_err slurm_poll(sched *s, const struct job *jobs, size_t n, struct sche
 	for (size_t i = 0; i < n; i++) {
 		reports[i].fate = SCHED_UNKNOWN;
 		reports[i].reason[0] = '\0';
+		reports[i].retry = false;
 		if (slurm_parse_is_job_id(jobs[i].sched_job_id))
 			idx[count++] = i;
 	}

@@ -91,12 +91,19 @@ void slurm_parse_report(struct sched_report *rep, const char *slurm_id, const ch
 		n = sizeof(word) - 1;
 	memcpy(word, state, n);
 	word[n] = '\0';
+	rep->retry = false;
 	if (slurm_parse_state_is_alive(word)) {
 		rep->fate = SCHED_ALIVE;
 		rep->reason[0] = '\0';
 		return;
 	}
 	rep->fate = strcmp(word, "CANCELLED") == 0 ? SCHED_CANCELLED : SCHED_ENDED;
+	/* Ended from outside: a failed node, preemption, or a signal that was no time limit or
+	 * cancel of ours (TIMEOUT, DEADLINE and OUT_OF_MEMORY would only happen again). */
+	rep->retry = strcmp(word, "NODE_FAIL") == 0 || strcmp(word, "BOOT_FAIL") == 0 ||
+		     strcmp(word, "PREEMPTED") == 0 ||
+		     (strcmp(word, "FAILED") == 0 && has_end &&
+		      strncmp(ended_by, "killed by signal", 16) == 0);
 	if (has_end || has_reason)
 		snprintf(rep->reason, sizeof(rep->reason), "Slurm job %s %s (%s%s%s%s)", slurm_id,
 			 word, has_end ? ended_by : "", has_end && has_reason ? "; " : "",

@@ -44,7 +44,8 @@ void slurm_parse_exit(const char *status, bool raw, char *out, size_t cap);
  * Fills *rep from a Slurm state name (squeue State or sacct State, whose first word is used:
  * sacct says "CANCELLED by 0"), what ended it (slurm_parse_exit's text, may be empty) and
  * squeue's reason (NULL or "None" for none): "Slurm job 12 FAILED (killed by signal 9;
- * reason JobLaunchFailure)". Never fails.
+ * reason JobLaunchFailure)". rep->retry is set for an end from outside the job: NODE_FAIL,
+ * BOOT_FAIL, PREEMPTED, or FAILED by a signal. Never fails.
  */
 void slurm_parse_report(struct sched_report *rep, const char *slurm_id, const char *state,
 			const char *ended_by, const char *reason);

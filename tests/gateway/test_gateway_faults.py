@@ -16,8 +16,9 @@ CASE is one of:
             another port takes over its dead predecessor's claim at once and finishes the job
             left in its processing list; a second live gateway with that name submits nothing
   resubmit  a compute killed before it reported running (the job still queued) is submitted
-            again and the job finishes exactly; a job whose every start fails ends errored
-            after two more submissions, naming the exit code
+            again and the job finishes exactly; a job whose every start is killed ends errored
+            after two more submissions, naming the signal; one whose compute exits 3 is not
+            submitted again
 
 Each case starts its own redis-server and pi-gateway on free loopback ports
 (tests/support/gateway.py) and stops them by PID. Run with /usr/bin/python3 (stdlib only).
@@ -288,9 +289,18 @@ def case_resubmit():
             assert job["state"] == "errored", job
             assert job["error"]["code"] == "compute_lost", job
             msg = job["error"]["message"]
-            assert "code 3" in msg and "never started" in msg, msg
-            log = g.log(tail=None)
-            assert log.count("job %s: " % doomed) and "submitted again (2 of 2)" in log, log
+            assert "signal 9" in msg and "never started" in msg, msg
+            assert "submitted again (2 of 2)" in g.log(tail=None), g.log()
+
+            # An exit code would only come again: errored at once, never resubmitted.
+            failing = g.submit(4343)
+            job = g.wait_state(failing, {"finished", "errored", "cancelled"}, timeout=60)
+            assert job["state"] == "errored", job
+            msg = job["error"]["message"]
+            assert "code 3" in msg and "never started" not in msg, msg
+            resubmitted = [line for line in g.log(tail=None).splitlines()
+                           if failing in line and "submitted again" in line]
+            assert not resubmitted, resubmitted
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("resubmit: a compute killed before it ran was started again; a doomed job errored")

@@ -51,12 +51,20 @@ static void test_report_text(void **state)
 	(void)state;
 	slurm_parse_report(&rep, "3", "FAILED", "killed by signal 9", "JobLaunchFailure");
 	assert_int_equal(rep.fate, SCHED_ENDED);
+	assert_true(rep.retry);
 	assert_string_equal(rep.reason,
 			    "Slurm job 3 FAILED (killed by signal 9; reason JobLaunchFailure)");
 	slurm_parse_report(&rep, "4", "TIMEOUT", "", "TimeLimit");
 	assert_string_equal(rep.reason, "Slurm job 4 TIMEOUT (reason TimeLimit)");
+	assert_false(rep.retry);
+	slurm_parse_report(&rep, "4", "TIMEOUT", "killed by signal 9", "TimeLimit");
+	assert_false(rep.retry);
+	slurm_parse_report(&rep, "4", "NODE_FAIL", "", "NodeDown");
+	assert_int_equal(rep.fate, SCHED_ENDED);
+	assert_true(rep.retry);
 	slurm_parse_report(&rep, "5", "FAILED", "exit code 1", NULL);
 	assert_string_equal(rep.reason, "Slurm job 5 FAILED (exit code 1)");
+	assert_false(rep.retry);
 	slurm_parse_report(&rep, "6", "COMPLETED", "", "None");
 	assert_string_equal(rep.reason, "Slurm job 6 COMPLETED");
 	slurm_parse_report(&rep, "7", "CANCELLED by 0", "killed by signal 15", NULL);
