@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "objstore_int.h"
+#include "objstore/objstore_int.h"
 #include "picluster/objstore.h"
 #include "test_s3rver.h"
 #include "test_sink.h"

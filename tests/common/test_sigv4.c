@@ -9,9 +9,9 @@
 
 #include <cmocka.h>
 
-#include "objstore_int.h"
-#include "s3_str.h"
-#include "sigv4.h"
+#include "objstore/objstore_int.h"
+#include "objstore/s3_str.h"
+#include "objstore/sigv4.h"
 
 #define EXAMPLE_AK   "AKIAIOSFODNN7EXAMPLE"
 #define EXAMPLE_SK   "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

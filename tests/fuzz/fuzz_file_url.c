@@ -3,7 +3,7 @@
 
 #include <limits.h>
 
-#include "objstore_int.h" /* objstore_file_root_parse, the pure half of objstore_file_open */
+#include "objstore/objstore_int.h" /* objstore_file_root_parse, the pure half of objstore_file_open */
 #include "picluster/objstore.h"
 
 /* A valid object name: segments of [A-Za-z0-9._-], none empty, "." or "..", <= 255 bytes. */

@@ -1,7 +1,7 @@
 /* fuzz_redis_url.c - libFuzzer target: the Redis store URL (parse, check, split, redact). */
 #include "fuzz.h"
 
-#include "store_int.h"
+#include "jobstore/store_int.h"
 
 /*
  * The first byte sizes the reason buffer (0 included: why may be absent); the rest is the

@@ -3,7 +3,7 @@
 
 #include <ctype.h>
 
-#include "s3_int.h"
+#include "objstore/s3_int.h"
 
 /* True when s is made only of characters in set. */
 static bool only(const char *s, const char *set)

@@ -1,7 +1,7 @@
 /* fuzz_s3_xml.c - libFuzzer target: text of S3's XML answers (s3_xml_text). */
 #include "fuzz.h"
 
-#include "s3_int.h"
+#include "objstore/s3_int.h"
 
 /*
  * The first byte picks the element the S3 backend looks for and the size of the output
