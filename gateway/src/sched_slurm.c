@@ -665,10 +665,8 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 	while (sl->sacct && mode != ACCT_NONE) {
 		const char *db_argv[] = {
 		    "sacct", "-n", "-P", "-X", "-j", list, "-o", SLURM_SACCT_FIELDS, NULL};
-		/* The jobcomp log has no JobIDRaw; its JobID is the same for plain jobs. */
 		const char *jc_argv[] = {
-		    "sacct", "-c", "-n", "-P", "-j", list, "-o", "JobID,State,ExitCode,JobName",
-		    NULL};
+		    "sacct", "-c", "-n", "-P", "-j", list, "-o", SLURM_JOBCOMP_FIELDS, NULL};
 		bool db = mode != ACCT_JOBCOMP;
 
 		rc = run_cmd(sl->sacct, (char *const *)(db ? db_argv : jc_argv), sl->envp,

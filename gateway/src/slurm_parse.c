@@ -159,8 +159,7 @@ static size_t find_job(const struct job *jobs, size_t n, const char *slurm_id, c
 }
 
 void slurm_parse_listing(char *out, enum slurm_listing kind, const struct job *jobs, size_t n,
-			 const size_t *idx, size_t count, struct sched_report *reports,
-			 bool *seen)
+			 const size_t *idx, size_t count, struct sched_report *reports, bool *seen)
 {
 	const bool squeue = kind == SLURM_LISTING_SQUEUE;
 	const int want = squeue ? 4 : 3;

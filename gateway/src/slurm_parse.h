@@ -63,6 +63,8 @@ enum slurm_listing {
 /* The listings' argument of -O (squeue) and -o (sacct), in the order the parser reads. */
 #define SLURM_SQUEUE_FIELDS "JobID:|,State:|,Reason:|,exit_code:|,Name:|"
 #define SLURM_SACCT_FIELDS  "JobIDRaw,State,ExitCode,JobName"
+/* sacct -c (the jobcomp log) has no JobIDRaw; its JobID is the same for plain jobs. */
+#define SLURM_JOBCOMP_FIELDS "JobID,State,ExitCode,JobName"
 
 /*
  * Reads a listing in out, modified in place (NULL reads nothing), into the reports of
@@ -73,8 +75,7 @@ enum slurm_listing {
  * job wins (sacct lists a requeued job twice).
  */
 void slurm_parse_listing(char *out, enum slurm_listing kind, const struct job *jobs, size_t n,
-			 const size_t *idx, size_t count, struct sched_report *reports,
-			 bool *seen);
+			 const size_t *idx, size_t count, struct sched_report *reports, bool *seen);
 
 /*
  * Finds the first "SLURMID|STATE" line (squeue -o %i|%T) of out, modified in place (NULL

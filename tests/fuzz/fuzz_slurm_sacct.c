@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int raw = 0; raw < 2; raw++) {
 			slurm_parse_exit(f[2], raw, ended_by, sizeof(ended_by));
 			FUZZ_CHECK(memchr(ended_by, '\0', sizeof(ended_by)) != NULL);
-			FUZZ_CHECK(!ended_by[0] || strncmp(ended_by, "killed by signal ", 17) == 0 ||
+			FUZZ_CHECK(!ended_by[0] ||
+				   strncmp(ended_by, "killed by signal ", 17) == 0 ||
 				   strncmp(ended_by, "exit code ", 10) == 0);
 		}
 		rep.fate = SCHED_UNKNOWN;

@@ -19,15 +19,25 @@ static void test_exit_status(void **state)
 		bool raw;
 		const char *want;
 	} cases[] = {
-	    {"2304", true, "exit code 9"}, {"9", true, "killed by signal 9"},
-	    {"768", true, "exit code 3"},  {"0", true, ""},
+	    {"2304", true, "exit code 9"},
+	    {"9", true, "killed by signal 9"},
+	    {"768", true, "exit code 3"},
+	    {"0", true, ""},
 	    {"15", true, "killed by signal 15"},
-	    {"9:0", false, "exit code 9"}, {"0:9", false, "killed by signal 9"},
-	    {"3:0", false, "exit code 3"}, {"0:0", false, ""},
+	    {"9:0", false, "exit code 9"},
+	    {"0:9", false, "killed by signal 9"},
+	    {"3:0", false, "exit code 3"},
+	    {"0:0", false, ""},
 	    /* Not a status: nothing is claimed. */
-	    {"", true, ""}, {"abc", true, ""}, {"1:", false, ""}, {":1", false, ""},
-	    {"0:9", true, ""}, {"9", false, ""}, {"9999999999", true, ""},
-	    {"1:2:3", false, ""}, {"None", false, ""},
+	    {"", true, ""},
+	    {"abc", true, ""},
+	    {"1:", false, ""},
+	    {":1", false, ""},
+	    {"0:9", true, ""},
+	    {"9", false, ""},
+	    {"9999999999", true, ""},
+	    {"1:2:3", false, ""},
+	    {"None", false, ""},
 	};
 	char out[48];
 
