@@ -1,4 +1,5 @@
-/* job.c - the job model: state names, the transition table, UUIDv4 ids, times and JSON. */
+/* job.c - the job model: state names, the transition table (job.h's JOB_MOVES), UUIDv4 ids,
+ * times and JSON. */
 #include "picluster/job.h"
 
 #include <errno.h>
@@ -14,18 +15,13 @@ static const char *const state_names[JOB_STATE_COUNT] = {
     [JOB_FINISHED] = "finished", [JOB_ERRORED] = "errored", [JOB_CANCELLED] = "cancelled",
 };
 
-/*
- * legal[from][to], exactly the machine drawn in job.h:
- *   created -> queued | errored | cancelled
- *   queued  -> running | errored | cancelled
- *   running -> finished | errored | cancelled
- * Terminal states have no way out. The Redis scripts in store.c are generated from this
- * table, so the database enforces the same machine.
- */
-static const bool legal[JOB_STATE_COUNT][JOB_STATE_COUNT] = {
-    [JOB_CREATED] = {[JOB_QUEUED] = true, [JOB_ERRORED] = true, [JOB_CANCELLED] = true},
-    [JOB_QUEUED] = {[JOB_RUNNING] = true, [JOB_ERRORED] = true, [JOB_CANCELLED] = true},
-    [JOB_RUNNING] = {[JOB_FINISHED] = true, [JOB_ERRORED] = true, [JOB_CANCELLED] = true},
+/* job.h's JOB_MOVES, expanded once: the only legal moves. */
+static const struct {
+	enum job_state from, to;
+} moves[] = {
+#define JOB_MOVE_ROW(from, to, writers) {from, to},
+    JOB_MOVES(JOB_MOVE_ROW)
+#undef JOB_MOVE_ROW
 };
 
 const char *job_state_name(enum job_state state)
@@ -50,14 +46,20 @@ pc_err job_state_parse(const char *name, enum job_state *out)
 
 bool job_state_is_terminal(enum job_state state)
 {
-	return state == JOB_FINISHED || state == JOB_ERRORED || state == JOB_CANCELLED;
+	for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+		if (moves[i].from == state)
+			return false;
+	}
+	return (unsigned)state < JOB_STATE_COUNT;
 }
 
 bool job_transition_is_legal(enum job_state from, enum job_state to)
 {
-	if ((unsigned)from >= JOB_STATE_COUNT || (unsigned)to >= JOB_STATE_COUNT)
-		return false;
-	return legal[from][to];
+	for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+		if (moves[i].from == from && moves[i].to == to)
+			return true;
+	}
+	return false;
 }
 
 pc_err job_id_new(char out[JOB_ID_LEN + 1])

@@ -15,12 +15,12 @@
  *
  *   created --> queued --> running --> finished
  *      |          |           |-----> errored
- *      |          |---------->|-----> errored   (queued -> errored: refused by the scheduler,
- *      |                                          or its compute died before it started)
- *      |--> errored                              (created -> errored: submission failed)
+ *      |          |---------->|-----> errored
+ *      |--> errored
  *      \----------\-----------\-----> cancelled
  *
- * finished, errored and cancelled are terminal: nothing leaves them.
+ * finished, errored and cancelled are terminal: nothing leaves them. A state never moves to
+ * itself.
  */
 enum job_state {
 	JOB_CREATED,
@@ -32,16 +32,70 @@ enum job_state {
 	JOB_STATE_COUNT
 };
 
+/* The programs that write state moves (bit flags: one move may have several writers). */
+enum job_writer {
+	JOB_WRITER_NONE = 0,		 /* legal, but no program writes it today */
+	JOB_WRITER_HTTP = 1u << 0,	 /* pi-gateway's HTTP handlers (DELETE /job/<id>) */
+	JOB_WRITER_SUBMITTER = 1u << 1,	 /* pi-gateway's submitter thread */
+	JOB_WRITER_RECONCILER = 1u << 2, /* pi-gateway's reconciler thread */
+	JOB_WRITER_COMPUTE = 1u << 3,	 /* pi-compute, rank 0, in job mode (--job-id) */
+};
+
+/*
+ * JOB_MOVES(X) is the state machine as data: X(from, to, writers) once for every legal move,
+ * and nothing else is legal. job_transition_is_legal and job_state_is_terminal are read from
+ * it, and the Lua scripts through which Redis makes every state write are generated from
+ * job_transition_is_legal (common/src/jobstore/jobstore_conn.c), so no program can store a move
+ * this table does not list. tests/common/test_job.c checks every pair of states, in C and
+ * against a real redis-server.
+ *
+ * Who writes what, and where (the code to read when this table changes):
+ *   created -> queued     submitter: took the id from the submit queue (submitter.c, handle)
+ *   created -> errored    nobody today; legal since the first version of the machine
+ *   created -> cancelled  DELETE /job/<id> (routes_job.c, routes_job_delete)
+ *   queued -> running     pi-compute starts; the race that makes duplicate submissions
+ *                         harmless, with its scheduler identity (pi_job.c, pi_job_start)
+ *   queued -> errored     submitter: the scheduler refused the job, "submit_failed"
+ *                         (submitter.c, refuse); reconciler: the compute ended before it
+ *                         started and is not submitted again, "compute_lost" (reconciler.c,
+ *                         settle); pi-compute: cannot open the object store (pi_job_start)
+ *   queued -> cancelled   DELETE; reconciler: the scheduler says the compute was cancelled
+ *                         from outside, e.g. scancel (settle)
+ *   running -> finished   pi-compute: digits stored, with object, bytes and SHA-256
+ *                         (pi_job.c, pi_job_finish)
+ *   running -> errored    pi-compute: any failure while computing or storing (pi_job.c,
+ *                         set_errored, from pi_job_start, pi_job_finish, pi_job_fail);
+ *                         reconciler: the compute is gone without a word, "compute_lost"
+ *                         (settle)
+ *   running -> cancelled  DELETE; reconciler: cancelled from outside (settle)
+ * Not moves, so not in the table: POST /job creates a job in created and queues its id
+ * (routes_job_post, jobstore_job_create); pi-compute writes progress while running
+ * (jobstore_job_set_progress); the submitter records the scheduler's id while created or queued
+ * (jobstore_job_set_sched), also when the reconciler submits again a queued job whose compute
+ * was killed from outside before it started (reconciler.c, resubmit).
+ */
+#define JOB_MOVES(X)                                                            \
+	X(JOB_CREATED, JOB_QUEUED, JOB_WRITER_SUBMITTER)                        \
+	X(JOB_CREATED, JOB_ERRORED, JOB_WRITER_NONE)                            \
+	X(JOB_CREATED, JOB_CANCELLED, JOB_WRITER_HTTP)                          \
+	X(JOB_QUEUED, JOB_RUNNING, JOB_WRITER_COMPUTE)                          \
+	X(JOB_QUEUED, JOB_ERRORED,                                              \
+	  JOB_WRITER_SUBMITTER | JOB_WRITER_RECONCILER | JOB_WRITER_COMPUTE)    \
+	X(JOB_QUEUED, JOB_CANCELLED, JOB_WRITER_HTTP | JOB_WRITER_RECONCILER)   \
+	X(JOB_RUNNING, JOB_FINISHED, JOB_WRITER_COMPUTE)                        \
+	X(JOB_RUNNING, JOB_ERRORED, JOB_WRITER_RECONCILER | JOB_WRITER_COMPUTE) \
+	X(JOB_RUNNING, JOB_CANCELLED, JOB_WRITER_HTTP | JOB_WRITER_RECONCILER)
+
 /* Lowercase name of a state ("queued"); static, never NULL ("invalid" when out of range). */
 const char *job_state_name(enum job_state state);
 
 /* Parses a lowercase state name. PC_EINVAL for anything else; *out untouched then. */
 pc_err job_state_parse(const char *name, enum job_state *out);
 
-/* True for finished, errored and cancelled. */
+/* True for a state JOB_MOVES lists no move out of: finished, errored and cancelled. */
 bool job_state_is_terminal(enum job_state state);
 
-/* True when the machine above allows from -> to (a state never moves to itself). */
+/* True when JOB_MOVES lists from -> to; false for anything else, out-of-range states too. */
 bool job_transition_is_legal(enum job_state from, enum job_state to);
 
 /* A job id is a random UUID, version 4, lowercase: 36 characters. */
