@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "pi_args.h"
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 
 const char *pi_args_usage(void)
 {
@@ -179,8 +179,9 @@ static int take_password(struct pi_args *a, char *err, size_t errcap)
 	char pw[1024], why[PI_ARGS_URL_MAX + 128];
 	int rc = -1;
 
-	if (store_url_split_password(a->redis_url, a->redis_url_clean, sizeof(a->redis_url_clean),
-				     pw, sizeof(pw), why, sizeof(why)) != PC_OK) {
+	if (jobstore_url_split_password(a->redis_url, a->redis_url_clean,
+					sizeof(a->redis_url_clean), pw, sizeof(pw), why,
+					sizeof(why)) != PC_OK) {
 		/* why never quotes the URL: it may hold the password. */
 		snprintf(err, errcap, "--redis: %s", why);
 		goto out_clear;
@@ -191,14 +192,14 @@ static int take_password(struct pi_args *a, char *err, size_t errcap)
 				 "--redis-password-file and a password in --redis: give one");
 			goto out_clear;
 		}
-		if (store_password_file_read(a->redis_password_file, pw, sizeof(pw), why,
-					     sizeof(why)) != PC_OK) {
+		if (jobstore_password_file_read(a->redis_password_file, pw, sizeof(pw), why,
+						sizeof(why)) != PC_OK) {
 			snprintf(err, errcap, "--redis-password-file: %s", why);
 			goto out_clear;
 		}
 	}
-	if (pw[0] != '\0' && setenv(STORE_PASSWORD_ENV, pw, 1) != 0) {
-		snprintf(err, errcap, "cannot set %s: %s", STORE_PASSWORD_ENV, strerror(errno));
+	if (pw[0] != '\0' && setenv(JOBSTORE_PASSWORD_ENV, pw, 1) != 0) {
+		snprintf(err, errcap, "cannot set %s: %s", JOBSTORE_PASSWORD_ENV, strerror(errno));
 		goto out_clear;
 	}
 	a->redis_url = a->redis_url_clean;

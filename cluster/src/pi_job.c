@@ -15,13 +15,13 @@
 #include "picluster/job.h"
 #include "picluster/objstore.h"
 #include "picluster/procid.h"
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 
 #include "pi_job.h"
 #include "pi_report.h"
 
 /* Redis calls wait at most this long (ms). */
-#define STORE_TIMEOUT_MS 5000
+#define JOBSTORE_TIMEOUT_MS 5000
 
 /* The watcher's own connection answers faster or counts as away: it must not lag. */
 #define WATCH_TIMEOUT_MS 2000
@@ -38,7 +38,7 @@
 #define BACKOFF_MAX_MS	 2000
 
 struct pi_job {
-	store *st; /* the main thread's: the state moves */
+	jobstore *st; /* the main thread's: the state moves */
 	objstore *os;
 	objstore_writer *w;
 	EVP_MD_CTX *md;
@@ -212,13 +212,13 @@ static pc_err move(struct pi_job *job, enum job_state to, enum job_state from,
 
 	memset(&seen, 0, sizeof(seen));
 	do {
-		e = store_job_transition(job->st, job->id, to, &from, upd, &seen);
+		e = jobstore_job_transition(job->st, job->id, to, &from, upd, &seen);
 	} while (retry_again(job, &b, e, what));
 	if (e != PC_OK && b.uncertain && !is_transient(e)) {
 		struct backoff rb = {0};
 
 		do {
-			r = store_job_get(job->st, job->id, &seen);
+			r = jobstore_job_get(job->st, job->id, &seen);
 		} while (retry_again(job, &rb, r, what));
 		if (r == PC_OK && is_our_write(&seen, to, upd)) {
 			fprintf(stderr,
@@ -311,7 +311,7 @@ static void *watch(void *arg)
 {
 	struct pi_job *job = arg;
 	double last_write = 0;
-	store *ws = NULL;
+	jobstore *ws = NULL;
 
 	pthread_mutex_lock(&job->lock);
 	while (!job->stop) {
@@ -322,10 +322,11 @@ static void *watch(void *arg)
 		pc_err e;
 
 		pthread_mutex_unlock(&job->lock);
-		e = ws != NULL ? PC_OK
-			       : store_open(&ws, job->redis_url, job->key_prefix, WATCH_TIMEOUT_MS);
+		e = ws != NULL
+			? PC_OK
+			: jobstore_open(&ws, job->redis_url, job->key_prefix, WATCH_TIMEOUT_MS);
 		if (e == PC_OK)
-			e = store_job_get_state(ws, job->id, &state);
+			e = jobstore_job_get_state(ws, job->id, &state);
 		outage_note(job, e, "watching for a cancel");
 		if (e == PC_ENOTFOUND || (e == PC_OK && job_state_is_terminal(state)))
 			stop_job(job, state, e);
@@ -339,7 +340,7 @@ static void *watch(void *arg)
 		pthread_mutex_unlock(&job->lock);
 		if (write) {
 			/* Dropped when refused or Redis is away: the next one replaces it. */
-			e = store_job_set_progress(ws, job->id, progress);
+			e = jobstore_job_set_progress(ws, job->id, progress);
 			outage_note(job, e, "recording progress");
 			last_write = pi_report_now();
 		}
@@ -355,7 +356,7 @@ static void *watch(void *arg)
 			;
 	}
 	pthread_mutex_unlock(&job->lock);
-	store_free(ws);
+	jobstore_free(ws);
 	return NULL;
 }
 
@@ -379,7 +380,7 @@ static void free_job(struct pi_job *job)
 		EVP_MD_CTX_free(job->md);
 	objstore_free(job->watch_os);
 	objstore_free(job->os);
-	store_free(job->st);
+	jobstore_free(job->st);
 	pthread_cond_destroy(&job->wake);
 	pthread_mutex_destroy(&job->lock);
 	free(job);
@@ -392,7 +393,7 @@ static pc_err open_store(struct pi_job *job, const struct pi_args *args)
 	pc_err e;
 
 	do {
-		e = store_open(&job->st, args->redis_url, args->key_prefix, STORE_TIMEOUT_MS);
+		e = jobstore_open(&job->st, args->redis_url, args->key_prefix, JOBSTORE_TIMEOUT_MS);
 	} while (retry_again(job, &b, e, "connecting"));
 	return e;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 
 enum opt_kind {
 	OPT_STR,
@@ -318,8 +318,8 @@ static pc_err take_redis_password(struct gw_config *cfg, char *err, size_t err_c
 	const char *env;
 	pc_err rc;
 
-	rc = store_url_split_password(cfg->redis_url, clean, sizeof(clean), cfg->redis_password,
-				      sizeof(cfg->redis_password), why, sizeof(why));
+	rc = jobstore_url_split_password(cfg->redis_url, clean, sizeof(clean), cfg->redis_password,
+					 sizeof(cfg->redis_password), why, sizeof(why));
 	if (rc != PC_OK) {
 		snprintf(err, err_cap, "--redis: %s", rc == PC_ERANGE ? "password too long" : why);
 		return PC_EINVAL;
@@ -332,19 +332,19 @@ static pc_err take_redis_password(struct gw_config *cfg, char *err, size_t err_c
 			rc = PC_EINVAL;
 			goto out_clear;
 		}
-		rc = store_password_file_read(cfg->redis_password_file, cfg->redis_password,
-					      sizeof(cfg->redis_password), why, sizeof(why));
+		rc = jobstore_password_file_read(cfg->redis_password_file, cfg->redis_password,
+						 sizeof(cfg->redis_password), why, sizeof(why));
 		if (rc != PC_OK) {
 			snprintf(err, err_cap, "--redis-password-file: %s", why);
 			rc = PC_EINVAL;
 			goto out_clear;
 		}
 	}
-	env = getenv(STORE_PASSWORD_ENV);
+	env = getenv(JOBSTORE_PASSWORD_ENV);
 	if (!cfg->redis_password[0] && env && env[0] &&
 	    snprintf(cfg->redis_password, sizeof(cfg->redis_password), "%s", env) >=
 		(int)sizeof(cfg->redis_password)) {
-		snprintf(err, err_cap, "%s: password too long", STORE_PASSWORD_ENV);
+		snprintf(err, err_cap, "%s: password too long", JOBSTORE_PASSWORD_ENV);
 		rc = PC_EINVAL;
 	}
 out_clear:

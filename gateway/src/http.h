@@ -11,12 +11,12 @@
 
 #include "gateway.h"
 #include "picluster/objstore.h"
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 
 /* What each civetweb worker thread owns: its own Redis connection and object store handle,
  * opened on first use (neither is thread-safe). */
 struct gw_thread {
-	store *st;
+	jobstore *st;
 	objstore *os;
 	bool error_answered; /* civetweb's error callback answered on the current connection */
 };
@@ -46,7 +46,7 @@ void http_server_stop(struct mg_context *ctx);
 
 /* The thread's Redis store, connected on first use; NULL (and a 503 already sent) when Redis
  * cannot be reached. Borrowed: owned by the thread. */
-store *http_store(struct gw_req *r);
+jobstore *http_store(struct gw_req *r);
 
 /* The thread's object store, opened on first use; NULL (and a 500 already sent) on failure. */
 objstore *http_objstore(struct gw_req *r);
@@ -65,7 +65,7 @@ bool http_request_has_body(const struct mg_request_info *ri);
 
 /* Reads the job named by the path (r->id) into *job: the thread's store (borrowed), or NULL
  * after answering 503 (Redis unreachable), 404 (no such job) or 500 (routes_job.c). */
-store *http_job_load(struct gw_req *r, struct job *job);
+jobstore *http_job_load(struct gw_req *r, struct job *job);
 
 /* Sends a whole response: status line, Content-Type, Content-Length, extra header lines
  * (each ending "\r\n", or NULL) and body (not sent for HEAD). */

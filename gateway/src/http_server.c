@@ -23,12 +23,12 @@ static void thread_exit(const struct mg_context *ctx, int thread_type, void *ptr
 
 	if (!thr)
 		return;
-	store_free(thr->st);
+	jobstore_free(thr->st);
 	objstore_free(thr->os);
 	free(thr);
 }
 
-store *http_store(struct gw_req *r)
+jobstore *http_store(struct gw_req *r)
 {
 	pc_err rc;
 
@@ -38,8 +38,8 @@ store *http_store(struct gw_req *r)
 	}
 	if (r->thr->st)
 		return r->thr->st;
-	rc = store_open(&r->thr->st, r->gw->cfg.redis_url, r->gw->cfg.key_prefix,
-			GW_REDIS_TIMEOUT_MS);
+	rc = jobstore_open(&r->thr->st, r->gw->cfg.redis_url, r->gw->cfg.key_prefix,
+			   GW_REDIS_TIMEOUT_MS);
 	if (rc != PC_OK) {
 		http_send_pc_error(r, rc == PC_EINVAL ? PC_EINTERNAL : PC_EUNAVAILABLE, "redis");
 		return NULL;

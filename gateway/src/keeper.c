@@ -7,7 +7,7 @@
 
 #include "picluster/log.h"
 #include "picluster/procid.h"
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 
 /*
  * A submitter takes job ids into processing:<instance> and acknowledges them once submitted.
@@ -54,21 +54,21 @@ static bool holder_has_ended(const struct gateway *gw, const char *holder)
 
 /* Claims or renews the instance; sets gw->instance_held. *warned limits the log to one line
  * per episode of another holder. */
-static void keep_claim(struct gateway *gw, store *st, bool *warned)
+static void keep_claim(struct gateway *gw, jobstore *st, bool *warned)
 {
 	const char *name = gw->cfg.instance;
 	char holder[GW_INSTANCE_TOKEN_MAX], ended[GW_INSTANCE_TOKEN_MAX];
 	bool was_held = atomic_load(&gw->instance_held);
 	pc_err rc;
 
-	rc = store_instance_hold(st, name, gw->instance_token, NULL, GW_INSTANCE_TTL_MS, holder,
-				 sizeof(holder));
+	rc = jobstore_instance_hold(st, name, gw->instance_token, NULL, GW_INSTANCE_TTL_MS, holder,
+				    sizeof(holder));
 	if (rc == PC_EEXISTS && holder_has_ended(gw, holder)) {
 		/* A copy: holder receives the answer of the next call. */
 		snprintf(ended, sizeof(ended), "%s", holder);
 		log_info("instance %s: its previous holder %s has ended; taking over", name, ended);
-		rc = store_instance_hold(st, name, gw->instance_token, ended, GW_INSTANCE_TTL_MS,
-					 holder, sizeof(holder));
+		rc = jobstore_instance_hold(st, name, gw->instance_token, ended, GW_INSTANCE_TTL_MS,
+					    holder, sizeof(holder));
 	}
 	atomic_store(&gw->instance_held, rc == PC_OK);
 	if (rc == PC_OK) {
@@ -88,10 +88,10 @@ static void keep_claim(struct gateway *gw, store *st, bool *warned)
 }
 
 /* Hands the lists of dead owners back to the queue. */
-static void recover_orphans(store *st)
+static void recover_orphans(jobstore *st)
 {
 	uint64_t moved = 0;
-	pc_err rc = store_instance_recover_orphans(st, &moved);
+	pc_err rc = jobstore_instance_recover_orphans(st, &moved);
 
 	if (rc != PC_OK)
 		log_warn("keeper: recovering jobs of ended gateways failed: %s", pc_strerror(rc));
@@ -105,11 +105,11 @@ void *gw_keeper_main(void *arg)
 	struct gateway *gw = arg;
 	bool submits = sched_submits(gw->sched), adopted = false, warned = false;
 	unsigned pass = 0;
-	store *st = NULL;
+	jobstore *st = NULL;
 
 	while (!atomic_load(&gw->stopping)) {
-		if (!st && store_open(&st, gw->cfg.redis_url, gw->cfg.key_prefix,
-				      GW_REDIS_TIMEOUT_MS) != PC_OK) {
+		if (!st && jobstore_open(&st, gw->cfg.redis_url, gw->cfg.key_prefix,
+					 GW_REDIS_TIMEOUT_MS) != PC_OK) {
 			atomic_store(&gw->instance_held, false);
 			gw_nap(gw, KEEP_INTERVAL_MS);
 			continue;
@@ -117,12 +117,12 @@ void *gw_keeper_main(void *arg)
 		if (submits)
 			keep_claim(gw, st, &warned);
 		if (!adopted)
-			adopted = store_instance_adopt_lists(st) == PC_OK;
+			adopted = jobstore_instance_adopt_lists(st) == PC_OK;
 		if (pass++ % ORPHAN_PASS_EVERY == 0)
 			recover_orphans(st);
 		gw_nap(gw, KEEP_INTERVAL_MS);
 	}
 	/* The claim is left to expire: a submitter still finishing its last id keeps it. */
-	store_free(st);
+	jobstore_free(st);
 	return NULL;
 }

@@ -10,7 +10,7 @@
 #include "http.h"
 #include "picluster/log.h"
 #include "picluster/objstore.h"
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 #include "workers.h"
 
 /* Checks the store URL once at start-up, so a typo fails now rather than at the first job. */
@@ -46,8 +46,8 @@ static int check_store(const struct gw_config *cfg)
  * recovers when it comes back). */
 static int check_redis(const struct gw_config *cfg)
 {
-	store *st = NULL;
-	pc_err rc = store_open(&st, cfg->redis_url, cfg->key_prefix, GW_REDIS_TIMEOUT_MS);
+	jobstore *st = NULL;
+	pc_err rc = jobstore_open(&st, cfg->redis_url, cfg->key_prefix, GW_REDIS_TIMEOUT_MS);
 
 	if (rc == PC_EINVAL) {
 		fprintf(stderr,
@@ -61,13 +61,13 @@ static int check_redis(const struct gw_config *cfg)
 		fprintf(stderr,
 			"pi-gateway: Redis at %s refused the password, or wants one (give it in "
 			"the URL, %s or --redis-password-file)\n",
-			cfg->redis_url, STORE_PASSWORD_ENV);
+			cfg->redis_url, JOBSTORE_PASSWORD_ENV);
 		return 1;
 	}
 	if (rc != PC_OK)
 		log_warn("Redis at %s is not answering yet: serving 503 until it does",
 			 cfg->redis_url);
-	store_free(st);
+	jobstore_free(st);
 	return 0;
 }
 
@@ -80,8 +80,8 @@ static int export_redis_password(struct gw_config *cfg)
 {
 	int rc = 0;
 
-	if (cfg->redis_password[0] && setenv(STORE_PASSWORD_ENV, cfg->redis_password, 1) != 0) {
-		fprintf(stderr, "pi-gateway: cannot set %s: %s\n", STORE_PASSWORD_ENV,
+	if (cfg->redis_password[0] && setenv(JOBSTORE_PASSWORD_ENV, cfg->redis_password, 1) != 0) {
+		fprintf(stderr, "pi-gateway: cannot set %s: %s\n", JOBSTORE_PASSWORD_ENV,
 			strerror(errno));
 		rc = 1;
 	}

@@ -6,7 +6,7 @@
 
 #include "picluster/log.h"
 #include "picluster/objstore.h"
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 
 /* Seconds between passes: a silent death is noticed within about this long. */
 #define RECONCILE_INTERVAL_MS 1000
@@ -43,7 +43,7 @@ static int cmp_id(const void *a, const void *b)
 }
 
 /* Reads the live jobs of our backend into *jobs (new array). */
-static pc_err load_live(struct gateway *gw, store *st, struct job **jobs, size_t *count)
+static pc_err load_live(struct gateway *gw, jobstore *st, struct job **jobs, size_t *count)
 {
 	/* Running first: a job only ever moves queued -> running, so one that moves between the
 	 * two reads is seen at most once (read queued first, it was listed twice, and the copy
@@ -59,13 +59,13 @@ static pc_err load_live(struct gateway *gw, store *st, struct job **jobs, size_t
 		char(*ids)[JOB_ID_LEN + 1] = NULL;
 		size_t nids = 0;
 
-		rc = store_ids_in_state(st, live[s], &ids, &nids);
+		rc = jobstore_ids_in_state(st, live[s], &ids, &nids);
 		if (rc != PC_OK)
 			goto out_free;
 		for (size_t i = 0; i < nids; i++) {
 			struct job job;
 
-			rc = store_job_get(st, ids[i], &job);
+			rc = jobstore_job_get(st, ids[i], &job);
 			if (rc == PC_ENOTFOUND)
 				continue;
 			if (rc != PC_OK) {
@@ -147,8 +147,8 @@ static void note_seen(const struct watched_job *was, const struct job *now)
  * logged (unless this gateway wrote the end itself), observed and dropped. Entries of jobs
  * not live yet (created) stay.
  */
-static void update_tracked(struct gateway *gw, store *st, struct tracked *t, const struct job *live,
-			   size_t nlive)
+static void update_tracked(struct gateway *gw, jobstore *st, struct tracked *t,
+			   const struct job *live, size_t nlive)
 {
 	size_t w = 0;
 
@@ -174,7 +174,7 @@ static void update_tracked(struct gateway *gw, store *st, struct tracked *t, con
 			t->jobs[w++] = *e;
 			continue;
 		}
-		rc = store_job_get(st, e->id, &job);
+		rc = jobstore_job_get(st, e->id, &job);
 		if (rc == PC_ENOTFOUND)
 			continue;
 		if (rc != PC_OK || !job_state_is_terminal(job.state)) {
@@ -215,7 +215,7 @@ static void discard_partial(struct gateway *gw, objstore **os, const char *id)
 		log_warn("job %s: cannot remove its incomplete result: %s", id, pc_strerror(rc));
 }
 
-static void settle(struct gateway *gw, store *st, objstore **os, const struct job *job,
+static void settle(struct gateway *gw, jobstore *st, objstore **os, const struct job *job,
 		   const struct sched_report *rep, unsigned resubmits)
 {
 	const enum job_state expect = job->state;
@@ -236,7 +236,7 @@ static void settle(struct gateway *gw, store *st, objstore **os, const struct jo
 			 resubmits ? "; it never started, also after submitting it again" : "");
 		upd.error_message = message;
 	}
-	rc = store_job_transition(st, job->id, to, &expect, &upd, NULL);
+	rc = jobstore_job_transition(st, job->id, to, &expect, &upd, NULL);
 	if (rc == PC_OK) {
 		gw_note_transition(gw, job->id, job_state_name(expect), to, upd.error_message);
 		discard_partial(gw, os, job->id);
@@ -254,7 +254,7 @@ static void settle(struct gateway *gw, store *st, objstore **os, const struct jo
  * next pass). The state is read again first: the compute writes everything before it exits,
  * so a job still queued after the scheduler saw the exit was never taken by any compute.
  */
-static bool resubmit(struct gateway *gw, store *st, const struct job *seen,
+static bool resubmit(struct gateway *gw, jobstore *st, const struct job *seen,
 		     const struct sched_report *rep, struct watched_job *entry)
 {
 	char sched_id[JOB_SCHED_ID_MAX], message[JOB_ERROR_MESSAGE_MAX] = "";
@@ -264,7 +264,7 @@ static bool resubmit(struct gateway *gw, store *st, const struct job *seen,
 	if (seen->state != JOB_QUEUED || rep->fate != SCHED_ENDED || !rep->retry || !entry ||
 	    entry->resubmits >= RESUBMIT_MAX)
 		return false;
-	rc = store_job_get(st, seen->id, &job);
+	rc = jobstore_job_get(st, seen->id, &job);
 	if (rc != PC_OK || job.state != JOB_QUEUED ||
 	    strcmp(job.sched_job_id, seen->sched_job_id) != 0)
 		return rc != PC_ENOTFOUND; /* changed meanwhile: the next pass sees it anew */
@@ -289,7 +289,7 @@ static bool resubmit(struct gateway *gw, store *st, const struct job *seen,
 	return true;
 }
 
-static void pass(struct gateway *gw, store *st, objstore **os, struct tracked *watched)
+static void pass(struct gateway *gw, jobstore *st, objstore **os, struct tracked *watched)
 {
 	struct sched_report *reports = NULL;
 	struct watched_job *add = NULL;
@@ -353,11 +353,11 @@ void *gw_reconciler_main(void *arg)
 	struct gateway *gw = arg;
 	struct tracked watched = {NULL, 0};
 	objstore *os = NULL;
-	store *st = NULL;
+	jobstore *st = NULL;
 
 	while (!atomic_load(&gw->stopping)) {
-		if (!st && store_open(&st, gw->cfg.redis_url, gw->cfg.key_prefix,
-				      GW_REDIS_TIMEOUT_MS) != PC_OK) {
+		if (!st && jobstore_open(&st, gw->cfg.redis_url, gw->cfg.key_prefix,
+					 GW_REDIS_TIMEOUT_MS) != PC_OK) {
 			sched_poll(gw->sched, NULL, 0, NULL);
 			gw_nap(gw, RECONCILE_INTERVAL_MS);
 			continue;
@@ -367,6 +367,6 @@ void *gw_reconciler_main(void *arg)
 	}
 	free(watched.jobs);
 	objstore_free(os);
-	store_free(st);
+	jobstore_free(st);
 	return NULL;
 }

@@ -95,7 +95,7 @@ void routes_job_post(struct gw_req *r)
 	char location[64];
 	struct job job;
 	uint64_t digits;
-	store *st;
+	jobstore *st;
 	pc_err rc;
 
 	if (!read_submit(r, &digits))
@@ -108,7 +108,7 @@ void routes_job_post(struct gw_req *r)
 		http_send_pc_error(r, rc, "new job");
 		return;
 	}
-	rc = store_job_create(st, &job, r->gw->cfg.max_queued);
+	rc = jobstore_job_create(st, &job, r->gw->cfg.max_queued);
 	if (rc == PC_EFULL) {
 		http_send_error(r, 429, "queue_full", "Retry-After: 5\r\n",
 				"%llu jobs are already waiting; try again later",
@@ -125,14 +125,14 @@ void routes_job_post(struct gw_req *r)
 	send_job(r, 201, &job, location);
 }
 
-store *http_job_load(struct gw_req *r, struct job *job)
+jobstore *http_job_load(struct gw_req *r, struct job *job)
 {
-	store *st = http_store(r);
+	jobstore *st = http_store(r);
 	pc_err rc;
 
 	if (!st)
 		return NULL;
-	rc = store_job_get(st, r->id, job);
+	rc = jobstore_job_get(st, r->id, job);
 	if (rc != PC_OK) {
 		http_send_pc_error(r, rc, r->id);
 		return NULL;
@@ -187,7 +187,7 @@ static void end_compute(struct gw_req *r, const struct job *job)
 void routes_job_delete(struct gw_req *r)
 {
 	struct job job;
-	store *st = http_job_load(r, &job);
+	jobstore *st = http_job_load(r, &job);
 	char from[16];
 	pc_err rc;
 
@@ -195,7 +195,7 @@ void routes_job_delete(struct gw_req *r)
 		return;
 	snprintf(from, sizeof(from), "%s", job_state_name(job.state));
 	if (!job_state_is_terminal(job.state))
-		rc = store_job_transition(st, r->id, JOB_CANCELLED, NULL, NULL, &job);
+		rc = jobstore_job_transition(st, r->id, JOB_CANCELLED, NULL, NULL, &job);
 	else
 		rc = PC_ECONFLICT;
 	if (rc == PC_ECONFLICT) {
@@ -241,7 +241,7 @@ void routes_jobs_list(struct gw_req *r)
 	size_t limit = LIST_DEFAULT_LIMIT, count = 0;
 	struct job *jobs = NULL;
 	json_t *root, *arr;
-	store *st;
+	jobstore *st;
 	pc_err rc;
 
 	/* An empty value (state=&limit=) means the parameter's default. */
@@ -277,7 +277,7 @@ void routes_jobs_list(struct gw_req *r)
 	if (!st)
 		return;
 	next[0] = '\0';
-	rc = store_job_list(st, filter, limit, cursor, &jobs, &count, next, sizeof(next));
+	rc = jobstore_job_list(st, filter, limit, cursor, &jobs, &count, next, sizeof(next));
 	if (rc == PC_EINVAL) {
 		http_send_error(r, 400, "invalid_cursor", NULL,
 				"cursor is not one this server handed out");

@@ -5,16 +5,16 @@
 
 void routes_healthz(struct gw_req *r)
 {
-	store *st = r->thr ? r->thr->st : NULL;
+	jobstore *st = r->thr ? r->thr->st : NULL;
 	pc_err rc;
 
 	/* Opening the store here instead of http_store keeps /healthz's answer its own. */
 	if (!st && r->thr) {
-		rc = store_open(&r->thr->st, r->gw->cfg.redis_url, r->gw->cfg.key_prefix,
-				GW_REDIS_TIMEOUT_MS);
+		rc = jobstore_open(&r->thr->st, r->gw->cfg.redis_url, r->gw->cfg.key_prefix,
+				   GW_REDIS_TIMEOUT_MS);
 		st = rc == PC_OK ? r->thr->st : NULL;
 	}
-	if (!st || store_ping(st) != PC_OK) {
+	if (!st || jobstore_ping(st) != PC_OK) {
 		http_send_error(r, 503, "unavailable", "Retry-After: 1\r\n",
 				"Redis at %s is not answering", r->gw->cfg.redis_url);
 		return;
@@ -28,7 +28,7 @@ void routes_metrics(struct gw_req *r)
 	uint64_t counts[JOB_STATE_COUNT] = {0};
 	uint64_t depth = 0;
 	bool redis_up = false;
-	store *st = r->thr ? r->thr->st : NULL;
+	jobstore *st = r->thr ? r->thr->st : NULL;
 	char *text = NULL;
 	size_t len = 0;
 	pc_err rc;
@@ -36,12 +36,12 @@ void routes_metrics(struct gw_req *r)
 	/* Metrics stay available while Redis is down (picluster_redis_up 0): that is when an
 	 * operator needs them. */
 	if (!st && r->thr) {
-		rc = store_open(&r->thr->st, r->gw->cfg.redis_url, r->gw->cfg.key_prefix,
-				GW_REDIS_TIMEOUT_MS);
+		rc = jobstore_open(&r->thr->st, r->gw->cfg.redis_url, r->gw->cfg.key_prefix,
+				   GW_REDIS_TIMEOUT_MS);
 		st = rc == PC_OK ? r->thr->st : NULL;
 	}
-	if (st && store_count_by_state(st, counts) == PC_OK &&
-	    store_queue_length(st, &depth) == PC_OK)
+	if (st && jobstore_count_by_state(st, counts) == PC_OK &&
+	    jobstore_queue_length(st, &depth) == PC_OK)
 		redis_up = true;
 	rc = gw_metrics_render(&r->gw->metrics, redis_up, counts, depth, &text, &len);
 	if (rc != PC_OK) {

@@ -4,19 +4,19 @@
 #include <string.h>
 
 #include "picluster/log.h"
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 
 /*
  * The submitter sequence (one job):
- *   take the id from the queue into our processing list (store_queue_take, BLMOVE)
+ *   take the id from the queue into our processing list (jobstore_queue_take, BLMOVE)
  *   created -> queued                 (refused: cancelled meanwhile -> just ack)
  *   sched_submit                      (refused -> queued -> errored with its message;
  *                                      scheduler unreachable -> stays queued, tried again)
- *   store_job_set_sched(name, id)     (refused: the compute already runs and recorded its
+ *   jobstore_job_set_sched(name, id)     (refused: the compute already runs and recorded its
  *                                      own identity -> fine; cancelled meanwhile ->
  *                                      sched_cancel)
- *   store_queue_ack
- * A crash anywhere leaves the id in processing:<instance>; store_queue_recover at start-up
+ *   jobstore_queue_ack
+ * A crash anywhere leaves the id in processing:<instance>; jobstore_queue_recover at start-up
  * puts it back in the queue, and if this instance never starts again, another gateway's keeper
  * does once the instance's claim has expired (keeper.c). A recovered job already queued without a
  * scheduler id is submitted again; if the first submission did start, the duplicate compute loses
@@ -47,7 +47,7 @@ static bool submit_may_retry(pc_err rc)
 }
 
 /* Ends a job the scheduler refused: queued -> errored with the scheduler's message. */
-static void refuse(struct gateway *gw, store *st, const struct job *job, pc_err rc,
+static void refuse(struct gateway *gw, jobstore *st, const struct job *job, pc_err rc,
 		   const char *message)
 {
 	const enum job_state queued = JOB_QUEUED;
@@ -57,8 +57,8 @@ static void refuse(struct gateway *gw, store *st, const struct job *job, pc_err 
 	upd.set_error = true;
 	upd.error_code = "submit_failed";
 	upd.error_message = message[0] ? message : pc_strerror(rc);
-	rc = RETRY_WHILE_DOWN(gw,
-			      store_job_transition(st, job->id, JOB_ERRORED, &queued, &upd, NULL));
+	rc = RETRY_WHILE_DOWN(
+	    gw, jobstore_job_transition(st, job->id, JOB_ERRORED, &queued, &upd, NULL));
 	if (rc == PC_OK)
 		gw_note_transition(gw, job->id, "queued", JOB_ERRORED, upd.error_message);
 }
@@ -71,7 +71,7 @@ static void refuse(struct gateway *gw, store *st, const struct job *job, pc_err 
  * compute after all, the duplicate loses the queued -> running race. Returns false only when
  * the gateway stops first: the id then stays in processing for the next start.
  */
-static bool submit_until_taken(struct gateway *gw, store *st, struct job *job, char *sched_id,
+static bool submit_until_taken(struct gateway *gw, jobstore *st, struct job *job, char *sched_id,
 			       size_t id_cap)
 {
 	char message[JOB_ERROR_MESSAGE_MAX];
@@ -94,7 +94,7 @@ static bool submit_until_taken(struct gateway *gw, store *st, struct job *job, c
 		gw_nap(gw, pause);
 		if (pause < SUBMIT_RETRY_MAX_MS)
 			pause = pause * 2 < SUBMIT_RETRY_MAX_MS ? pause * 2 : SUBMIT_RETRY_MAX_MS;
-		rc = RETRY_WHILE_DOWN(gw, store_job_get(st, job->id, job));
+		rc = RETRY_WHILE_DOWN(gw, jobstore_job_get(st, job->id, job));
 		if (atomic_load(&gw->stopping))
 			return false;
 		if (rc != PC_OK || job->state != JOB_QUEUED || job->sched_job_id[0]) {
@@ -106,12 +106,12 @@ static bool submit_until_taken(struct gateway *gw, store *st, struct job *job, c
 	}
 }
 
-void gw_record_submission(struct gateway *gw, store *st, struct job *job, const char *sched_id)
+void gw_record_submission(struct gateway *gw, jobstore *st, struct job *job, const char *sched_id)
 {
 	pc_err rc;
 
-	rc =
-	    RETRY_WHILE_DOWN(gw, store_job_set_sched(st, job->id, sched_name(gw->sched), sched_id));
+	rc = RETRY_WHILE_DOWN(gw,
+			      jobstore_job_set_sched(st, job->id, sched_name(gw->sched), sched_id));
 	if (rc == PC_OK) {
 		log_info("job %s: submitted to %s as %s", job->id, sched_name(gw->sched), sched_id);
 		gw_watch_add(gw, job->id);
@@ -120,7 +120,7 @@ void gw_record_submission(struct gateway *gw, store *st, struct job *job, const 
 	/* Refused: the job is past queued. Its compute won queued -> running first and recorded
 	 * its own identity (ours, for this submission's compute), another submission's compute
 	 * runs it, or it ended meanwhile (cancelled while we submitted, or finished already). */
-	rc = RETRY_WHILE_DOWN(gw, store_job_get(st, job->id, job));
+	rc = RETRY_WHILE_DOWN(gw, jobstore_job_get(st, job->id, job));
 	if (rc != PC_OK) {
 		log_warn("job %s: submitted to %s as %s, but unreadable now: %s", job->id,
 			 sched_name(gw->sched), sched_id, pc_strerror(rc));
@@ -147,7 +147,7 @@ void gw_record_submission(struct gateway *gw, store *st, struct job *job, const 
 }
 
 /* Submits one queued job and records the scheduler's id. False: stopping, do not ack. */
-static bool submit(struct gateway *gw, store *st, struct job *job)
+static bool submit(struct gateway *gw, jobstore *st, struct job *job)
 {
 	char sched_id[JOB_SCHED_ID_MAX];
 
@@ -159,13 +159,13 @@ static bool submit(struct gateway *gw, store *st, struct job *job)
 }
 
 /* Handles one id taken from the queue; acks it unless we are stopping with Redis down. */
-static void handle(struct gateway *gw, store *st, const char *owner, const char *id)
+static void handle(struct gateway *gw, jobstore *st, const char *owner, const char *id)
 {
 	const enum job_state created = JOB_CREATED;
 	struct job job;
 	pc_err rc;
 
-	rc = RETRY_WHILE_DOWN(gw, store_job_get(st, id, &job));
+	rc = RETRY_WHILE_DOWN(gw, jobstore_job_get(st, id, &job));
 	if (rc == PC_EUNAVAILABLE)
 		return; /* stopping: the id stays in processing, recovered on restart */
 	if (rc != PC_OK) {
@@ -174,7 +174,7 @@ static void handle(struct gateway *gw, store *st, const char *owner, const char 
 	}
 	if (job.state == JOB_CREATED) {
 		rc = RETRY_WHILE_DOWN(
-		    gw, store_job_transition(st, id, JOB_QUEUED, &created, NULL, &job));
+		    gw, jobstore_job_transition(st, id, JOB_QUEUED, &created, NULL, &job));
 		if (rc == PC_EUNAVAILABLE)
 			return;
 		if (rc != PC_OK) {
@@ -192,7 +192,7 @@ static void handle(struct gateway *gw, store *st, const char *owner, const char 
 	if (!submit(gw, st, &job))
 		return; /* stopping while the scheduler was away: recovered on restart */
 out_ack:
-	rc = RETRY_WHILE_DOWN(gw, store_queue_ack(st, owner, id));
+	rc = RETRY_WHILE_DOWN(gw, jobstore_queue_ack(st, owner, id));
 	if (rc != PC_OK)
 		log_warn("job %s: ack failed: %s", id, pc_strerror(rc));
 }
@@ -203,12 +203,12 @@ void *gw_submitter_main(void *arg)
 	const char *owner = gw->cfg.instance;
 	char id[JOB_ID_LEN + 1];
 	bool recovered = false, down_logged = false;
-	store *st = NULL;
+	jobstore *st = NULL;
 	pc_err rc;
 
 	while (!atomic_load(&gw->stopping)) {
-		if (!st && store_open(&st, gw->cfg.redis_url, gw->cfg.key_prefix,
-				      GW_REDIS_TIMEOUT_MS) != PC_OK) {
+		if (!st && jobstore_open(&st, gw->cfg.redis_url, gw->cfg.key_prefix,
+					 GW_REDIS_TIMEOUT_MS) != PC_OK) {
 			if (!down_logged)
 				log_warn("submitter: Redis at %s unreachable; retrying",
 					 gw->cfg.redis_url);
@@ -224,7 +224,7 @@ void *gw_submitter_main(void *arg)
 			continue;
 		}
 		if (!recovered) {
-			rc = store_queue_recover(st, owner);
+			rc = jobstore_queue_recover(st, owner);
 			if (rc != PC_OK) {
 				log_warn("submitter: recovering %s's jobs failed: %s", owner,
 					 pc_strerror(rc));
@@ -238,7 +238,7 @@ void *gw_submitter_main(void *arg)
 			gw_nap(gw, 100);
 			continue;
 		}
-		rc = store_queue_take(st, owner, 1000, id);
+		rc = jobstore_queue_take(st, owner, 1000, id);
 		if (rc == PC_ETIMEOUT)
 			continue;
 		if (rc != PC_OK) {
@@ -255,6 +255,6 @@ void *gw_submitter_main(void *arg)
 		down_logged = false;
 		handle(gw, st, owner, id);
 	}
-	store_free(st);
+	jobstore_free(st);
 	return NULL;
 }

@@ -3,7 +3,7 @@
 #define PICLUSTER_GATEWAY_WORKERS_H
 
 #include "gateway.h"
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 
 typedef struct gw_workers gw_workers;
 
@@ -25,12 +25,12 @@ void *gw_reconciler_main(void *gw);
 void *gw_keeper_main(void *gw);
 
 /*
- * Records that the scheduler took job (queued) as sched_id: store_job_set_sched, retried
+ * Records that the scheduler took job (queued) as sched_id: jobstore_job_set_sched, retried
  * while Redis is down. When the job is past queued by then, nothing is overwritten; a job
  * cancelled meanwhile gets this compute cancelled too. job is re-read in that case. Shared by
  * the submitter and the reconciler's resubmission (submitter.c).
  */
-void gw_record_submission(struct gateway *gw, store *st, struct job *job, const char *sched_id);
+void gw_record_submission(struct gateway *gw, jobstore *st, struct job *job, const char *sched_id);
 
 /* Fills gw->instance_token ("HOST|PID:STARTTICKS" of this process). PC_EIO if /proc fails. */
 pc_err gw_instance_token_init(struct gateway *gw);

@@ -28,7 +28,7 @@
 
 #include "picluster/job.h"
 #include "picluster/objstore.h"
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 #include "test_redis.h"
 #include "test_sink.h"
 
@@ -38,7 +38,7 @@
 #define CANCEL_BOUND 2.0
 
 static struct test_redis redis;
-static store *st;
+static jobstore *st;
 static objstore *os;
 static char store_dir[] = "/tmp/pi-job-store-XXXXXX";
 static char store_url[64];
@@ -69,7 +69,7 @@ static int group_setup(void **state)
 {
 	if (test_redis_start(&redis) != 0)
 		return -1;
-	if (store_open(&st, redis.url, PREFIX, 5000) != PC_OK)
+	if (jobstore_open(&st, redis.url, PREFIX, 5000) != PC_OK)
 		return -1;
 	if (mkdtemp(store_dir) == NULL)
 		return -1;
@@ -105,7 +105,7 @@ static int group_teardown(void **state)
 	end_child();
 	test_redis_free(&aof);
 	objstore_free(os);
-	store_free(st);
+	jobstore_free(st);
 	test_redis_free(&redis);
 	unlink(log_path);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", store_dir);
@@ -198,23 +198,23 @@ static void print_log(void)
 		fprintf(stderr, "  (no log)\n");
 }
 
-static void new_job(store *s, struct job *job, uint64_t digits, bool queue)
+static void new_job(jobstore *s, struct job *job, uint64_t digits, bool queue)
 {
 	assert_int_equal(job_init_new(job, digits), PC_OK);
-	assert_int_equal(store_job_create(s, job, 0), PC_OK);
+	assert_int_equal(jobstore_job_create(s, job, 0), PC_OK);
 	if (queue)
-		assert_int_equal(store_job_transition(s, job->id, JOB_QUEUED, NULL, NULL, NULL),
+		assert_int_equal(jobstore_job_transition(s, job->id, JOB_QUEUED, NULL, NULL, NULL),
 				 PC_OK);
 }
 
 /* Polls the job until it is running with progress >= at_least (up to `secs`). */
-static void wait_running(store *s, const char *id, double at_least, double secs)
+static void wait_running(jobstore *s, const char *id, double at_least, double secs)
 {
 	double end = now_s() + secs;
 	struct job job;
 
 	for (;;) {
-		if (store_job_get(s, id, &job) == PC_OK && job.state == JOB_RUNNING &&
+		if (jobstore_job_get(s, id, &job) == PC_OK && job.state == JOB_RUNNING &&
 		    job.progress >= at_least)
 			return;
 		if (now_s() > end) {
@@ -256,7 +256,7 @@ static void sha256_hex(const void *buf, size_t len, char out[65])
 
 /* The job is finished, and its object holds exactly pi-reference's digits (ref, or computed
  * here when NULL; freed here). Returns the job. */
-static struct job check_result_ref(store *s, const char *id, uint64_t digits, char *ref,
+static struct job check_result_ref(jobstore *s, const char *id, uint64_t digits, char *ref,
 				   size_t ref_len)
 {
 	struct job after;
@@ -267,7 +267,7 @@ static struct job check_result_ref(store *s, const char *id, uint64_t digits, ch
 	if (ref == NULL)
 		ref = reference(digits, &ref_len);
 
-	assert_int_equal(store_job_get(s, id, &after), PC_OK);
+	assert_int_equal(jobstore_job_get(s, id, &after), PC_OK);
 	assert_int_equal(after.state, JOB_FINISHED);
 	assert_true(after.has_result);
 	assert_int_equal(after.result_bytes, digits + 3);
@@ -288,7 +288,7 @@ static struct job check_result_ref(store *s, const char *id, uint64_t digits, ch
 	return after;
 }
 
-static struct job check_result(store *s, const char *id, uint64_t digits)
+static struct job check_result(jobstore *s, const char *id, uint64_t digits)
 {
 	return check_result_ref(s, id, digits, NULL, 0);
 }
@@ -303,7 +303,7 @@ static void check_finished(uint64_t digits, int ranks)
 
 	/* A duplicate run loses the queued -> running race and changes nothing. */
 	assert_int_equal(run_compute(ranks, digits, job.id, redis.url, ""), 0);
-	assert_int_equal(store_job_get(st, job.id, &job), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &job), PC_OK);
 	assert_int_equal(job.state, JOB_FINISHED);
 	assert_int_equal(job.finished_at_ms, after.finished_at_ms);
 }
@@ -325,9 +325,10 @@ static void test_cancelled_job_not_run(void **unused)
 	char object[JOB_OBJECT_MAX];
 
 	new_job(st, &job, 1000, true);
-	assert_int_equal(store_job_transition(st, job.id, JOB_CANCELLED, NULL, NULL, NULL), PC_OK);
+	assert_int_equal(jobstore_job_transition(st, job.id, JOB_CANCELLED, NULL, NULL, NULL),
+			 PC_OK);
 	assert_int_equal(run_compute(2, 1000, job.id, redis.url, ""), 0);
-	assert_int_equal(store_job_get(st, job.id, &after), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &after), PC_OK);
 	assert_int_equal(after.state, JOB_CANCELLED);
 	assert_false(after.has_result);
 	assert_int_equal(job_result_object_name(job.id, object, sizeof(object)), PC_OK);
@@ -336,7 +337,7 @@ static void test_cancelled_job_not_run(void **unused)
 	/* A job still in created was never queued: not ours to run either. */
 	new_job(st, &job, 1000, false);
 	assert_int_equal(run_compute(1, 1000, job.id, redis.url, ""), 0);
-	assert_int_equal(store_job_get(st, job.id, &after), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &after), PC_OK);
 	assert_int_equal(after.state, JOB_CREATED);
 }
 
@@ -365,13 +366,13 @@ static void test_password(void **unused)
 	char url[128], env[128], extra[PATH_MAX + 64], file[PATH_MAX + 8];
 	struct test_redis ar;
 	struct job job;
-	store *s;
+	jobstore *s;
 	FILE *f;
 	double t0;
 
 	assert_int_equal(test_redis_start_auth(&ar, pw), 0);
 	snprintf(url, sizeof(url), "redis://:job-mode%%20s3cret@127.0.0.1:%d", ar.port);
-	assert_int_equal(store_open(&s, url, PREFIX, 5000), PC_OK);
+	assert_int_equal(jobstore_open(&s, url, PREFIX, 5000), PC_OK);
 
 	new_job(s, &job, 1000, true);
 	snprintf(env, sizeof(env), "PICLUSTER_REDIS_PASSWORD='%s'", pw);
@@ -401,7 +402,7 @@ static void test_password(void **unused)
 		print_log();
 		fail_msg("the log should name the refusal and not the password");
 	}
-	store_free(s);
+	jobstore_free(s);
 	test_redis_free(&ar);
 }
 
@@ -425,7 +426,7 @@ static void check_store_failure(const char *prefix, const char *where, uint64_t 
 		 prefix, BIN_DIR, (unsigned long long)digits, job.id, redis.url, where, log_path);
 	rc = system(cmd);
 	assert_true(rc != -1 && WIFEXITED(rc));
-	assert_int_equal(store_job_get(st, job.id, &job), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &job), PC_OK);
 	if (WEXITSTATUS(rc) != 1 || job.state != JOB_ERRORED || strcmp(job.error_code, code) ||
 	    strstr(job.error_message, cause) == NULL || !log_has(job.error_message)) {
 		print_log();
@@ -499,13 +500,13 @@ static void test_store_failures_differ(void **unused)
 static void test_outage_midrun(void **unused)
 {
 	const uint64_t digits = 3000000;
-	store *s;
+	jobstore *s;
 	struct job job;
 	double t0;
 	int rc;
 
 	assert_int_equal(test_redis_start_aof(&aof), 0);
-	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
+	assert_int_equal(jobstore_open(&s, aof.url, PREFIX, 2000), PC_OK);
 	new_job(s, &job, digits, true);
 	start_compute(2, digits, job.id, aof.url, "", "");
 	wait_running(s, job.id, 0.01, 120);
@@ -520,7 +521,7 @@ static void test_outage_midrun(void **unused)
 	assert_true(log_has("Redis unavailable"));
 	assert_true(log_has("Redis is back"));
 	check_result(s, job.id, digits);
-	store_free(s);
+	jobstore_free(s);
 	test_redis_free(&aof);
 }
 
@@ -528,12 +529,12 @@ static void test_outage_midrun(void **unused)
 static void test_outage_start(void **unused)
 {
 	const uint64_t digits = 10000;
-	store *s;
+	jobstore *s;
 	struct job job;
 	int rc;
 
 	assert_int_equal(test_redis_start_aof(&aof), 0);
-	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
+	assert_int_equal(jobstore_open(&s, aof.url, PREFIX, 2000), PC_OK);
 	new_job(s, &job, digits, true);
 	test_redis_kill(&aof);
 	start_compute(2, digits, job.id, aof.url, "", "");
@@ -546,7 +547,7 @@ static void test_outage_start(void **unused)
 	assert_true(log_has("connecting: retrying"));
 	assert_true(log_has("Redis is back"));
 	check_result(s, job.id, digits);
-	store_free(s);
+	jobstore_free(s);
 	test_redis_free(&aof);
 }
 
@@ -577,13 +578,13 @@ static void wait_log(const char *text, double secs)
 static void test_outage_finish(void **unused)
 {
 	const uint64_t digits = 4000000;
-	store *s;
+	jobstore *s;
 	struct job job;
 	double t0, t1;
 	int rc;
 
 	assert_int_equal(test_redis_start_aof(&aof), 0);
-	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
+	assert_int_equal(jobstore_open(&s, aof.url, PREFIX, 2000), PC_OK);
 	new_job(s, &job, digits, true);
 	start_compute(2, digits, job.id, aof.url, "", "");
 	wait_running(s, job.id, 0.92, 300);
@@ -600,7 +601,7 @@ static void test_outage_finish(void **unused)
 	assert_int_equal(rc, 0);
 	assert_true(log_has("Redis is back"));
 	check_result(s, job.id, digits);
-	store_free(s);
+	jobstore_free(s);
 	test_redis_free(&aof);
 }
 
@@ -615,7 +616,7 @@ static void test_lost_reply(void **unused)
 	char *ref, sha[65], object[JOB_OBJECT_MAX];
 	struct job_update upd;
 	size_t ref_len;
-	store *s;
+	jobstore *s;
 	struct job job;
 	pc_err e;
 	int rc;
@@ -623,7 +624,7 @@ static void test_lost_reply(void **unused)
 	ref = reference(digits, &ref_len);
 	sha256_hex(ref, ref_len, sha);
 	assert_int_equal(test_redis_start_aof(&aof), 0);
-	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
+	assert_int_equal(jobstore_open(&s, aof.url, PREFIX, 2000), PC_OK);
 	new_job(s, &job, digits, true);
 	assert_int_equal(job_result_object_name(job.id, object, sizeof(object)), PC_OK);
 	memset(&upd, 0, sizeof(upd));
@@ -637,7 +638,7 @@ static void test_lost_reply(void **unused)
 	wait_log("recording the result: retrying", 300);
 	sleep_s(3); /* the compute's retries are 2 s apart by now */
 	assert_int_equal(test_redis_restart(&aof), 0);
-	e = store_job_transition(s, job.id, JOB_FINISHED, &running, &upd, NULL);
+	e = jobstore_job_transition(s, job.id, JOB_FINISHED, &running, &upd, NULL);
 	rc = wait_compute(300);
 	print_log(); /* shown by ctest -V or on failure */
 	assert_int_equal(rc, 0);
@@ -649,7 +650,7 @@ static void test_lost_reply(void **unused)
 		fprintf(stderr, "  the compute's retry came before the simulated write\n");
 	}
 	check_result_ref(s, job.id, digits, ref, ref_len);
-	store_free(s);
+	jobstore_free(s);
 	test_redis_free(&aof);
 }
 
@@ -745,7 +746,7 @@ static void test_cancel_stops_ranks(void **unused)
 	wait_running(st, job.id, 0.02, 300);
 	n = children_of(child, ranks, 8);
 	assert_int_equal(n, 2);
-	assert_int_equal(store_job_transition(st, job.id, JOB_CANCELLED, NULL, NULL, &after),
+	assert_int_equal(jobstore_job_transition(st, job.id, JOB_CANCELLED, NULL, NULL, &after),
 			 PC_OK);
 	t0 = now_s();
 	fprintf(stderr, "  cancelled at progress %.3f\n", after.progress);
@@ -769,7 +770,7 @@ static void test_cancel_stops_ranks(void **unused)
 	assert_true(log_has("job "));
 	assert_true(log_has("was cancelled: stopped"));
 	assert_int_equal(files_left(job.id), 0);
-	assert_int_equal(store_job_get(st, job.id, &after), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &after), PC_OK);
 	assert_int_equal(after.state, JOB_CANCELLED);
 	assert_false(after.has_result);
 }
@@ -780,13 +781,13 @@ static void test_cancel_stops_ranks(void **unused)
 static void test_cancel_at_finish(void **unused)
 {
 	const uint64_t digits = 4000000;
-	store *s;
+	jobstore *s;
 	struct job job, after;
 	pc_err e;
 	int rc;
 
 	assert_int_equal(test_redis_start_aof(&aof), 0);
-	assert_int_equal(store_open(&s, aof.url, PREFIX, 2000), PC_OK);
+	assert_int_equal(jobstore_open(&s, aof.url, PREFIX, 2000), PC_OK);
 	new_job(s, &job, digits, true);
 	start_compute(2, digits, job.id, aof.url, "", "");
 	wait_running(s, job.id, 0.92, 300);
@@ -794,14 +795,14 @@ static void test_cancel_at_finish(void **unused)
 	wait_log("recording the result: retrying", 300);
 	sleep_s(3); /* the compute's retries are 2 s apart by now */
 	assert_int_equal(test_redis_restart(&aof), 0);
-	e = store_job_transition(s, job.id, JOB_CANCELLED, NULL, NULL, &after);
+	e = jobstore_job_transition(s, job.id, JOB_CANCELLED, NULL, NULL, &after);
 	rc = wait_compute(300);
 	print_log(); /* shown by ctest -V or on failure */
 	assert_int_equal(rc, 0);
 	if (e == PC_OK) {
 		assert_true(log_has("was cancelled: stopped"));
 		assert_int_equal(files_left(job.id), 0);
-		assert_int_equal(store_job_get(s, job.id, &after), PC_OK);
+		assert_int_equal(jobstore_job_get(s, job.id, &after), PC_OK);
 		assert_int_equal(after.state, JOB_CANCELLED);
 		assert_false(after.has_result);
 	} else {
@@ -810,7 +811,7 @@ static void test_cancel_at_finish(void **unused)
 		fprintf(stderr, "  the compute's retry came before the cancel\n");
 		check_result(s, job.id, digits);
 	}
-	store_free(s);
+	jobstore_free(s);
 	test_redis_free(&aof);
 }
 
@@ -839,7 +840,7 @@ static void local_id(pid_t pid, char *out, size_t cap)
 }
 
 /* (d) The compute that wins queued -> running records its own identity, and a submitter's
- * late store_job_set_sched cannot overwrite it. */
+ * late jobstore_job_set_sched cannot overwrite it. */
 static void test_identity(void **unused)
 {
 	char want[JOB_SCHED_ID_MAX];
@@ -847,16 +848,16 @@ static void test_identity(void **unused)
 
 	/* Under mpirun: mpirun's PID:STARTTICKS (read while it is surely alive). */
 	new_job(st, &job, 2000000, true);
-	assert_int_equal(store_job_set_sched(st, job.id, "local", "1:1"), PC_OK);
+	assert_int_equal(jobstore_job_set_sched(st, job.id, "local", "1:1"), PC_OK);
 	start_compute(2, 2000000, job.id, redis.url, "", "");
 	local_id(child, want, sizeof(want));
 	wait_running(st, job.id, 0, 120);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_OK);
 	assert_string_equal(got.sched_name, "local");
 	assert_string_equal(got.sched_job_id, want);
-	assert_int_equal(store_job_set_sched(st, job.id, "local", "1:1"), PC_ECONFLICT);
+	assert_int_equal(jobstore_job_set_sched(st, job.id, "local", "1:1"), PC_ECONFLICT);
 	assert_int_equal(wait_compute(300), 0);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_OK);
 	assert_int_equal(got.state, JOB_FINISHED);
 	assert_string_equal(got.sched_job_id, want);
 
@@ -865,7 +866,7 @@ static void test_identity(void **unused)
 	start_compute(0, 1000, job.id, redis.url, "", "");
 	local_id(child, want, sizeof(want));
 	assert_int_equal(wait_compute(120), 0);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_OK);
 	assert_int_equal(got.state, JOB_FINISHED);
 	assert_string_equal(got.sched_name, "local");
 	assert_string_equal(got.sched_job_id, want);
@@ -874,7 +875,7 @@ static void test_identity(void **unused)
 	new_job(st, &job, 1000, true);
 	start_compute(0, 1000, job.id, redis.url, "", "SLURM_JOB_ID=4242");
 	assert_int_equal(wait_compute(120), 0);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_OK);
 	assert_int_equal(got.state, JOB_FINISHED);
 	assert_string_equal(got.sched_name, "slurm");
 	assert_string_equal(got.sched_job_id, "4242");

@@ -1,7 +1,7 @@
 /* fuzz_redis_url.c - libFuzzer target: the Redis store URL (parse, check, split, redact). */
 #include "fuzz.h"
 
-#include "jobstore/store_int.h"
+#include "jobstore/jobstore_int.h"
 
 /*
  * The first byte sizes the reason buffer (0 included: why may be absent); the rest is the
@@ -9,23 +9,23 @@
  */
 /* The URL without its password names the same server, database and user, and no password;
  * its redacted form parses the same way as the original, password aside. */
-static void check_split(const char *url, const struct store_url *u)
+static void check_split(const char *url, const struct jobstore_url *u)
 {
-	static struct store_url v;
-	static char clean[8192], pw[STORE_PASSWORD_MAX], red[8192];
+	static struct jobstore_url v;
+	static char clean[8192], pw[JOBSTORE_PASSWORD_MAX], red[8192];
 	pc_err rc;
 
-	rc = store_url_split_password(url, clean, sizeof(clean), pw, sizeof(pw), NULL, 0);
+	rc = jobstore_url_split_password(url, clean, sizeof(clean), pw, sizeof(pw), NULL, 0);
 	FUZZ_CHECK(rc == PC_OK || rc == PC_ERANGE);
 	if (rc != PC_OK)
 		return;
 	FUZZ_CHECK(strcmp(pw, u->password) == 0);
-	FUZZ_CHECK(store_url_parse(clean, &v, NULL, 0) == PC_OK);
+	FUZZ_CHECK(jobstore_url_parse(clean, &v, NULL, 0) == PC_OK);
 	FUZZ_CHECK(v.is_unix == u->is_unix && v.port == u->port && v.db == u->db);
 	FUZZ_CHECK(strcmp(v.host, u->host) == 0 && strcmp(v.path, u->path) == 0);
 	FUZZ_CHECK(strcmp(v.user, u->user) == 0 && v.password[0] == '\0');
-	store_url_redact(url, red, sizeof(red));
-	FUZZ_CHECK(store_url_parse(red, &v, NULL, 0) == PC_OK);
+	jobstore_url_redact(url, red, sizeof(red));
+	FUZZ_CHECK(jobstore_url_parse(red, &v, NULL, 0) == PC_OK);
 	FUZZ_CHECK(v.is_unix == u->is_unix && v.port == u->port && v.db == u->db);
 	FUZZ_CHECK(strcmp(v.host, u->host) == 0 && strcmp(v.path, u->path) == 0);
 	FUZZ_CHECK(u->password[0] ? strcmp(v.password, "***") == 0 : v.password[0] == '\0');
@@ -33,7 +33,7 @@ static void check_split(const char *url, const struct store_url *u)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct store_url u;
+	struct jobstore_url u;
 	char why[300];
 	size_t why_cap;
 	char *url;
@@ -44,8 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	why_cap = data[0];
 	url = fuzz_strdup(data + 1, size - 1);
 	memset(why, 'x', sizeof(why));
-	rc = store_url_parse(url, &u, why_cap ? why : NULL, why_cap);
-	rc2 = store_url_check(url, NULL, 0);
+	rc = jobstore_url_parse(url, &u, why_cap ? why : NULL, why_cap);
+	rc2 = jobstore_url_check(url, NULL, 0);
 	FUZZ_CHECK(rc == rc2);
 	for (size_t i = why_cap; i < sizeof(why); i++)
 		FUZZ_CHECK(why[i] == 'x');

@@ -1,5 +1,5 @@
-/* store_instance.c - submitter instances: who holds a processing list, and lists left behind. */
-#include "store_int.h"
+/* jobstore_instance.c - submitter instances: who holds a processing list, and lists left behind. */
+#include "jobstore_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +26,7 @@ static const char script_hold[] =
     "return 1\n";
 
 /* KEYS: instances, queue. ARGV: prefix. For every owner without a live claim: its processing
- * list goes back to the head of the queue in the order it was taken (as store_queue_recover
+ * list goes back to the head of the queue in the order it was taken (as jobstore_queue_recover
  * does) and the owner leaves the set. Returns the number of ids moved. */
 static const char script_orphans[] =
     "local moved = 0\n"
@@ -41,7 +41,7 @@ static const char script_orphans[] =
 
 /* Runs script text with EVAL (Redis caches it by its SHA after the first call); safe to
  * resend, as each script is idempotent. */
-static pc_err eval(store *st, const char *script, int nkeys, int nargs, const char **args,
+static pc_err eval(jobstore *st, const char *script, int nkeys, int nargs, const char **args,
 		   redisReply **out)
 {
 	const char *argv[12];
@@ -59,14 +59,14 @@ static pc_err eval(store *st, const char *script, int nkeys, int nargs, const ch
 		argv[argc++] = args[i];
 	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
-	return store_call(st, argc, argv, lens, STORE_RETRY_SAFE, -1, out);
+	return jobstore_call(st, argc, argv, lens, JOBSTORE_RETRY_SAFE, -1, out);
 }
 
 /* "<prefix>instance:<owner>", with owner validated like a processing list's owner. */
-static pc_err instance_key(const store *st, const char *owner, char *out, size_t cap)
+static pc_err instance_key(const jobstore *st, const char *owner, char *out, size_t cap)
 {
-	char proc[STORE_KEY_MAX];
-	pc_err rc = store_processing_key(st, owner, proc, sizeof(proc));
+	char proc[JOBSTORE_KEY_MAX];
+	pc_err rc = jobstore_processing_key(st, owner, proc, sizeof(proc));
 	int n;
 
 	if (rc != PC_OK)
@@ -75,10 +75,10 @@ static pc_err instance_key(const store *st, const char *owner, char *out, size_t
 	return n > 0 && (size_t)n < cap ? PC_OK : PC_EINVAL;
 }
 
-pc_err store_instance_hold(store *st, const char *owner, const char *token, const char *replace,
-			   int ttl_ms, char *holder, size_t holder_cap)
+pc_err jobstore_instance_hold(jobstore *st, const char *owner, const char *token,
+			      const char *replace, int ttl_ms, char *holder, size_t holder_cap)
 {
-	char key[STORE_KEY_MAX], set[STORE_KEY_MAX], ttl[16];
+	char key[JOBSTORE_KEY_MAX], set[JOBSTORE_KEY_MAX], ttl[16];
 	const char *args[6];
 	redisReply *r;
 	pc_err rc;
@@ -115,9 +115,9 @@ pc_err store_instance_hold(store *st, const char *owner, const char *token, cons
 	return rc;
 }
 
-pc_err store_instance_recover_orphans(store *st, uint64_t *moved)
+pc_err jobstore_instance_recover_orphans(jobstore *st, uint64_t *moved)
 {
-	char set[STORE_KEY_MAX];
+	char set[JOBSTORE_KEY_MAX];
 	const char *args[3];
 	redisReply *r;
 	pc_err rc;
@@ -138,9 +138,9 @@ pc_err store_instance_recover_orphans(store *st, uint64_t *moved)
 	return rc;
 }
 
-pc_err store_instance_adopt_lists(store *st)
+pc_err jobstore_instance_adopt_lists(jobstore *st)
 {
-	char match[STORE_KEY_MAX], set[STORE_KEY_MAX], cursor[32] = "0";
+	char match[JOBSTORE_KEY_MAX], set[JOBSTORE_KEY_MAX], cursor[32] = "0";
 	size_t skip;
 	pc_err rc = PC_OK;
 
@@ -154,7 +154,7 @@ pc_err store_instance_adopt_lists(store *st)
 
 		for (int i = 0; i < 6; i++)
 			lens[i] = strlen(argv[i]);
-		rc = store_call(st, 6, argv, lens, STORE_RETRY_SAFE, -1, &r);
+		rc = jobstore_call(st, 6, argv, lens, JOBSTORE_RETRY_SAFE, -1, &r);
 		if (rc != PC_OK)
 			return rc;
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -175,7 +175,7 @@ pc_err store_instance_adopt_lists(store *st)
 				continue;
 			sadd[2] = k->str + skip;
 			sadd_lens[2] = k->len - skip;
-			rc = store_call(st, 3, sadd, sadd_lens, STORE_RETRY_SAFE, -1, &rr);
+			rc = jobstore_call(st, 3, sadd, sadd_lens, JOBSTORE_RETRY_SAFE, -1, &rr);
 			if (rc == PC_OK)
 				freeReplyObject(rr);
 		}

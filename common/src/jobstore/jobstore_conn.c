@@ -1,5 +1,5 @@
-/* store_conn.c - the Redis connection of a store: URL parsing, reconnects and Lua scripts. */
-#include "store_int.h"
+/* jobstore_conn.c - the Redis connection of a store: URL parsing, reconnects and Lua scripts. */
+#include "jobstore_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -54,7 +54,7 @@ static bool is_host_char(char c)
 }
 
 /* Databases 0..65535: Redis's default is 16, and SELECT refuses what the server lacks. */
-#define STORE_DB_MAX 65535
+#define JOBSTORE_DB_MAX 65535
 
 static const char url_tcp[] = "redis://";
 static const char url_unix[] = "unix://";
@@ -87,7 +87,7 @@ static bool find_userinfo(const char *url, const char **ui, const char **at)
 }
 
 /* Percent-decodes the userinfo [ui, at) into user and password (a ':' splits them). */
-static pc_err parse_userinfo(const char *ui, const char *at, struct store_url *out, char *why,
+static pc_err parse_userinfo(const char *ui, const char *at, struct jobstore_url *out, char *why,
 			     size_t why_cap)
 {
 	const char *colon = memchr(ui, ':', (size_t)(at - ui));
@@ -113,7 +113,7 @@ static pc_err parse_userinfo(const char *ui, const char *at, struct store_url *o
 }
 
 /* The part after the userinfo of unix://: "/path[?db=N]". */
-static pc_err parse_unix(const char *path, const char *end, struct store_url *out, char *why,
+static pc_err parse_unix(const char *path, const char *end, struct jobstore_url *out, char *why,
 			 size_t why_cap)
 {
 	const char *q = strchr(path, '?');
@@ -134,15 +134,15 @@ static pc_err parse_unix(const char *path, const char *end, struct store_url *ou
 		if (strncmp(q, "?db=", 4) != 0)
 			return url_fail(why, why_cap,
 					"unix socket URL: only the query ?db=N is understood");
-		if (!parse_uint(q + 4, end, STORE_DB_MAX, &out->db))
+		if (!parse_uint(q + 4, end, JOBSTORE_DB_MAX, &out->db))
 			return url_fail(why, why_cap, "unix socket URL: db must be a number 0..%d",
-					STORE_DB_MAX);
+					JOBSTORE_DB_MAX);
 	}
 	return PC_OK;
 }
 
 /* The part after the userinfo of redis://: "HOST[:PORT][/DB]". */
-static pc_err parse_tcp(const char *p, const char *end, struct store_url *out, char *why,
+static pc_err parse_tcp(const char *p, const char *end, struct jobstore_url *out, char *why,
 			size_t why_cap)
 {
 	const char *host_end = p;
@@ -172,14 +172,14 @@ static pc_err parse_tcp(const char *p, const char *end, struct store_url *out, c
 	}
 	if (p < end) {
 		/* p is at '/': a database number must follow. */
-		if (!parse_uint(p + 1, end, STORE_DB_MAX, &out->db))
+		if (!parse_uint(p + 1, end, JOBSTORE_DB_MAX, &out->db))
 			return url_fail(why, why_cap, "Redis URL: database must be a number 0..%d",
-					STORE_DB_MAX);
+					JOBSTORE_DB_MAX);
 	}
 	return PC_OK;
 }
 
-pc_err store_url_parse(const char *url, struct store_url *out, char *why, size_t why_cap)
+pc_err jobstore_url_parse(const char *url, struct jobstore_url *out, char *why, size_t why_cap)
 {
 	const char *ui, *at, *rest, *end;
 	bool is_unix;
@@ -213,7 +213,7 @@ out_clear:
 	return rc;
 }
 
-const char *store_url_redact(const char *url, char *out, size_t cap)
+const char *jobstore_url_redact(const char *url, char *out, size_t cap)
 {
 	const char *ui, *at, *colon;
 
@@ -235,10 +235,11 @@ const char *store_url_redact(const char *url, char *out, size_t cap)
 	return out;
 }
 
-pc_err store_url_split_password(const char *url, char *url_out, size_t url_cap, char *password_out,
-				size_t password_cap, char *why, size_t why_cap)
+pc_err jobstore_url_split_password(const char *url, char *url_out, size_t url_cap,
+				   char *password_out, size_t password_cap, char *why,
+				   size_t why_cap)
 {
-	struct store_url *u;
+	struct jobstore_url *u;
 	const char *ui, *at, *colon;
 	int n;
 	pc_err rc;
@@ -250,7 +251,7 @@ pc_err store_url_split_password(const char *url, char *url_out, size_t url_cap, 
 	u = malloc(sizeof(*u)); /* PATH_MAX inside: too big for small thread stacks */
 	if (!u)
 		return PC_ENOMEM;
-	rc = store_url_parse(url, u, why, why_cap);
+	rc = jobstore_url_parse(url, u, why, why_cap);
 	if (rc)
 		goto out_free;
 	if (!find_userinfo(url, &ui, &at) || !(colon = memchr(ui, ':', (size_t)(at - ui)))) {
@@ -276,10 +277,10 @@ out_free:
 	return rc;
 }
 
-pc_err store_password_file_read(const char *path, char *password_out, size_t password_cap,
-				char *why, size_t why_cap)
+pc_err jobstore_password_file_read(const char *path, char *password_out, size_t password_cap,
+				   char *why, size_t why_cap)
 {
-	char buf[STORE_PASSWORD_MAX + 2];
+	char buf[JOBSTORE_PASSWORD_MAX + 2];
 	size_t len;
 	FILE *f;
 	pc_err rc = PC_OK;
@@ -327,11 +328,11 @@ out_clear:
 	return rc;
 }
 
-pc_err store_url_check(const char *url, char *why, size_t why_cap)
+pc_err jobstore_url_check(const char *url, char *why, size_t why_cap)
 {
-	struct store_url u;
+	struct jobstore_url u;
 
-	return store_url_parse(url, &u, why, why_cap);
+	return jobstore_url_parse(url, &u, why, why_cap);
 }
 
 static struct timeval ms_to_tv(int ms)
@@ -341,7 +342,7 @@ static struct timeval ms_to_tv(int ms)
 	return tv;
 }
 
-void store_conn_close(store *st)
+void jobstore_conn_close(jobstore *st)
 {
 	if (st->ctx) {
 		redisFree(st->ctx);
@@ -350,7 +351,7 @@ void store_conn_close(store *st)
 }
 
 /* "host:port" or the socket path, to name the server in a message. */
-static const char *url_where(const struct store_url *u, char *out, size_t cap)
+static const char *url_where(const struct jobstore_url *u, char *out, size_t cap)
 {
 	if (u->is_unix)
 		snprintf(out, cap, "%s", u->path);
@@ -361,13 +362,13 @@ static const char *url_where(const struct store_url *u, char *out, size_t cap)
 
 /*
  * Sends AUTH on a fresh connection when there is a password (the URL's, else
- * STORE_PASSWORD_ENV's): "AUTH PASSWORD", or "AUTH USER PASSWORD" (Redis 6 ACL users).
+ * JOBSTORE_PASSWORD_ENV's): "AUTH PASSWORD", or "AUTH USER PASSWORD" (Redis 6 ACL users).
  * A refusal is PC_EAUTH: the same password would be refused again, so callers must not
  * treat it as an outage.
  */
-static pc_err conn_auth(store *st, redisContext *c)
+static pc_err conn_auth(jobstore *st, redisContext *c)
 {
-	const char *pw = st->url.password[0] ? st->url.password : getenv(STORE_PASSWORD_ENV);
+	const char *pw = st->url.password[0] ? st->url.password : getenv(JOBSTORE_PASSWORD_ENV);
 	const char *argv[3];
 	size_t lens[3];
 	int argc = 0;
@@ -400,7 +401,7 @@ static pc_err conn_auth(store *st, redisContext *c)
 	return err;
 }
 
-pc_err store_conn_open(store *st)
+pc_err jobstore_conn_open(jobstore *st)
 {
 	char where[PATH_MAX + 16];
 	struct timeval tv = ms_to_tv(st->timeout_ms);
@@ -408,7 +409,7 @@ pc_err store_conn_open(store *st)
 	redisReply *r;
 	pc_err err = PC_OK;
 
-	store_conn_close(st);
+	jobstore_conn_close(st);
 	if (st->url.is_unix)
 		c = redisConnectUnixWithTimeout(st->url.path, tv);
 	else
@@ -486,7 +487,7 @@ static bool conn_is_stale(redisContext *c)
 	return true;
 }
 
-static pc_err set_call_timeout(store *st, int extra_ms)
+static pc_err set_call_timeout(jobstore *st, int extra_ms)
 {
 	if (redisSetTimeout(st->ctx, ms_to_tv(st->timeout_ms + extra_ms)) != REDIS_OK)
 		return PC_EUNAVAILABLE;
@@ -494,7 +495,7 @@ static pc_err set_call_timeout(store *st, int extra_ms)
 }
 
 /* One attempt on the current connection: NULL when the connection failed. */
-static redisReply *send_once(store *st, int argc, const char **argv, size_t *lens)
+static redisReply *send_once(jobstore *st, int argc, const char **argv, size_t *lens)
 {
 	redisReply *r;
 
@@ -514,12 +515,12 @@ static bool starts_with(const char *s, const char *prefix)
 }
 
 /*
- * store_call, and for store_eval: *noscript (when not NULL) is set when Redis answered
+ * jobstore_call, and for jobstore_eval: *noscript (when not NULL) is set when Redis answered
  * NOSCRIPT, the EVALSHA that must fall back to EVAL. That is not an error of the command, so
  * it has no pc_err of its own: PC_EPROTO, and the flag tells it apart.
  */
-static pc_err call(store *st, int argc, const char **argv, size_t *lens, enum store_retry retry,
-		   int flag_idx, bool *noscript, redisReply **out)
+static pc_err call(jobstore *st, int argc, const char **argv, size_t *lens,
+		   enum jobstore_retry retry, int flag_idx, bool *noscript, redisReply **out)
 {
 	bool fresh = false;
 	redisReply *r;
@@ -529,7 +530,7 @@ static pc_err call(store *st, int argc, const char **argv, size_t *lens, enum st
 	if (noscript)
 		*noscript = false;
 	if (!st->ctx || st->ctx->err || conn_is_stale(st->ctx)) {
-		err = store_conn_open(st);
+		err = jobstore_conn_open(st);
 		if (err)
 			return err;
 		fresh = true;
@@ -538,19 +539,19 @@ static pc_err call(store *st, int argc, const char **argv, size_t *lens, enum st
 	if (!r) {
 		/* Lost: the command may or may not have run. Reconnect once (not twice in a
 		 * row: a connection just made that fails at once means Redis is not well). */
-		store_conn_close(st);
-		if (fresh || retry == STORE_RETRY_NEVER)
+		jobstore_conn_close(st);
+		if (fresh || retry == JOBSTORE_RETRY_NEVER)
 			return PC_EUNAVAILABLE;
-		err = store_conn_open(st);
+		err = jobstore_conn_open(st);
 		if (err)
 			return err;
-		if (retry == STORE_RETRY_FLAG) {
+		if (retry == JOBSTORE_RETRY_FLAG) {
 			argv[flag_idx] = "1";
 			lens[flag_idx] = 1;
 		}
 		r = send_once(st, argc, argv, lens);
 		if (!r) {
-			store_conn_close(st);
+			jobstore_conn_close(st);
 			return PC_EUNAVAILABLE;
 		}
 	}
@@ -562,14 +563,14 @@ static pc_err call(store *st, int argc, const char **argv, size_t *lens, enum st
 		*noscript = true;
 		err = PC_EPROTO;
 	} else if (starts_with(r->str, "LOADING") || starts_with(r->str, "BUSY") ||
-	    starts_with(r->str, "MASTERDOWN") || starts_with(r->str, "TRYAGAIN")) {
+		   starts_with(r->str, "MASTERDOWN") || starts_with(r->str, "TRYAGAIN")) {
 		err = PC_EUNAVAILABLE;
 	} else if (starts_with(r->str, "NOAUTH") || starts_with(r->str, "NOPERM") ||
 		   starts_with(r->str, "WRONGPASS")) {
 		if (starts_with(r->str, "NOAUTH"))
 			log_warn("Redis wants a password (%s): give it in the URL, in %s or "
 				 "with --redis-password-file",
-				 r->str, STORE_PASSWORD_ENV);
+				 r->str, JOBSTORE_PASSWORD_ENV);
 		else
 			log_warn("redis %.*s: %s", (int)lens[0], argv[0], r->str);
 		err = PC_EAUTH;
@@ -581,14 +582,14 @@ static pc_err call(store *st, int argc, const char **argv, size_t *lens, enum st
 	return err;
 }
 
-pc_err store_call(store *st, int argc, const char **argv, size_t *lens, enum store_retry retry,
-		  int flag_idx, redisReply **out)
+pc_err jobstore_call(jobstore *st, int argc, const char **argv, size_t *lens,
+		     enum jobstore_retry retry, int flag_idx, redisReply **out)
 {
 	return call(st, argc, argv, lens, retry, flag_idx, NULL, out);
 }
 
-pc_err store_eval(store *st, enum store_script script, int argc, const char **argv, size_t *lens,
-		  enum store_retry retry, int flag_idx, redisReply **out)
+pc_err jobstore_eval(jobstore *st, enum jobstore_script script, int argc, const char **argv,
+		     size_t *lens, enum jobstore_retry retry, int flag_idx, redisReply **out)
 {
 	bool noscript;
 	pc_err err;
@@ -606,10 +607,10 @@ pc_err store_eval(store *st, enum store_script script, int argc, const char **ar
 	lens[0] = 4;
 	argv[1] = st->script_text[script];
 	lens[1] = strlen(st->script_text[script]);
-	return store_call(st, argc, argv, lens, retry, flag_idx, out);
+	return jobstore_call(st, argc, argv, lens, retry, flag_idx, out);
 }
 
-void store_next_token(store *st, char *out, size_t cap)
+void jobstore_next_token(jobstore *st, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s-%" PRIu64, st->token_base, ++st->token_seq);
 }
@@ -757,11 +758,11 @@ static const char script_recover[] =
     "while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do n = n + 1 end\n"
     "return n\n";
 
-static const char *const script_bodies[STORE_SCRIPT_COUNT] = {
-    [STORE_SCRIPT_CREATE] = script_create,     [STORE_SCRIPT_TRANSITION] = script_transition,
-    [STORE_SCRIPT_PROGRESS] = script_progress, [STORE_SCRIPT_SCHED] = script_sched,
-    [STORE_SCRIPT_LIST] = script_list,	       [STORE_SCRIPT_COUNTS] = script_counts,
-    [STORE_SCRIPT_RECOVER] = script_recover,
+static const char *const script_bodies[JOBSTORE_SCRIPT_COUNT] = {
+    [JOBSTORE_SCRIPT_CREATE] = script_create,	  [JOBSTORE_SCRIPT_TRANSITION] = script_transition,
+    [JOBSTORE_SCRIPT_PROGRESS] = script_progress, [JOBSTORE_SCRIPT_SCHED] = script_sched,
+    [JOBSTORE_SCRIPT_LIST] = script_list,	  [JOBSTORE_SCRIPT_COUNTS] = script_counts,
+    [JOBSTORE_SCRIPT_RECOVER] = script_recover,
 };
 
 /* Appends to buf (size cap, used *len); false when it does not fit. */
@@ -810,15 +811,15 @@ static bool build_prelude(char *buf, size_t cap)
 	return ok && append(buf, cap, &len, "}\n");
 }
 
-void store_scripts_free(store *st)
+void jobstore_scripts_free(jobstore *st)
 {
-	for (int i = 0; i < STORE_SCRIPT_COUNT; i++) {
+	for (int i = 0; i < JOBSTORE_SCRIPT_COUNT; i++) {
 		free(st->script_text[i]);
 		st->script_text[i] = NULL;
 	}
 }
 
-pc_err store_scripts_init(store *st)
+pc_err jobstore_scripts_init(jobstore *st)
 {
 	char prelude[1024];
 	redisReply *r;
@@ -826,7 +827,7 @@ pc_err store_scripts_init(store *st)
 
 	if (!build_prelude(prelude, sizeof(prelude)))
 		return PC_EINTERNAL;
-	for (int i = 0; i < STORE_SCRIPT_COUNT; i++) {
+	for (int i = 0; i < JOBSTORE_SCRIPT_COUNT; i++) {
 		size_t n = strlen(prelude) + strlen(script_bodies[i]) + 1;
 
 		st->script_text[i] = malloc(n);
@@ -836,11 +837,11 @@ pc_err store_scripts_init(store *st)
 		}
 		snprintf(st->script_text[i], n, "%s%s", prelude, script_bodies[i]);
 	}
-	for (int i = 0; i < STORE_SCRIPT_COUNT; i++) {
+	for (int i = 0; i < JOBSTORE_SCRIPT_COUNT; i++) {
 		const char *args[3] = {"SCRIPT", "LOAD", st->script_text[i]};
 		size_t arg_lens[3] = {6, 4, strlen(st->script_text[i])};
 
-		err = store_call(st, 3, args, arg_lens, STORE_RETRY_SAFE, -1, &r);
+		err = jobstore_call(st, 3, args, arg_lens, JOBSTORE_RETRY_SAFE, -1, &r);
 		if (err)
 			goto out_free_scripts;
 		if (r->type != REDIS_REPLY_STRING || r->len != 40) {
@@ -855,11 +856,11 @@ pc_err store_scripts_init(store *st)
 	return PC_OK;
 
 out_free_scripts:
-	store_scripts_free(st);
+	jobstore_scripts_free(st);
 	return err;
 }
 
-pc_err store_token_init(store *st)
+pc_err jobstore_token_init(jobstore *st)
 {
 	unsigned char b[8];
 	ssize_t n;

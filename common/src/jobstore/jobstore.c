@@ -1,5 +1,5 @@
-/* store.c - jobs in Redis: create, read, atomic transitions, listing and the submit queue. */
-#include "store_int.h"
+/* jobstore.c - jobs in Redis: create, read, atomic transitions, listing and the submit queue. */
+#include "jobstore_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,27 +16,27 @@
 #define TAKE_TIMEOUT_MAX_MS 3600000 /* an hour: keeps the socket timeout sum in range */
 
 /* "<prefix><what><name>"; the key buffers are sized for the longest prefix and name. */
-static pc_err key_of(const store *st, char *out, size_t cap, const char *what, const char *name)
+static pc_err key_of(const jobstore *st, char *out, size_t cap, const char *what, const char *name)
 {
 	int n = snprintf(out, cap, "%s%s%s", st->prefix, what, name);
 
 	return n > 0 && (size_t)n < cap ? PC_OK : PC_EINVAL;
 }
 
-pc_err store_open(store **out, const char *url, const char *prefix, int timeout_ms)
+pc_err jobstore_open(jobstore **out, const char *url, const char *prefix, int timeout_ms)
 {
-	store *st;
+	jobstore *st;
 	pc_err err;
 
 	*out = NULL;
 	if (!prefix)
 		prefix = DEFAULT_PREFIX;
-	if (strlen(prefix) > STORE_PREFIX_MAX)
+	if (strlen(prefix) > JOBSTORE_PREFIX_MAX)
 		return PC_EINVAL;
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return PC_ENOMEM;
-	err = store_url_parse(url, &st->url, NULL, 0);
+	err = jobstore_url_parse(url, &st->url, NULL, 0);
 	if (err)
 		goto out_free_store;
 	st->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -52,40 +52,40 @@ pc_err store_open(store **out, const char *url, const char *prefix, int timeout_
 	if (!err)
 		err = key_of(st, st->job_key_prefix, sizeof(st->job_key_prefix), "job:", "");
 	if (!err)
-		err = store_token_init(st);
+		err = jobstore_token_init(st);
 	if (err)
 		goto out_free_store;
-	err = store_conn_open(st);
+	err = jobstore_conn_open(st);
 	if (err)
 		goto out_free_store;
-	err = store_scripts_init(st);
+	err = jobstore_scripts_init(st);
 	if (err)
 		goto out_close;
 	*out = st;
 	return PC_OK;
 
 out_close:
-	store_conn_close(st);
+	jobstore_conn_close(st);
 out_free_store:
 	free(st);
 	return err;
 }
 
-void store_free(store *st)
+void jobstore_free(jobstore *st)
 {
 	if (!st)
 		return;
-	store_conn_close(st);
-	store_scripts_free(st);
+	jobstore_conn_close(st);
+	jobstore_scripts_free(st);
 	free(st);
 }
 
-pc_err store_ping(store *st)
+pc_err jobstore_ping(jobstore *st)
 {
 	const char *argv[] = {"PING"};
 	size_t lens[] = {4};
 	redisReply *r;
-	pc_err err = store_call(st, 1, argv, lens, STORE_RETRY_SAFE, -1, &r);
+	pc_err err = jobstore_call(st, 1, argv, lens, JOBSTORE_RETRY_SAFE, -1, &r);
 
 	if (err)
 		return err;
@@ -224,7 +224,7 @@ static pc_err parse_job(const redisReply *r, struct job *job)
 }
 
 /* Builds "<prefix>job:<id>" into out; PC_EINVAL for an invalid id. */
-static pc_err job_key(const store *st, const char *id, char *out, size_t cap)
+static pc_err job_key(const jobstore *st, const char *id, char *out, size_t cap)
 {
 	int n;
 
@@ -256,9 +256,9 @@ static void arg_field(struct args *a, const char *s, size_t cap)
 	a->n++;
 }
 
-pc_err store_job_create(store *st, const struct job *job, uint64_t max_queued)
+pc_err jobstore_job_create(jobstore *st, const struct job *job, uint64_t max_queued)
 {
-	char key[STORE_KEY_MAX], maxq[24], created[24], updated[24], digits[24], token[48];
+	char key[JOBSTORE_KEY_MAX], maxq[24], created[24], updated[24], digits[24], token[48];
 	char bytes[24];
 	struct args a = {.n = 2};
 	redisReply *r;
@@ -274,7 +274,7 @@ pc_err store_job_create(store *st, const struct job *job, uint64_t max_queued)
 	snprintf(created, sizeof(created), "%" PRId64, job->created_at_ms);
 	snprintf(updated, sizeof(updated), "%" PRId64, job->updated_at_ms);
 	snprintf(digits, sizeof(digits), "%" PRIu64, job->digits);
-	store_next_token(st, token, sizeof(token));
+	jobstore_next_token(st, token, sizeof(token));
 
 	arg(&a, "5");
 	arg(&a, key);
@@ -325,7 +325,8 @@ pc_err store_job_create(store *st, const struct job *job, uint64_t max_queued)
 		arg(&a, "sched_job_id");
 		arg_field(&a, job->sched_job_id, JOB_SCHED_ID_MAX);
 	}
-	err = store_eval(st, STORE_SCRIPT_CREATE, a.n, a.v, a.len, STORE_RETRY_FLAG, retry_idx, &r);
+	err = jobstore_eval(st, JOBSTORE_SCRIPT_CREATE, a.n, a.v, a.len, JOBSTORE_RETRY_FLAG,
+			    retry_idx, &r);
 	if (err)
 		return err;
 	if (r->type != REDIS_REPLY_STRING)
@@ -342,9 +343,9 @@ pc_err store_job_create(store *st, const struct job *job, uint64_t max_queued)
 	return err;
 }
 
-pc_err store_job_get(store *st, const char *id, struct job *out)
+pc_err jobstore_job_get(jobstore *st, const char *id, struct job *out)
 {
-	char key[STORE_KEY_MAX];
+	char key[JOBSTORE_KEY_MAX];
 	const char *argv[2] = {"HGETALL", key};
 	size_t lens[2] = {7, 0};
 	redisReply *r;
@@ -353,7 +354,7 @@ pc_err store_job_get(store *st, const char *id, struct job *out)
 	if (err)
 		return err;
 	lens[1] = strlen(key);
-	err = store_call(st, 2, argv, lens, STORE_RETRY_SAFE, -1, &r);
+	err = jobstore_call(st, 2, argv, lens, JOBSTORE_RETRY_SAFE, -1, &r);
 	if (err)
 		return err;
 	err = parse_job(r, out);
@@ -375,11 +376,11 @@ static pc_err status_of(const redisReply *s)
 	return PC_EPROTO;
 }
 
-pc_err store_job_transition(store *st, const char *id, enum job_state to,
-			    const enum job_state *expect, const struct job_update *upd,
-			    struct job *after)
+pc_err jobstore_job_transition(jobstore *st, const char *id, enum job_state to,
+			       const enum job_state *expect, const struct job_update *upd,
+			       struct job *after)
 {
-	char key[STORE_KEY_MAX], now[24], token[48], bytes[24];
+	char key[JOBSTORE_KEY_MAX], now[24], token[48], bytes[24];
 	struct args a = {.n = 2};
 	redisReply *r;
 	pc_err err, st_err;
@@ -395,7 +396,7 @@ pc_err store_job_transition(store *st, const char *id, enum job_state to,
 		    (upd->set_sched && (!upd->sched_name || !upd->sched_job_id))))
 		return PC_EINVAL;
 	snprintf(now, sizeof(now), "%" PRId64, job_now_ms());
-	store_next_token(st, token, sizeof(token));
+	jobstore_next_token(st, token, sizeof(token));
 
 	arg(&a, "7");
 	arg(&a, key);
@@ -430,8 +431,8 @@ pc_err store_job_transition(store *st, const char *id, enum job_state to,
 		arg(&a, "sched_job_id");
 		arg_field(&a, upd->sched_job_id, JOB_SCHED_ID_MAX);
 	}
-	err = store_eval(st, STORE_SCRIPT_TRANSITION, a.n, a.v, a.len, STORE_RETRY_FLAG, retry_idx,
-			 &r);
+	err = jobstore_eval(st, JOBSTORE_SCRIPT_TRANSITION, a.n, a.v, a.len, JOBSTORE_RETRY_FLAG,
+			    retry_idx, &r);
 	if (err)
 		return err;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
@@ -462,10 +463,10 @@ out_free_reply:
 }
 
 /* Runs a one-job script whose reply is a status word. */
-static pc_err simple_script(store *st, enum store_script script, struct args *a)
+static pc_err simple_script(jobstore *st, enum jobstore_script script, struct args *a)
 {
 	redisReply *r;
-	pc_err err = store_eval(st, script, a->n, a->v, a->len, STORE_RETRY_SAFE, -1, &r);
+	pc_err err = jobstore_eval(st, script, a->n, a->v, a->len, JOBSTORE_RETRY_SAFE, -1, &r);
 
 	if (err)
 		return err;
@@ -474,9 +475,9 @@ static pc_err simple_script(store *st, enum store_script script, struct args *a)
 	return err;
 }
 
-pc_err store_job_set_progress(store *st, const char *id, double progress)
+pc_err jobstore_job_set_progress(jobstore *st, const char *id, double progress)
 {
-	char key[STORE_KEY_MAX], value[32], now[24];
+	char key[JOBSTORE_KEY_MAX], value[32], now[24];
 	struct args a = {.n = 2};
 	pc_err err = job_key(st, id, key, sizeof(key));
 
@@ -492,12 +493,12 @@ pc_err store_job_set_progress(store *st, const char *id, double progress)
 	arg(&a, key);
 	arg(&a, value);
 	arg(&a, now);
-	return simple_script(st, STORE_SCRIPT_PROGRESS, &a);
+	return simple_script(st, JOBSTORE_SCRIPT_PROGRESS, &a);
 }
 
-pc_err store_job_get_state(store *st, const char *id, enum job_state *out)
+pc_err jobstore_job_get_state(jobstore *st, const char *id, enum job_state *out)
 {
-	char key[STORE_KEY_MAX];
+	char key[JOBSTORE_KEY_MAX];
 	const char *argv[3] = {"HGET", key, "state"};
 	size_t lens[3] = {4, 0, 5};
 	redisReply *r;
@@ -506,7 +507,7 @@ pc_err store_job_get_state(store *st, const char *id, enum job_state *out)
 	if (err)
 		return err;
 	lens[1] = strlen(key);
-	err = store_call(st, 3, argv, lens, STORE_RETRY_SAFE, -1, &r);
+	err = jobstore_call(st, 3, argv, lens, JOBSTORE_RETRY_SAFE, -1, &r);
 	if (err)
 		return err;
 	if (r->type == REDIS_REPLY_NIL)
@@ -517,10 +518,10 @@ pc_err store_job_get_state(store *st, const char *id, enum job_state *out)
 	return err;
 }
 
-pc_err store_job_set_sched(store *st, const char *id, const char *sched_name,
-			   const char *sched_job_id)
+pc_err jobstore_job_set_sched(jobstore *st, const char *id, const char *sched_name,
+			      const char *sched_job_id)
 {
-	char key[STORE_KEY_MAX], now[24];
+	char key[JOBSTORE_KEY_MAX], now[24];
 	struct args a = {.n = 2};
 	pc_err err = job_key(st, id, key, sizeof(key));
 
@@ -534,7 +535,7 @@ pc_err store_job_set_sched(store *st, const char *id, const char *sched_name,
 	arg_field(&a, sched_name, JOB_SCHED_NAME_MAX);
 	arg_field(&a, sched_job_id, JOB_SCHED_ID_MAX);
 	arg(&a, now);
-	return simple_script(st, STORE_SCRIPT_SCHED, &a);
+	return simple_script(st, JOBSTORE_SCRIPT_SCHED, &a);
 }
 
 /*
@@ -559,8 +560,9 @@ static pc_err parse_cursor(const char *cursor, char score[24], char id[JOB_ID_LE
 
 #define LIST_LIMIT_MAX 10000
 
-pc_err store_job_list(store *st, const enum job_state *filter, size_t limit, const char *cursor,
-		      struct job **jobs, size_t *count, char *next_cursor, size_t next_cursor_cap)
+pc_err jobstore_job_list(jobstore *st, const enum job_state *filter, size_t limit,
+			 const char *cursor, struct job **jobs, size_t *count, char *next_cursor,
+			 size_t next_cursor_cap)
 {
 	char score[24] = "", cid[JOB_ID_LEN + 1] = "", want[24];
 	struct args a = {.n = 2};
@@ -585,7 +587,7 @@ pc_err store_job_list(store *st, const enum job_state *filter, size_t limit, con
 	arg(&a, score);
 	arg(&a, cid);
 	arg(&a, st->job_key_prefix);
-	err = store_eval(st, STORE_SCRIPT_LIST, a.n, a.v, a.len, STORE_RETRY_SAFE, -1, &r);
+	err = jobstore_eval(st, JOBSTORE_SCRIPT_LIST, a.n, a.v, a.len, JOBSTORE_RETRY_SAFE, -1, &r);
 	if (err)
 		return err;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements % 3) {
@@ -613,7 +615,7 @@ pc_err store_job_list(store *st, const enum job_state *filter, size_t limit, con
 			n++;
 		} else if (perr != PC_ENOTFOUND) {
 			/* A job hash that cannot be read is skipped, not fatal for the page. */
-			log_warn("store: skipping unreadable job %s in listing", idr->str);
+			log_warn("jobstore: skipping unreadable job %s in listing", idr->str);
 		}
 		if (i + 1 == limit && entries > limit && next_cursor) {
 			char *end;
@@ -649,7 +651,7 @@ out_free_reply:
 	return err;
 }
 
-pc_err store_count_by_state(store *st, uint64_t counts[JOB_STATE_COUNT])
+pc_err jobstore_count_by_state(jobstore *st, uint64_t counts[JOB_STATE_COUNT])
 {
 	struct args a = {.n = 2};
 	redisReply *r;
@@ -658,7 +660,8 @@ pc_err store_count_by_state(store *st, uint64_t counts[JOB_STATE_COUNT])
 	arg(&a, "6");
 	for (int s = 0; s < JOB_STATE_COUNT; s++)
 		arg(&a, st->state_key[s]);
-	err = store_eval(st, STORE_SCRIPT_COUNTS, a.n, a.v, a.len, STORE_RETRY_SAFE, -1, &r);
+	err =
+	    jobstore_eval(st, JOBSTORE_SCRIPT_COUNTS, a.n, a.v, a.len, JOBSTORE_RETRY_SAFE, -1, &r);
 	if (err)
 		return err;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != JOB_STATE_COUNT) {
@@ -678,8 +681,8 @@ out_free_reply:
 	return err;
 }
 
-pc_err store_ids_in_state(store *st, enum job_state state, char (**ids)[JOB_ID_LEN + 1],
-			  size_t *count)
+pc_err jobstore_ids_in_state(jobstore *st, enum job_state state, char (**ids)[JOB_ID_LEN + 1],
+			     size_t *count)
 {
 	const char *argv[4] = {"ZRANGE", NULL, "0", "-1"};
 	size_t lens[4] = {6, 0, 1, 2};
@@ -694,7 +697,7 @@ pc_err store_ids_in_state(store *st, enum job_state state, char (**ids)[JOB_ID_L
 		return PC_EINVAL;
 	argv[1] = st->state_key[state];
 	lens[1] = strlen(argv[1]);
-	err = store_call(st, 4, argv, lens, STORE_RETRY_SAFE, -1, &r);
+	err = jobstore_call(st, 4, argv, lens, JOBSTORE_RETRY_SAFE, -1, &r);
 	if (err)
 		return err;
 	if (r->type != REDIS_REPLY_ARRAY) {
@@ -728,7 +731,7 @@ out_free_reply:
 }
 
 /* "<prefix>processing:<owner>"; PC_EINVAL unless owner is 1..64 of [A-Za-z0-9._:-]. */
-pc_err store_processing_key(const store *st, const char *owner, char *out, size_t cap)
+pc_err jobstore_processing_key(const jobstore *st, const char *owner, char *out, size_t cap)
 {
 	size_t n = 0;
 
@@ -747,20 +750,20 @@ pc_err store_processing_key(const store *st, const char *owner, char *out, size_
 	return key_of(st, out, cap, "processing:", owner);
 }
 
-pc_err store_queue_take(store *st, const char *owner, int timeout_ms, char id[JOB_ID_LEN + 1])
+pc_err jobstore_queue_take(jobstore *st, const char *owner, int timeout_ms, char id[JOB_ID_LEN + 1])
 {
-	char proc[STORE_KEY_MAX], secs[32];
+	char proc[JOBSTORE_KEY_MAX], secs[32];
 	const char *argv[6];
 	size_t lens[6];
 	int argc = 0;
 	redisReply *r;
-	pc_err err = store_processing_key(st, owner, proc, sizeof(proc));
+	pc_err err = jobstore_processing_key(st, owner, proc, sizeof(proc));
 
 	if (err)
 		return err;
 	if (timeout_ms > TAKE_TIMEOUT_MAX_MS)
 		timeout_ms = TAKE_TIMEOUT_MAX_MS;
-	/* The oldest id is at the right end (store_job_create pushes on the left); the
+	/* The oldest id is at the right end (jobstore_job_create pushes on the left); the
 	 * processing list gets it on its left, so it holds the newest taken first. */
 	argv[argc++] = timeout_ms > 0 ? "BLMOVE" : "LMOVE";
 	argv[argc++] = st->queue_key;
@@ -774,9 +777,9 @@ pc_err store_queue_take(store *st, const char *owner, int timeout_ms, char id[JO
 	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	/* Never resent: a lost reply may mean the id already moved; it then waits in the
-	 * processing list for store_queue_recover. */
+	 * processing list for jobstore_queue_recover. */
 	st->extra_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
-	err = store_call(st, argc, argv, lens, STORE_RETRY_NEVER, -1, &r);
+	err = jobstore_call(st, argc, argv, lens, JOBSTORE_RETRY_NEVER, -1, &r);
 	st->extra_timeout_ms = 0;
 	if (err)
 		return err;
@@ -785,14 +788,15 @@ pc_err store_queue_take(store *st, const char *owner, int timeout_ms, char id[JO
 	} else if (r->type == REDIS_REPLY_STRING && job_id_is_valid(r->str)) {
 		memcpy(id, r->str, JOB_ID_LEN + 1);
 	} else {
-		log_warn("store: dropping a malformed entry from the submit queue");
+		log_warn("jobstore: dropping a malformed entry from the submit queue");
 		err = PC_EPROTO;
 		if (r->type == REDIS_REPLY_STRING) {
 			const char *rm[4] = {"LREM", proc, "1", r->str};
 			size_t rm_lens[4] = {4, strlen(proc), 1, r->len};
 			redisReply *rr;
 
-			if (store_call(st, 4, rm, rm_lens, STORE_RETRY_SAFE, -1, &rr) == PC_OK)
+			if (jobstore_call(st, 4, rm, rm_lens, JOBSTORE_RETRY_SAFE, -1, &rr) ==
+			    PC_OK)
 				freeReplyObject(rr);
 		}
 	}
@@ -800,20 +804,20 @@ pc_err store_queue_take(store *st, const char *owner, int timeout_ms, char id[JO
 	return err;
 }
 
-pc_err store_queue_ack(store *st, const char *owner, const char *id)
+pc_err jobstore_queue_ack(jobstore *st, const char *owner, const char *id)
 {
-	char proc[STORE_KEY_MAX];
+	char proc[JOBSTORE_KEY_MAX];
 	const char *argv[4] = {"LREM", proc, "1", id};
 	size_t lens[4] = {4, 0, 1, JOB_ID_LEN};
 	redisReply *r;
-	pc_err err = store_processing_key(st, owner, proc, sizeof(proc));
+	pc_err err = jobstore_processing_key(st, owner, proc, sizeof(proc));
 
 	if (err)
 		return err;
 	if (!job_id_is_valid(id))
 		return PC_EINVAL;
 	lens[1] = strlen(proc);
-	err = store_call(st, 4, argv, lens, STORE_RETRY_SAFE, -1, &r);
+	err = jobstore_call(st, 4, argv, lens, JOBSTORE_RETRY_SAFE, -1, &r);
 	if (err)
 		return err;
 	if (r->type != REDIS_REPLY_INTEGER)
@@ -822,35 +826,36 @@ pc_err store_queue_ack(store *st, const char *owner, const char *id)
 	return err;
 }
 
-pc_err store_queue_recover(store *st, const char *owner)
+pc_err jobstore_queue_recover(jobstore *st, const char *owner)
 {
-	char proc[STORE_KEY_MAX];
+	char proc[JOBSTORE_KEY_MAX];
 	struct args a = {.n = 2};
 	redisReply *r;
-	pc_err err = store_processing_key(st, owner, proc, sizeof(proc));
+	pc_err err = jobstore_processing_key(st, owner, proc, sizeof(proc));
 
 	if (err)
 		return err;
 	arg(&a, "2");
 	arg(&a, proc);
 	arg(&a, st->queue_key);
-	err = store_eval(st, STORE_SCRIPT_RECOVER, a.n, a.v, a.len, STORE_RETRY_SAFE, -1, &r);
+	err = jobstore_eval(st, JOBSTORE_SCRIPT_RECOVER, a.n, a.v, a.len, JOBSTORE_RETRY_SAFE, -1,
+			    &r);
 	if (err)
 		return err;
 	if (r->type != REDIS_REPLY_INTEGER)
 		err = PC_EPROTO;
 	else if (r->integer > 0)
-		log_info("store: recovered %lld queued job(s) taken by %s", r->integer, owner);
+		log_info("jobstore: recovered %lld queued job(s) taken by %s", r->integer, owner);
 	freeReplyObject(r);
 	return err;
 }
 
-pc_err store_queue_length(store *st, uint64_t *length)
+pc_err jobstore_queue_length(jobstore *st, uint64_t *length)
 {
 	const char *argv[2] = {"LLEN", st->queue_key};
 	size_t lens[2] = {4, strlen(st->queue_key)};
 	redisReply *r;
-	pc_err err = store_call(st, 2, argv, lens, STORE_RETRY_SAFE, -1, &r);
+	pc_err err = jobstore_call(st, 2, argv, lens, JOBSTORE_RETRY_SAFE, -1, &r);
 
 	if (err)
 		return err;

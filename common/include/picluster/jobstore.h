@@ -24,36 +24,36 @@
  * against the state machine in job.h, so no illegal transition is ever stored, whoever
  * writes.
  */
-typedef struct store store;
+typedef struct jobstore jobstore;
 
 /* The environment variable that holds the Redis password when the URL carries none. */
-#define STORE_PASSWORD_ENV "PICLUSTER_REDIS_PASSWORD"
+#define JOBSTORE_PASSWORD_ENV "PICLUSTER_REDIS_PASSWORD"
 
 /*
  * Connects to url: "redis://[[USER]:PASSWORD@]HOST:PORT[/DB]" or
  * "unix://[[USER]:PASSWORD@]/path/to/redis.sock[?db=N]" (USER and PASSWORD percent-encoded;
  * no USER, or "default", sends the one-argument AUTH). Without a password in the URL, the
- * value of STORE_PASSWORD_ENV (when set and not empty) is used. AUTH is sent before SELECT
+ * value of JOBSTORE_PASSWORD_ENV (when set and not empty) is used. AUTH is sent before SELECT
  * on every connection, reconnects included. prefix NULL means "picluster:". timeout_ms
  * bounds connect and every command (<= 0: 2000). On success *out owns the connection (free
- * with store_free); on failure *out is NULL. PC_EINVAL for a malformed url, PC_EUNAVAILABLE
+ * with jobstore_free); on failure *out is NULL. PC_EINVAL for a malformed url, PC_EUNAVAILABLE
  * when Redis cannot be reached, PC_EAUTH when Redis refuses the password or wants one (a
  * warning is logged; retrying does not help).
  */
-pc_err store_open(store **out, const char *url, const char *prefix, int timeout_ms);
+pc_err jobstore_open(jobstore **out, const char *url, const char *prefix, int timeout_ms);
 
 /*
  * Checks a Redis URL without connecting (for validating flags): PC_OK, or PC_EINVAL with a
  * one-line reason written into why (NUL-terminated, truncated to why_cap; why may be NULL).
  */
-pc_err store_url_check(const char *url, char *why, size_t why_cap);
+pc_err jobstore_url_check(const char *url, char *why, size_t why_cap);
 
 /*
  * Writes url into out (cap bytes, always NUL-terminated) with the password of its userinfo
  * replaced by "***" ("redis://:***@host:6379/2"), for logs and messages. Any string is
  * accepted (a malformed URL is masked the same way). Returns out.
  */
-const char *store_url_redact(const char *url, char *out, size_t cap);
+const char *jobstore_url_redact(const char *url, char *out, size_t cap);
 
 /*
  * Splits a Redis URL into the same URL without its password (url_out, url_cap bytes; a user
@@ -62,32 +62,33 @@ const char *store_url_redact(const char *url, char *out, size_t cap);
  * url_out and pass the password through the environment. PC_EINVAL for a malformed URL
  * (reason in why, which never quotes the URL), PC_ERANGE when an output is too small.
  */
-pc_err store_url_split_password(const char *url, char *url_out, size_t url_cap, char *password_out,
-				size_t password_cap, char *why, size_t why_cap);
+pc_err jobstore_url_split_password(const char *url, char *url_out, size_t url_cap,
+				   char *password_out, size_t password_cap, char *why,
+				   size_t why_cap);
 
 /*
  * Reads a password file: its first line without the line end ("\n" or "\r\n"). PC_EIO
  * when it cannot be read, PC_EINVAL when that line is empty, PC_ERANGE when it is longer
  * than password_cap - 1; why gets a one-line reason naming path (never the content).
  */
-pc_err store_password_file_read(const char *path, char *password_out, size_t password_cap,
-				char *why, size_t why_cap);
+pc_err jobstore_password_file_read(const char *path, char *password_out, size_t password_cap,
+				   char *why, size_t why_cap);
 
 /* Closes the connection and frees everything. NULL is ignored. */
-void store_free(store *st);
+void jobstore_free(jobstore *st);
 
 /* PC_OK when Redis answers PING. */
-pc_err store_ping(store *st);
+pc_err jobstore_ping(jobstore *st);
 
 /*
  * Records a new job (state created) and appends its id to the submit queue, atomically.
  * PC_EFULL when max_queued > 0 and at least that many jobs are created or queued;
  * PC_EEXISTS if the id is taken.
  */
-pc_err store_job_create(store *st, const struct job *job, uint64_t max_queued);
+pc_err jobstore_job_create(jobstore *st, const struct job *job, uint64_t max_queued);
 
 /* Reads a job. PC_ENOTFOUND if there is none with that id. */
-pc_err store_job_get(store *st, const char *id, struct job *out);
+pc_err jobstore_job_get(jobstore *st, const char *id, struct job *out);
 
 /* What a transition writes besides the state; unset members leave fields as they are. */
 struct job_update {
@@ -111,18 +112,18 @@ struct job_update {
  * the job as stored. PC_ENOTFOUND for an unknown id; PC_ECONFLICT when the move is illegal or
  * the state is not *expect (then *after, when given, holds the job as it is).
  */
-pc_err store_job_transition(store *st, const char *id, enum job_state to,
-			    const enum job_state *expect, const struct job_update *upd,
-			    struct job *after);
+pc_err jobstore_job_transition(jobstore *st, const char *id, enum job_state to,
+			       const enum job_state *expect, const struct job_update *upd,
+			       struct job *after);
 
 /* Stores progress (clamped to [0, 1]) of a running job. PC_ECONFLICT if it is not running. */
-pc_err store_job_set_progress(store *st, const char *id, double progress);
+pc_err jobstore_job_set_progress(jobstore *st, const char *id, double progress);
 
 /*
  * Reads only a job's state (one HGET: light enough to poll every second while computing).
  * PC_ENOTFOUND if there is no job with that id, PC_EPROTO if its state field is unreadable.
  */
-pc_err store_job_get_state(store *st, const char *id, enum job_state *out);
+pc_err jobstore_job_get_state(jobstore *st, const char *id, enum job_state *out);
 
 /*
  * Records the scheduler's name and id for a job, only while it is created or queued:
@@ -130,43 +131,45 @@ pc_err store_job_get_state(store *st, const char *id, enum job_state *out);
  * its own identity in that move (struct job_update.set_sched), so a submitter that answers
  * late, or a resubmitted duplicate, never overwrites the identity of the compute that runs.
  */
-pc_err store_job_set_sched(store *st, const char *id, const char *sched_name,
-			   const char *sched_job_id);
+pc_err jobstore_job_set_sched(jobstore *st, const char *id, const char *sched_name,
+			      const char *sched_job_id);
 
 /*
  * Lists jobs newest first. filter NULL lists every state. cursor NULL or "" starts at the
  * newest; next_cursor receives an opaque cursor for the following page, "" at the end.
  * *jobs is a new array of *count jobs (free with free()); NULL when empty.
  */
-pc_err store_job_list(store *st, const enum job_state *filter, size_t limit, const char *cursor,
-		      struct job **jobs, size_t *count, char *next_cursor, size_t next_cursor_cap);
+pc_err jobstore_job_list(jobstore *st, const enum job_state *filter, size_t limit,
+			 const char *cursor, struct job **jobs, size_t *count, char *next_cursor,
+			 size_t next_cursor_cap);
 
 /* Fills counts[s] with the number of jobs in state s. */
-pc_err store_count_by_state(store *st, uint64_t counts[JOB_STATE_COUNT]);
+pc_err jobstore_count_by_state(jobstore *st, uint64_t counts[JOB_STATE_COUNT]);
 
 /* Ids of every job in one state, oldest first: *ids is a new array of *count ids (free()). */
-pc_err store_ids_in_state(store *st, enum job_state state, char (**ids)[JOB_ID_LEN + 1],
-			  size_t *count);
+pc_err jobstore_ids_in_state(jobstore *st, enum job_state state, char (**ids)[JOB_ID_LEN + 1],
+			     size_t *count);
 
 /*
- * The reliable submit queue. A submitter named `owner` takes an id with store_queue_take
+ * The reliable submit queue. A submitter named `owner` takes an id with jobstore_queue_take
  * (BLMOVE from the queue to its own processing list, waiting up to timeout_ms; PC_ETIMEOUT
- * when nothing came), submits it, and then store_queue_ack's it. If the submitter dies in
- * between, the id stays in its processing list and store_queue_recover(owner) puts it back
+ * when nothing came), submits it, and then jobstore_queue_ack's it. If the submitter dies in
+ * between, the id stays in its processing list and jobstore_queue_recover(owner) puts it back
  * at the head of the queue on restart: no accepted job is ever lost.
  */
-pc_err store_queue_take(store *st, const char *owner, int timeout_ms, char id[JOB_ID_LEN + 1]);
-pc_err store_queue_ack(store *st, const char *owner, const char *id);
-pc_err store_queue_recover(store *st, const char *owner);
+pc_err jobstore_queue_take(jobstore *st, const char *owner, int timeout_ms,
+			   char id[JOB_ID_LEN + 1]);
+pc_err jobstore_queue_ack(jobstore *st, const char *owner, const char *id);
+pc_err jobstore_queue_recover(jobstore *st, const char *owner);
 
 /* Length of the submit queue (jobs waiting for a submitter). */
-pc_err store_queue_length(store *st, uint64_t *length);
+pc_err jobstore_queue_length(jobstore *st, uint64_t *length);
 
 /*
  * Submitter instances. A submitter that takes ids into processing:<owner> holds the claim
  * <prefix>instance:<owner> (its token, with a TTL it renews) while it lives; the set
  * <prefix>instances names every owner that ever held one. When a claim expires its owner is
- * gone, and any gateway's store_instance_recover_orphans hands that owner's unacknowledged
+ * gone, and any gateway's jobstore_instance_recover_orphans hands that owner's unacknowledged
  * ids back to the queue: a gateway that never comes back strands no job.
  */
 
@@ -176,18 +179,18 @@ pc_err store_queue_length(store *st, uint64_t *length);
  * PC_OK: token holds the claim. PC_EEXISTS: another live token holds it, copied into holder
  * (holder_cap bytes; may be 0). PC_EINVAL for a bad owner or an empty token.
  */
-pc_err store_instance_hold(store *st, const char *owner, const char *token, const char *replace,
-			   int ttl_ms, char *holder, size_t holder_cap);
+pc_err jobstore_instance_hold(jobstore *st, const char *owner, const char *token,
+			      const char *replace, int ttl_ms, char *holder, size_t holder_cap);
 
 /*
  * Puts the ids of every owner without a live claim back at the head of the submit queue, in
  * the order they were taken, and forgets the owner. *moved is the number of ids moved.
  * Atomic per call (one script), so an owner renewing its claim meanwhile keeps its list.
  */
-pc_err store_instance_recover_orphans(store *st, uint64_t *moved);
+pc_err jobstore_instance_recover_orphans(jobstore *st, uint64_t *moved);
 
 /* Adds the owner of every existing processing list to <prefix>instances (lists made before
  * instances were tracked, e.g. by an older gateway), so recovery finds them too. */
-pc_err store_instance_adopt_lists(store *st);
+pc_err jobstore_instance_adopt_lists(jobstore *st);
 
 #endif

@@ -1,4 +1,4 @@
-/* test_store.c - the Redis job store against a real redis-server: transitions, races, the
+/* test_jobstore.c - the Redis job store against a real redis-server: transitions, races, the
  * queue, listing, URLs and Redis going away and coming back. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,11 +15,11 @@
 #include <hiredis/hiredis.h>
 
 #include "picluster/job.h"
-#include "picluster/store.h"
+#include "picluster/jobstore.h"
 #include "test_redis.h"
 
 static struct test_redis redis;
-static store *st;
+static jobstore *st;
 static redisContext *raw; /* a plain connection for looking at keys directly */
 
 static int raw_connect(void)
@@ -36,14 +36,14 @@ static int group_setup(void **state)
 {
 	if (test_redis_start(&redis) != 0)
 		return -1;
-	if (store_open(&st, redis.url, NULL, 2000) != PC_OK)
+	if (jobstore_open(&st, redis.url, NULL, 2000) != PC_OK)
 		return -1;
 	return raw_connect();
 }
 
 static int group_teardown(void **state)
 {
-	store_free(st);
+	jobstore_free(st);
 	if (raw)
 		redisFree(raw);
 	test_redis_free(&redis);
@@ -74,7 +74,7 @@ static void assert_consistent(const char *id, enum job_state expected)
 {
 	struct job job;
 
-	assert_int_equal(store_job_get(st, id, &job), PC_OK);
+	assert_int_equal(jobstore_job_get(st, id, &job), PC_OK);
 	assert_int_equal(job.state, expected);
 	for (int s = 0; s < JOB_STATE_COUNT; s++)
 		assert_int_equal(in_state_set(id, s), s == (int)expected);
@@ -83,7 +83,7 @@ static void assert_consistent(const char *id, enum job_state expected)
 static void new_job(struct job *job, uint64_t digits)
 {
 	assert_int_equal(job_init_new(job, digits), PC_OK);
-	assert_int_equal(store_job_create(st, job, 0), PC_OK);
+	assert_int_equal(jobstore_job_create(st, job, 0), PC_OK);
 }
 
 /* Moves a created job along a legal path to `target`. */
@@ -118,7 +118,7 @@ static void drive_to(const char *id, enum job_state target)
 		fail();
 	}
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(store_job_transition(st, id, path[i], NULL, NULL, NULL), PC_OK);
+		assert_int_equal(jobstore_job_transition(st, id, path[i], NULL, NULL, NULL), PC_OK);
 }
 
 static void test_url_parsing(void **state)
@@ -177,20 +177,20 @@ static void test_url_parsing(void **state)
 	    "unix:///x?db=1&x=2",
 	};
 	char why[128];
-	store *s = (store *)1;
+	jobstore *s = (jobstore *)1;
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		assert_int_equal(store_url_check(good[i], why, sizeof(why)), PC_OK);
+		assert_int_equal(jobstore_url_check(good[i], why, sizeof(why)), PC_OK);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why[0] = '\0';
-		if (store_url_check(bad[i], why, sizeof(why)) != PC_EINVAL)
+		if (jobstore_url_check(bad[i], why, sizeof(why)) != PC_EINVAL)
 			fail_msg("accepted bad URL \"%s\"", bad[i]);
 		assert_true(strlen(why) > 0);
-		assert_int_equal(store_open(&s, bad[i], NULL, 500), PC_EINVAL);
+		assert_int_equal(jobstore_open(&s, bad[i], NULL, 500), PC_EINVAL);
 		assert_null(s);
-		s = (store *)1;
+		s = (jobstore *)1;
 	}
-	assert_int_equal(store_url_check(NULL, NULL, 0), PC_EINVAL);
+	assert_int_equal(jobstore_url_check(NULL, NULL, 0), PC_EINVAL);
 }
 
 /* The password leaves the URL whole (percent-decoded), a user name stays; redaction masks it;
@@ -215,31 +215,31 @@ static void test_url_password(void **state)
 	FILE *f;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_equal(store_url_split_password(cases[i].url, clean, sizeof(clean), pw,
-							  sizeof(pw), why, sizeof(why)),
+		assert_int_equal(jobstore_url_split_password(cases[i].url, clean, sizeof(clean), pw,
+							     sizeof(pw), why, sizeof(why)),
 				 PC_OK);
 		assert_string_equal(clean, cases[i].clean);
 		assert_string_equal(pw, cases[i].password);
-		assert_string_equal(store_url_redact(cases[i].url, red, sizeof(red)),
+		assert_string_equal(jobstore_url_redact(cases[i].url, red, sizeof(red)),
 				    cases[i].redacted);
 	}
 	/* Malformed: the reason never quotes the URL (nor its password). */
-	assert_int_equal(store_url_split_password("redis://:s3cret@", clean, sizeof(clean), pw,
-						  sizeof(pw), why, sizeof(why)),
+	assert_int_equal(jobstore_url_split_password("redis://:s3cret@", clean, sizeof(clean), pw,
+						     sizeof(pw), why, sizeof(why)),
 			 PC_EINVAL);
 	assert_null(strstr(why, "s3cret"));
 	assert_string_equal(clean, "");
 	/* Redaction also masks what the parser refuses. */
-	assert_string_equal(store_url_redact("unix://:s3cret@x", red, sizeof(red)),
+	assert_string_equal(jobstore_url_redact("unix://:s3cret@x", red, sizeof(red)),
 			    "unix://:***@x");
-	assert_string_equal(store_url_redact("http://u:s3cret@h/p", red, sizeof(red)),
+	assert_string_equal(jobstore_url_redact("http://u:s3cret@h/p", red, sizeof(red)),
 			    "http://u:***@h/p");
-	assert_string_equal(store_url_redact("redis://:s3cret@h", red, 9), "redis://");
+	assert_string_equal(jobstore_url_redact("redis://:s3cret@h", red, 9), "redis://");
 	assert_int_equal(
-	    store_url_split_password("redis://:pw@h", clean, 8, pw, sizeof(pw), NULL, 0),
+	    jobstore_url_split_password("redis://:pw@h", clean, 8, pw, sizeof(pw), NULL, 0),
 	    PC_ERANGE);
 	assert_int_equal(
-	    store_url_split_password("redis://:pw@h", clean, sizeof(clean), pw, 2, NULL, 0),
+	    jobstore_url_split_password("redis://:pw@h", clean, sizeof(clean), pw, 2, NULL, 0),
 	    PC_ERANGE);
 
 	/* Password files: the first line, without "\n" or "\r\n". */
@@ -248,26 +248,29 @@ static void test_url_password(void **state)
 	assert_non_null(f);
 	fputs("s3 cret\r\nsecond line\n", f);
 	fclose(f);
-	assert_int_equal(store_password_file_read(path, pw, sizeof(pw), why, sizeof(why)), PC_OK);
+	assert_int_equal(jobstore_password_file_read(path, pw, sizeof(pw), why, sizeof(why)),
+			 PC_OK);
 	assert_string_equal(pw, "s3 cret");
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fputs("nonewline", f);
 	fclose(f);
-	assert_int_equal(store_password_file_read(path, pw, sizeof(pw), why, sizeof(why)), PC_OK);
+	assert_int_equal(jobstore_password_file_read(path, pw, sizeof(pw), why, sizeof(why)),
+			 PC_OK);
 	assert_string_equal(pw, "nonewline");
-	assert_int_equal(store_password_file_read(path, pw, 4, why, sizeof(why)), PC_ERANGE);
+	assert_int_equal(jobstore_password_file_read(path, pw, 4, why, sizeof(why)), PC_ERANGE);
 	assert_string_equal(pw, "");
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fputs("\nsecret\n", f);
 	fclose(f);
-	assert_int_equal(store_password_file_read(path, pw, sizeof(pw), why, sizeof(why)),
+	assert_int_equal(jobstore_password_file_read(path, pw, sizeof(pw), why, sizeof(why)),
 			 PC_EINVAL);
 	assert_non_null(strstr(why, "empty"));
 	assert_null(strstr(why, "secret"));
 	unlink(path);
-	assert_int_equal(store_password_file_read(path, pw, sizeof(pw), why, sizeof(why)), PC_EIO);
+	assert_int_equal(jobstore_password_file_read(path, pw, sizeof(pw), why, sizeof(why)),
+			 PC_EIO);
 	assert_non_null(strstr(why, path));
 }
 
@@ -281,109 +284,109 @@ static void test_auth(void **state)
 	char url[PATH_MAX + 128];
 	struct job job, got;
 	const char *acl[] = {"ACL", "SETUSER", "alice", "on", ">alice-pw", "~*", "+@all"};
-	store *s = (store *)1;
+	jobstore *s = (jobstore *)1;
 
 	assert_int_equal(test_redis_start_auth(&ar, pw), 0);
-	unsetenv(STORE_PASSWORD_ENV);
+	unsetenv(JOBSTORE_PASSWORD_ENV);
 
 	/* Missing: NOAUTH. */
-	assert_int_equal(store_open(&s, ar.url, NULL, 1000), PC_EAUTH);
+	assert_int_equal(jobstore_open(&s, ar.url, NULL, 1000), PC_EAUTH);
 	assert_null(s);
 	snprintf(url, sizeof(url), "%s/3", ar.url);
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_EAUTH);
 	/* Wrong. */
 	snprintf(url, sizeof(url), "redis://:wrong@127.0.0.1:%d", ar.port);
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_EAUTH);
 	assert_null(s);
 	/* Right, percent-encoded, with a database; then a restart: the reconnect AUTHs. */
 	snprintf(url, sizeof(url), "redis://:p%%40ss%%20w%%3Ard%%2F1@127.0.0.1:%d/3", ar.port);
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_OK);
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_OK);
 	assert_int_equal(job_init_new(&job, 5), PC_OK);
-	assert_int_equal(store_job_create(s, &job, 0), PC_OK);
+	assert_int_equal(jobstore_job_create(s, &job, 0), PC_OK);
 	assert_int_equal(test_redis_restart(&ar), 0);
-	assert_int_equal(store_job_get(s, job.id, &got), PC_ENOTFOUND); /* no persistence */
-	assert_int_equal(store_job_create(s, &job, 0), PC_OK);
-	assert_int_equal(store_job_get(s, job.id, &got), PC_OK);
-	store_free(s);
+	assert_int_equal(jobstore_job_get(s, job.id, &got), PC_ENOTFOUND); /* no persistence */
+	assert_int_equal(jobstore_job_create(s, &job, 0), PC_OK);
+	assert_int_equal(jobstore_job_get(s, job.id, &got), PC_OK);
+	jobstore_free(s);
 
 	/* From the environment, which a password in the URL overrides. */
-	assert_int_equal(setenv(STORE_PASSWORD_ENV, pw, 1), 0);
-	assert_int_equal(store_open(&s, ar.url, NULL, 1000), PC_OK);
-	assert_int_equal(store_ping(s), PC_OK);
-	store_free(s);
+	assert_int_equal(setenv(JOBSTORE_PASSWORD_ENV, pw, 1), 0);
+	assert_int_equal(jobstore_open(&s, ar.url, NULL, 1000), PC_OK);
+	assert_int_equal(jobstore_ping(s), PC_OK);
+	jobstore_free(s);
 	snprintf(url, sizeof(url), "redis://:wrong@127.0.0.1:%d", ar.port);
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_EAUTH);
 	assert_true(snprintf(url, sizeof(url), "unix://:wrong@%s", ar.sock) < (int)sizeof(url));
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
-	assert_int_equal(setenv(STORE_PASSWORD_ENV, "wrong", 1), 0);
-	assert_int_equal(store_open(&s, ar.unix_url, NULL, 1000), PC_EAUTH);
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_EAUTH);
+	assert_int_equal(setenv(JOBSTORE_PASSWORD_ENV, "wrong", 1), 0);
+	assert_int_equal(jobstore_open(&s, ar.unix_url, NULL, 1000), PC_EAUTH);
 	assert_true(snprintf(url, sizeof(url), "unix://:p%%40ss%%20w%%3Ard%%2F1@%s?db=2", ar.sock) <
 		    (int)sizeof(url));
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_OK);
-	assert_int_equal(store_ping(s), PC_OK);
-	store_free(s);
-	unsetenv(STORE_PASSWORD_ENV);
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_OK);
+	assert_int_equal(jobstore_ping(s), PC_OK);
+	jobstore_free(s);
+	unsetenv(JOBSTORE_PASSWORD_ENV);
 
 	/* An ACL user (Redis 6+): AUTH USER PASSWORD. */
 	assert_int_equal(test_redis_command(&ar, 7, acl), 0);
 	snprintf(url, sizeof(url), "redis://alice:alice-pw@127.0.0.1:%d", ar.port);
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_OK);
-	assert_int_equal(store_ping(s), PC_OK);
-	store_free(s);
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_OK);
+	assert_int_equal(jobstore_ping(s), PC_OK);
+	jobstore_free(s);
 	snprintf(url, sizeof(url), "redis://alice:%s@127.0.0.1:%d", "p%40ss%20w%3Ard%2F1", ar.port);
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_EAUTH);
 	snprintf(url, sizeof(url), "redis://default:%s@127.0.0.1:%d", "p%40ss%20w%3Ard%2F1",
 		 ar.port);
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_OK);
-	store_free(s);
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_OK);
+	jobstore_free(s);
 	test_redis_free(&ar);
 
 	/* A password for a Redis that has none is a configuration error too. */
 	snprintf(url, sizeof(url), "redis://:pw@127.0.0.1:%d", redis.port);
-	s = (store *)1;
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EAUTH);
+	s = (jobstore *)1;
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_EAUTH);
 	assert_null(s);
 }
 
 static void test_open_forms(void **state)
 {
 	char url[PATH_MAX + 64];
-	store *s;
+	jobstore *s;
 	struct job job, got;
 	redisReply *r;
 
 	/* The unix socket form reaches the same server. */
-	assert_int_equal(store_open(&s, redis.unix_url, NULL, 1000), PC_OK);
-	assert_int_equal(store_ping(s), PC_OK);
-	store_free(s);
+	assert_int_equal(jobstore_open(&s, redis.unix_url, NULL, 1000), PC_OK);
+	assert_int_equal(jobstore_ping(s), PC_OK);
+	jobstore_free(s);
 
 	/* A database number selects that database. */
 	snprintf(url, sizeof(url), "%s/3", redis.url);
-	assert_int_equal(store_open(&s, url, "db3:", 1000), PC_OK);
+	assert_int_equal(jobstore_open(&s, url, "db3:", 1000), PC_OK);
 	assert_int_equal(job_init_new(&job, 5), PC_OK);
-	assert_int_equal(store_job_create(s, &job, 0), PC_OK);
-	assert_int_equal(store_job_get(s, job.id, &got), PC_OK);
-	store_free(s);
+	assert_int_equal(jobstore_job_create(s, &job, 0), PC_OK);
+	assert_int_equal(jobstore_job_get(s, job.id, &got), PC_OK);
+	jobstore_free(s);
 	r = redisCommand(raw, "EXISTS db3:job:%s", job.id);
 	assert_non_null(r);
 	assert_int_equal(r->integer, 0); /* not in database 0 */
 	freeReplyObject(r);
 	assert_true(snprintf(url, sizeof(url), "%s?db=3", redis.unix_url) < (int)sizeof(url));
-	assert_int_equal(store_open(&s, url, "db3:", 1000), PC_OK);
-	assert_int_equal(store_job_get(s, job.id, &got), PC_OK);
-	store_free(s);
+	assert_int_equal(jobstore_open(&s, url, "db3:", 1000), PC_OK);
+	assert_int_equal(jobstore_job_get(s, job.id, &got), PC_OK);
+	jobstore_free(s);
 
 	/* A database the server does not have. */
 	snprintf(url, sizeof(url), "%s/100", redis.url);
-	s = (store *)1;
-	assert_int_equal(store_open(&s, url, NULL, 1000), PC_EINVAL);
+	s = (jobstore *)1;
+	assert_int_equal(jobstore_open(&s, url, NULL, 1000), PC_EINVAL);
 	assert_null(s);
 
 	/* Nothing listening. */
 	assert_true(snprintf(url, sizeof(url), "unix://%s/nonexistent.sock", redis.dir) <
 		    (int)sizeof(url));
-	s = (store *)1;
-	assert_int_equal(store_open(&s, url, NULL, 500), PC_EUNAVAILABLE);
+	s = (jobstore *)1;
+	assert_int_equal(jobstore_open(&s, url, NULL, 500), PC_EUNAVAILABLE);
 	assert_null(s);
 }
 
@@ -394,7 +397,7 @@ static void test_create_get(void **state)
 	uint64_t len = 99;
 
 	new_job(&job, 12345);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_OK);
 	assert_string_equal(got.id, job.id);
 	assert_int_equal(got.state, JOB_CREATED);
 	assert_int_equal(got.digits, 12345);
@@ -407,33 +410,33 @@ static void test_create_get(void **state)
 	assert_false(got.has_error);
 	assert_string_equal(got.sched_name, "");
 	assert_consistent(job.id, JOB_CREATED);
-	assert_int_equal(store_queue_length(st, &len), PC_OK);
+	assert_int_equal(jobstore_queue_length(st, &len), PC_OK);
 	assert_int_equal(len, 1);
 
 	/* The same id again is refused and changes nothing. */
 	job.digits = 1;
-	assert_int_equal(store_job_create(st, &job, 0), PC_EEXISTS);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(jobstore_job_create(st, &job, 0), PC_EEXISTS);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_OK);
 	assert_int_equal(got.digits, 12345);
-	assert_int_equal(store_queue_length(st, &len), PC_OK);
+	assert_int_equal(jobstore_queue_length(st, &len), PC_OK);
 	assert_int_equal(len, 1);
 
 	assert_int_equal(job_id_new(unknown), PC_OK);
-	assert_int_equal(store_job_get(st, unknown, &got), PC_ENOTFOUND);
-	assert_int_equal(store_job_get(st, "..", &got), PC_EINVAL);
-	assert_int_equal(store_job_get(st, "0F8E5B1C-2D3A-4B5C-8D6E-7F8091A2B3C4", &got),
+	assert_int_equal(jobstore_job_get(st, unknown, &got), PC_ENOTFOUND);
+	assert_int_equal(jobstore_job_get(st, "..", &got), PC_EINVAL);
+	assert_int_equal(jobstore_job_get(st, "0F8E5B1C-2D3A-4B5C-8D6E-7F8091A2B3C4", &got),
 			 PC_EINVAL);
-	assert_int_equal(store_job_transition(st, unknown, JOB_CANCELLED, NULL, NULL, NULL),
+	assert_int_equal(jobstore_job_transition(st, unknown, JOB_CANCELLED, NULL, NULL, NULL),
 			 PC_ENOTFOUND);
-	assert_int_equal(store_job_set_progress(st, unknown, 0.5), PC_ENOTFOUND);
-	assert_int_equal(store_job_set_sched(st, unknown, "local", "1"), PC_ENOTFOUND);
-	assert_int_equal(store_job_get_state(st, unknown, &got.state), PC_ENOTFOUND);
-	assert_int_equal(store_job_get_state(st, "..", &got.state), PC_EINVAL);
+	assert_int_equal(jobstore_job_set_progress(st, unknown, 0.5), PC_ENOTFOUND);
+	assert_int_equal(jobstore_job_set_sched(st, unknown, "local", "1"), PC_ENOTFOUND);
+	assert_int_equal(jobstore_job_get_state(st, unknown, &got.state), PC_ENOTFOUND);
+	assert_int_equal(jobstore_job_get_state(st, "..", &got.state), PC_EINVAL);
 
 	/* Only a job in state created can be created. */
 	assert_int_equal(job_init_new(&job, 1), PC_OK);
 	job.state = JOB_RUNNING;
-	assert_int_equal(store_job_create(st, &job, 0), PC_EINVAL);
+	assert_int_equal(jobstore_job_create(st, &job, 0), PC_EINVAL);
 }
 
 static void test_max_queued(void **state)
@@ -443,20 +446,20 @@ static void test_max_queued(void **state)
 
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(job_init_new(&jobs[i], 10), PC_OK);
-		assert_int_equal(store_job_create(st, &jobs[i], 3), PC_OK);
+		assert_int_equal(jobstore_job_create(st, &jobs[i], 3), PC_OK);
 	}
 	assert_int_equal(job_init_new(&jobs[3], 10), PC_OK);
-	assert_int_equal(store_job_create(st, &jobs[3], 3), PC_EFULL);
-	assert_int_equal(store_job_get(st, jobs[3].id, &extra), PC_ENOTFOUND);
+	assert_int_equal(jobstore_job_create(st, &jobs[3], 3), PC_EFULL);
+	assert_int_equal(jobstore_job_get(st, jobs[3].id, &extra), PC_ENOTFOUND);
 	/* created and queued both count; running does not. */
 	drive_to(jobs[0].id, JOB_QUEUED);
-	assert_int_equal(store_job_create(st, &jobs[3], 3), PC_EFULL);
+	assert_int_equal(jobstore_job_create(st, &jobs[3], 3), PC_EFULL);
 	drive_to(jobs[1].id, JOB_CANCELLED);
-	assert_int_equal(store_job_create(st, &jobs[3], 3), PC_OK);
+	assert_int_equal(jobstore_job_create(st, &jobs[3], 3), PC_OK);
 	assert_int_equal(job_init_new(&extra, 10), PC_OK);
-	assert_int_equal(store_job_create(st, &extra, 3), PC_EFULL);
-	assert_int_equal(store_job_create(st, &extra, 0), PC_OK); /* 0: no limit */
-	assert_int_equal(store_count_by_state(st, counts), PC_OK);
+	assert_int_equal(jobstore_job_create(st, &extra, 3), PC_EFULL);
+	assert_int_equal(jobstore_job_create(st, &extra, 0), PC_OK); /* 0: no limit */
+	assert_int_equal(jobstore_count_by_state(st, counts), PC_OK);
 	assert_int_equal(counts[JOB_CREATED], 3);
 	assert_int_equal(counts[JOB_QUEUED], 1);
 	assert_int_equal(counts[JOB_CANCELLED], 1);
@@ -473,9 +476,9 @@ static void test_transition_table(void **state)
 
 			new_job(&job, 100);
 			drive_to(job.id, from);
-			assert_int_equal(store_job_get(st, job.id, &before), PC_OK);
+			assert_int_equal(jobstore_job_get(st, job.id, &before), PC_OK);
 			memset(&after, 0, sizeof(after));
-			err = store_job_transition(st, job.id, to, NULL, NULL, &after);
+			err = jobstore_job_transition(st, job.id, to, NULL, NULL, &after);
 			if (!job_transition_is_legal(from, to)) {
 				if (err != PC_ECONFLICT)
 					fail_msg("%s -> %s: got %s", job_state_name(from),
@@ -513,16 +516,16 @@ static void test_expected_state(void **state)
 	new_job(&job, 100);
 	drive_to(job.id, JOB_QUEUED);
 	/* Legal move, wrong expectation: refused, and *after shows the job as it is. */
-	assert_int_equal(store_job_transition(st, job.id, JOB_CANCELLED, &expect, NULL, &after),
+	assert_int_equal(jobstore_job_transition(st, job.id, JOB_CANCELLED, &expect, NULL, &after),
 			 PC_ECONFLICT);
 	assert_int_equal(after.state, JOB_QUEUED);
 	assert_consistent(job.id, JOB_QUEUED);
 	expect = JOB_QUEUED;
-	assert_int_equal(store_job_transition(st, job.id, JOB_RUNNING, &expect, NULL, &after),
+	assert_int_equal(jobstore_job_transition(st, job.id, JOB_RUNNING, &expect, NULL, &after),
 			 PC_OK);
 	assert_int_equal(after.state, JOB_RUNNING);
 	/* A second compute doing the same is refused: it lost the race. */
-	assert_int_equal(store_job_transition(st, job.id, JOB_RUNNING, &expect, NULL, NULL),
+	assert_int_equal(jobstore_job_transition(st, job.id, JOB_RUNNING, &expect, NULL, NULL),
 			 PC_ECONFLICT);
 	assert_consistent(job.id, JOB_RUNNING);
 }
@@ -538,30 +541,31 @@ static void test_updates(void **state)
 	/* Progress and scheduler ids: the submitter's id may be recorded while the job is
 	 * created or queued (also replaced, by a resubmission); the compute that wins
 	 * queued -> running records its own, and from then on nobody else may. */
-	assert_int_equal(store_job_set_progress(st, job.id, 0.5), PC_ECONFLICT);
-	assert_int_equal(store_job_set_sched(st, job.id, "local", "1:1"), PC_OK);
-	assert_int_equal(store_job_get_state(st, job.id, &now_state), PC_OK);
+	assert_int_equal(jobstore_job_set_progress(st, job.id, 0.5), PC_ECONFLICT);
+	assert_int_equal(jobstore_job_set_sched(st, job.id, "local", "1:1"), PC_OK);
+	assert_int_equal(jobstore_job_get_state(st, job.id, &now_state), PC_OK);
 	assert_int_equal(now_state, JOB_CREATED);
 	drive_to(job.id, JOB_QUEUED);
-	assert_int_equal(store_job_set_sched(st, job.id, "local", "123:456"), PC_OK);
+	assert_int_equal(jobstore_job_set_sched(st, job.id, "local", "123:456"), PC_OK);
 	upd.set_sched = true;
 	upd.sched_name = "local";
 	upd.sched_job_id = "777:888";
-	assert_int_equal(store_job_transition(st, job.id, JOB_RUNNING, &queued, &upd, NULL), PC_OK);
+	assert_int_equal(jobstore_job_transition(st, job.id, JOB_RUNNING, &queued, &upd, NULL),
+			 PC_OK);
 	memset(&upd, 0, sizeof(upd));
-	assert_int_equal(store_job_get_state(st, job.id, &now_state), PC_OK);
+	assert_int_equal(jobstore_job_get_state(st, job.id, &now_state), PC_OK);
 	assert_int_equal(now_state, JOB_RUNNING);
-	assert_int_equal(store_job_set_sched(st, job.id, "local", "123:456"), PC_ECONFLICT);
-	assert_int_equal(store_job_set_progress(st, job.id, 0.25), PC_OK);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(jobstore_job_set_sched(st, job.id, "local", "123:456"), PC_ECONFLICT);
+	assert_int_equal(jobstore_job_set_progress(st, job.id, 0.25), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_OK);
 	assert_true(got.progress > 0.2499 && got.progress < 0.2501);
 	assert_string_equal(got.sched_name, "local");
 	assert_string_equal(got.sched_job_id, "777:888");
-	assert_int_equal(store_job_set_progress(st, job.id, 7.0), PC_OK);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(jobstore_job_set_progress(st, job.id, 7.0), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_OK);
 	assert_true(got.progress == 1.0);
-	assert_int_equal(store_job_set_progress(st, job.id, -3.0), PC_OK);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(jobstore_job_set_progress(st, job.id, -3.0), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_OK);
 	assert_true(got.progress == 0.0);
 
 	/* Finished with a result. */
@@ -572,14 +576,15 @@ static void test_updates(void **state)
 	upd.result_object = object;
 	upd.result_bytes = 103;
 	upd.result_sha256 = sha;
-	assert_int_equal(store_job_transition(st, job.id, JOB_FINISHED, NULL, &upd, &got), PC_OK);
+	assert_int_equal(jobstore_job_transition(st, job.id, JOB_FINISHED, NULL, &upd, &got),
+			 PC_OK);
 	assert_true(got.has_result);
 	assert_string_equal(got.result_object, object);
 	assert_int_equal(got.result_bytes, 103);
 	assert_string_equal(got.result_sha256, sha);
 	assert_false(got.has_error);
-	assert_int_equal(store_job_set_progress(st, job.id, 0.5), PC_ECONFLICT);
-	assert_int_equal(store_job_set_sched(st, job.id, "local", "9"), PC_ECONFLICT);
+	assert_int_equal(jobstore_job_set_progress(st, job.id, 0.5), PC_ECONFLICT);
+	assert_int_equal(jobstore_job_set_sched(st, job.id, "local", "9"), PC_ECONFLICT);
 
 	/* Errored with a message longer than the field: stored cut to fit. */
 	new_job(&job, 100);
@@ -589,8 +594,8 @@ static void test_updates(void **state)
 	upd.set_error = true;
 	upd.error_code = "submit_failed";
 	upd.error_message = longmsg;
-	assert_int_equal(store_job_transition(st, job.id, JOB_ERRORED, NULL, &upd, NULL), PC_OK);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_OK);
+	assert_int_equal(jobstore_job_transition(st, job.id, JOB_ERRORED, NULL, &upd, NULL), PC_OK);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_OK);
 	assert_true(got.has_error);
 	assert_string_equal(got.error_code, "submit_failed");
 	assert_int_equal(strlen(got.error_message), JOB_ERROR_MESSAGE_MAX - 1);
@@ -599,7 +604,7 @@ static void test_updates(void **state)
 
 	/* Missing strings in an update are refused before anything is sent. */
 	upd.error_message = NULL;
-	assert_int_equal(store_job_transition(st, job.id, JOB_ERRORED, NULL, &upd, NULL),
+	assert_int_equal(jobstore_job_transition(st, job.id, JOB_ERRORED, NULL, &upd, NULL),
 			 PC_EINVAL);
 }
 
@@ -632,11 +637,11 @@ struct race_record {
 
 static void race_worker(int worker, char (*ids)[JOB_ID_LEN + 1], int go_fd, int out_fd)
 {
-	store *s;
+	jobstore *s;
 	char c;
 	enum job_state queued = JOB_QUEUED, running = JOB_RUNNING;
 
-	if (store_open(&s, redis.url, NULL, 5000) != PC_OK)
+	if (jobstore_open(&s, redis.url, NULL, 5000) != PC_OK)
 		_exit(3);
 	if (read(go_fd, &c, 1) < 0) /* returns 0 when the parent closes: everyone starts */
 		_exit(4);
@@ -648,22 +653,23 @@ static void race_worker(int worker, char (*ids)[JOB_ID_LEN + 1], int go_fd, int 
 		switch (worker) {
 		case 0: /* a compute that finishes */
 		case 3: /* a compute that fails */
-			err = store_job_transition(s, ids[j], JOB_RUNNING, &queued, NULL, NULL);
+			err = jobstore_job_transition(s, ids[j], JOB_RUNNING, &queued, NULL, NULL);
 			if (err == PC_OK) {
 				rec.to = JOB_RUNNING;
 				if (write(out_fd, &rec, sizeof(rec)) != sizeof(rec))
 					_exit(5);
 				rec.to = worker == 0 ? JOB_FINISHED : JOB_ERRORED;
-				err = store_job_transition(s, ids[j], rec.to, &running, NULL, NULL);
+				err = jobstore_job_transition(s, ids[j], rec.to, &running, NULL,
+							      NULL);
 			}
 			break;
 		case 1: /* a user cancelling */
 			rec.to = JOB_CANCELLED;
-			err = store_job_transition(s, ids[j], rec.to, NULL, NULL, NULL);
+			err = jobstore_job_transition(s, ids[j], rec.to, NULL, NULL, NULL);
 			break;
 		default: /* a scheduler reporting failure */
 			rec.to = JOB_ERRORED;
-			err = store_job_transition(s, ids[j], rec.to, NULL, NULL, NULL);
+			err = jobstore_job_transition(s, ids[j], rec.to, NULL, NULL, NULL);
 			break;
 		}
 		if (err == PC_OK && rec.to != JOB_RUNNING &&
@@ -672,7 +678,7 @@ static void race_worker(int worker, char (*ids)[JOB_ID_LEN + 1], int go_fd, int 
 		if (err != PC_OK && err != PC_ECONFLICT)
 			_exit(6);
 	}
-	store_free(s);
+	jobstore_free(s);
 	_exit(0);
 }
 
@@ -730,12 +736,12 @@ static void test_concurrent_writers(void **state)
 		assert_int_equal(terminal_wins[j], 1);
 		assert_true(starts[j] <= 1);
 		assert_consistent(ids[j], terminal_to[j]);
-		assert_int_equal(store_job_get(st, ids[j], &job), PC_OK);
+		assert_int_equal(jobstore_job_get(st, ids[j], &job), PC_OK);
 		assert_int_equal(job.started_at_ms != 0, starts[j] == 1);
 		if (terminal_to[j] == JOB_FINISHED)
 			assert_int_equal(starts[j], 1);
 	}
-	assert_int_equal(store_count_by_state(st, counts), PC_OK);
+	assert_int_equal(jobstore_count_by_state(st, counts), PC_OK);
 	for (int s = 0; s < JOB_STATE_COUNT; s++)
 		total += counts[s];
 	assert_int_equal(total, RACE_JOBS);
@@ -756,7 +762,7 @@ static size_t list_all(const enum job_state *filter, size_t limit, char (*seen)[
 		size_t count;
 
 		assert_int_equal(
-		    store_job_list(st, filter, limit, cursor, &jobs, &count, next, sizeof(next)),
+		    jobstore_job_list(st, filter, limit, cursor, &jobs, &count, next, sizeof(next)),
 		    PC_OK);
 		assert_true(count <= limit);
 		for (size_t i = 0; i < count; i++) {
@@ -798,7 +804,7 @@ static void test_listing(void **state)
 		assert_int_equal(job_init_new(&jobs[i], 10), PC_OK);
 		jobs[i].created_at_ms = 1700000000000 + i / 5;
 		jobs[i].updated_at_ms = jobs[i].created_at_ms;
-		assert_int_equal(store_job_create(st, &jobs[i], 0), PC_OK);
+		assert_int_equal(jobstore_job_create(st, &jobs[i], 0), PC_OK);
 		if (i % 3 == 0) {
 			drive_to(jobs[i].id, JOB_QUEUED);
 			queued++;
@@ -819,10 +825,10 @@ static void test_listing(void **state)
 	}
 
 	/* A cursor stays good when its job leaves the filtered set between pages. */
-	assert_int_equal(store_job_list(st, &filter, 2, NULL, &page, &count, next, sizeof(next)),
+	assert_int_equal(jobstore_job_list(st, &filter, 2, NULL, &page, &count, next, sizeof(next)),
 			 PC_OK);
 	assert_int_equal(count, 2);
-	assert_int_equal(store_job_transition(st, page[1].id, JOB_RUNNING, NULL, NULL, NULL),
+	assert_int_equal(jobstore_job_transition(st, page[1].id, JOB_RUNNING, NULL, NULL, NULL),
 			 PC_OK);
 	free(page);
 	{
@@ -832,8 +838,8 @@ static void test_listing(void **state)
 
 		memcpy(cursor, next, sizeof(cursor));
 		while (cursor[0]) {
-			assert_int_equal(store_job_list(st, &filter, 2, cursor, &page, &count, next,
-							sizeof(next)),
+			assert_int_equal(jobstore_job_list(st, &filter, 2, cursor, &page, &count,
+							   next, sizeof(next)),
 					 PC_OK);
 			for (size_t i = 0; i < count; i++)
 				memcpy(rest[got++], page[i].id, JOB_ID_LEN + 1);
@@ -853,25 +859,25 @@ static void test_listing(void **state)
 		for (int i = 0; i < 6; i++) {
 			assert_int_equal(job_init_new(&same[i], 10), PC_OK);
 			same[i].created_at_ms = 1800000000000;
-			assert_int_equal(store_job_create(st, &same[i], 0), PC_OK);
+			assert_int_equal(jobstore_job_create(st, &same[i], 0), PC_OK);
 			assert_int_equal(
-			    store_job_transition(st, same[i].id, JOB_RUNNING, NULL, NULL, NULL),
+			    jobstore_job_transition(st, same[i].id, JOB_RUNNING, NULL, NULL, NULL),
 			    PC_ECONFLICT); /* created -/-> running */
 			drive_to(same[i].id, JOB_RUNNING);
 		}
 		assert_int_equal(
-		    store_job_list(st, &running, 2, NULL, &page, &count, next, sizeof(next)),
+		    jobstore_job_list(st, &running, 2, NULL, &page, &count, next, sizeof(next)),
 		    PC_OK);
 		assert_int_equal(count, 2);
 		memcpy(seen_ids[got++], page[0].id, JOB_ID_LEN + 1);
 		memcpy(finished, page[1].id, JOB_ID_LEN + 1);
 		assert_int_equal(
-		    store_job_transition(st, page[1].id, JOB_FINISHED, NULL, NULL, NULL), PC_OK);
+		    jobstore_job_transition(st, page[1].id, JOB_FINISHED, NULL, NULL, NULL), PC_OK);
 		free(page);
 		memcpy(cursor, next, sizeof(cursor));
 		while (cursor[0]) {
-			assert_int_equal(store_job_list(st, &running, 2, cursor, &page, &count,
-							next, sizeof(next)),
+			assert_int_equal(jobstore_job_list(st, &running, 2, cursor, &page, &count,
+							   next, sizeof(next)),
 					 PC_OK);
 			for (size_t i = 0; i < count; i++) {
 				assert_true(got < 8);
@@ -892,18 +898,19 @@ static void test_listing(void **state)
 	}
 
 	/* Bad input. */
-	assert_int_equal(store_job_list(st, NULL, 0, NULL, &page, &count, next, sizeof(next)),
+	assert_int_equal(jobstore_job_list(st, NULL, 0, NULL, &page, &count, next, sizeof(next)),
 			 PC_EINVAL);
-	assert_int_equal(store_job_list(st, NULL, 5, "garbage", &page, &count, next, sizeof(next)),
-			 PC_EINVAL);
-	assert_int_equal(store_job_list(st, NULL, 5, "17_..", &page, &count, next, sizeof(next)),
+	assert_int_equal(
+	    jobstore_job_list(st, NULL, 5, "garbage", &page, &count, next, sizeof(next)),
+	    PC_EINVAL);
+	assert_int_equal(jobstore_job_list(st, NULL, 5, "17_..", &page, &count, next, sizeof(next)),
 			 PC_EINVAL);
 	assert_null(page);
 	assert_int_equal(count, 0);
 
 	/* Empty set: no jobs, no cursor. */
 	filter = JOB_ERRORED;
-	assert_int_equal(store_job_list(st, &filter, 5, "", &page, &count, next, sizeof(next)),
+	assert_int_equal(jobstore_job_list(st, &filter, 5, "", &page, &count, next, sizeof(next)),
 			 PC_OK);
 	assert_null(page);
 	assert_int_equal(count, 0);
@@ -918,21 +925,21 @@ static void test_ids_in_state(void **state)
 
 	assert_int_equal(job_init_new(&a, 1), PC_OK);
 	a.created_at_ms = 1000;
-	assert_int_equal(store_job_create(st, &a, 0), PC_OK);
+	assert_int_equal(jobstore_job_create(st, &a, 0), PC_OK);
 	assert_int_equal(job_init_new(&b, 1), PC_OK);
 	b.created_at_ms = 2000;
-	assert_int_equal(store_job_create(st, &b, 0), PC_OK);
+	assert_int_equal(jobstore_job_create(st, &b, 0), PC_OK);
 	assert_int_equal(job_init_new(&c, 1), PC_OK);
 	c.created_at_ms = 3000;
-	assert_int_equal(store_job_create(st, &c, 0), PC_OK);
+	assert_int_equal(jobstore_job_create(st, &c, 0), PC_OK);
 	drive_to(a.id, JOB_RUNNING);
 	drive_to(c.id, JOB_RUNNING);
-	assert_int_equal(store_ids_in_state(st, JOB_RUNNING, &ids, &n), PC_OK);
+	assert_int_equal(jobstore_ids_in_state(st, JOB_RUNNING, &ids, &n), PC_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(ids[0], a.id); /* oldest first */
 	assert_string_equal(ids[1], c.id);
 	free(ids);
-	assert_int_equal(store_ids_in_state(st, JOB_FINISHED, &ids, &n), PC_OK);
+	assert_int_equal(jobstore_ids_in_state(st, JOB_FINISHED, &ids, &n), PC_OK);
 	assert_int_equal(n, 0);
 	assert_null(ids);
 }
@@ -948,26 +955,26 @@ static void test_queue(void **state)
 	new_job(&a, 1);
 	new_job(&b, 1);
 	new_job(&c, 1);
-	assert_int_equal(store_queue_take(st, "gw-1", 100, id), PC_OK);
+	assert_int_equal(jobstore_queue_take(st, "gw-1", 100, id), PC_OK);
 	assert_string_equal(id, a.id); /* first in, first out */
-	assert_int_equal(store_queue_take(st, "gw-1", 0, id), PC_OK);
+	assert_int_equal(jobstore_queue_take(st, "gw-1", 0, id), PC_OK);
 	assert_string_equal(id, b.id);
-	assert_int_equal(store_queue_ack(st, "gw-1", a.id), PC_OK);
-	assert_int_equal(store_queue_length(st, &len), PC_OK);
+	assert_int_equal(jobstore_queue_ack(st, "gw-1", a.id), PC_OK);
+	assert_int_equal(jobstore_queue_length(st, &len), PC_OK);
 	assert_int_equal(len, 1);
 
 	/* gw-1 "dies" holding b: recovery puts b back at the head, before c. */
-	assert_int_equal(store_queue_recover(st, "gw-1"), PC_OK);
-	assert_int_equal(store_queue_length(st, &len), PC_OK);
+	assert_int_equal(jobstore_queue_recover(st, "gw-1"), PC_OK);
+	assert_int_equal(jobstore_queue_length(st, &len), PC_OK);
 	assert_int_equal(len, 2);
-	assert_int_equal(store_queue_take(st, "gw-2", 100, id), PC_OK);
+	assert_int_equal(jobstore_queue_take(st, "gw-2", 100, id), PC_OK);
 	assert_string_equal(id, b.id);
-	assert_int_equal(store_queue_take(st, "gw-2", 100, id), PC_OK);
+	assert_int_equal(jobstore_queue_take(st, "gw-2", 100, id), PC_OK);
 	assert_string_equal(id, c.id);
-	assert_int_equal(store_queue_take(st, "gw-2", 50, id), PC_ETIMEOUT);
-	assert_int_equal(store_queue_take(st, "gw-2", 0, id), PC_ETIMEOUT);
-	assert_int_equal(store_queue_recover(st, "gw-1"), PC_OK); /* nothing left: fine */
-	assert_int_equal(store_queue_length(st, &len), PC_OK);
+	assert_int_equal(jobstore_queue_take(st, "gw-2", 50, id), PC_ETIMEOUT);
+	assert_int_equal(jobstore_queue_take(st, "gw-2", 0, id), PC_ETIMEOUT);
+	assert_int_equal(jobstore_queue_recover(st, "gw-1"), PC_OK); /* nothing left: fine */
+	assert_int_equal(jobstore_queue_length(st, &len), PC_OK);
 	assert_int_equal(len, 0);
 
 	/* A real submitter process takes d and is gone before acking it. */
@@ -975,28 +982,28 @@ static void test_queue(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		store *s;
+		jobstore *s;
 		char got[JOB_ID_LEN + 1];
 
-		if (store_open(&s, redis.url, NULL, 2000) != PC_OK)
+		if (jobstore_open(&s, redis.url, NULL, 2000) != PC_OK)
 			_exit(1);
-		if (store_queue_take(s, "gw-dead", 1000, got) != PC_OK)
+		if (jobstore_queue_take(s, "gw-dead", 1000, got) != PC_OK)
 			_exit(2);
-		_exit(strcmp(got, d.id) == 0 ? 0 : 3); /* no ack, no store_free */
+		_exit(strcmp(got, d.id) == 0 ? 0 : 3); /* no ack, no jobstore_free */
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(store_queue_take(st, "gw-2", 0, id), PC_ETIMEOUT);
-	assert_int_equal(store_queue_recover(st, "gw-dead"), PC_OK);
-	assert_int_equal(store_queue_take(st, "gw-2", 100, id), PC_OK);
+	assert_int_equal(jobstore_queue_take(st, "gw-2", 0, id), PC_ETIMEOUT);
+	assert_int_equal(jobstore_queue_recover(st, "gw-dead"), PC_OK);
+	assert_int_equal(jobstore_queue_take(st, "gw-2", 100, id), PC_OK);
 	assert_string_equal(id, d.id);
 
 	/* Owner names are checked. */
-	assert_int_equal(store_queue_take(st, "", 0, id), PC_EINVAL);
-	assert_int_equal(store_queue_take(st, "a b", 0, id), PC_EINVAL);
-	assert_int_equal(store_queue_recover(st, "../x"), PC_EINVAL);
-	assert_int_equal(store_queue_ack(st, "gw-2", "nope"), PC_EINVAL);
+	assert_int_equal(jobstore_queue_take(st, "", 0, id), PC_EINVAL);
+	assert_int_equal(jobstore_queue_take(st, "a b", 0, id), PC_EINVAL);
+	assert_int_equal(jobstore_queue_recover(st, "../x"), PC_EINVAL);
+	assert_int_equal(jobstore_queue_ack(st, "gw-2", "nope"), PC_EINVAL);
 }
 
 /*
@@ -1057,7 +1064,7 @@ static void finish_busy(redisContext *c)
  */
 static void test_lost_replies(void **state)
 {
-	store *s;
+	jobstore *s;
 	struct job job, created, got;
 	enum job_state queued = JOB_QUEUED;
 	char id[JOB_ID_LEN + 1];
@@ -1065,75 +1072,76 @@ static void test_lost_replies(void **state)
 	pc_err err;
 	uint64_t len;
 
-	assert_int_equal(store_open(&s, redis.url, NULL, 700), PC_OK);
+	assert_int_equal(jobstore_open(&s, redis.url, NULL, 700), PC_OK);
 	new_job(&job, 5);
 	drive_to(job.id, JOB_QUEUED);
 
 	busy = start_busy(1000);
-	assert_int_equal(store_job_transition(s, job.id, JOB_RUNNING, &queued, NULL, &got), PC_OK);
+	assert_int_equal(jobstore_job_transition(s, job.id, JOB_RUNNING, &queued, NULL, &got),
+			 PC_OK);
 	finish_busy(busy);
 	assert_int_equal(got.state, JOB_RUNNING);
 	assert_consistent(job.id, JOB_RUNNING);
 
 	assert_int_equal(job_init_new(&created, 6), PC_OK);
 	busy = start_busy(1000);
-	assert_int_equal(store_job_create(s, &created, 0), PC_OK);
+	assert_int_equal(jobstore_job_create(s, &created, 0), PC_OK);
 	finish_busy(busy);
 	assert_consistent(created.id, JOB_CREATED);
 
 	/* The queue holds job (created by new_job) and created; take is not resent. */
 	busy = start_busy(1000);
-	err = store_queue_take(s, "gw-lost", 0, id);
+	err = jobstore_queue_take(s, "gw-lost", 0, id);
 	finish_busy(busy);
 	assert_true(err == PC_EUNAVAILABLE || err == PC_OK);
-	assert_int_equal(store_queue_recover(s, "gw-lost"), PC_OK);
-	assert_int_equal(store_queue_length(s, &len), PC_OK);
+	assert_int_equal(jobstore_queue_recover(s, "gw-lost"), PC_OK);
+	assert_int_equal(jobstore_queue_length(s, &len), PC_OK);
 	assert_int_equal(len, 2); /* nothing lost, nothing doubled */
-	assert_int_equal(store_queue_take(s, "gw-lost", 0, id), PC_OK);
+	assert_int_equal(jobstore_queue_take(s, "gw-lost", 0, id), PC_OK);
 	assert_string_equal(id, job.id);
-	store_free(s);
+	jobstore_free(s);
 }
 
 /* Redis goes away: calls fail with PC_EUNAVAILABLE; it comes back: the same store works. */
 static void test_redis_down_and_back(void **state)
 {
-	store *quick, *s;
+	jobstore *quick, *s;
 	struct job job, got;
 	char id[JOB_ID_LEN + 1];
 	uint64_t counts[JOB_STATE_COUNT];
 
-	assert_int_equal(store_open(&quick, redis.url, "q:", 300), PC_OK);
+	assert_int_equal(jobstore_open(&quick, redis.url, "q:", 300), PC_OK);
 	new_job(&job, 77);
 	test_redis_stop(&redis);
 
-	assert_int_equal(store_ping(st), PC_EUNAVAILABLE);
-	assert_int_equal(store_job_get(st, job.id, &got), PC_EUNAVAILABLE);
-	assert_int_equal(store_job_transition(quick, job.id, JOB_QUEUED, NULL, NULL, NULL),
+	assert_int_equal(jobstore_ping(st), PC_EUNAVAILABLE);
+	assert_int_equal(jobstore_job_get(st, job.id, &got), PC_EUNAVAILABLE);
+	assert_int_equal(jobstore_job_transition(quick, job.id, JOB_QUEUED, NULL, NULL, NULL),
 			 PC_EUNAVAILABLE);
-	assert_int_equal(store_queue_take(quick, "gw", 100, id), PC_EUNAVAILABLE);
-	assert_int_equal(store_count_by_state(st, counts), PC_EUNAVAILABLE);
-	s = (store *)1;
-	assert_int_equal(store_open(&s, redis.url, NULL, 300), PC_EUNAVAILABLE);
+	assert_int_equal(jobstore_queue_take(quick, "gw", 100, id), PC_EUNAVAILABLE);
+	assert_int_equal(jobstore_count_by_state(st, counts), PC_EUNAVAILABLE);
+	s = (jobstore *)1;
+	assert_int_equal(jobstore_open(&s, redis.url, NULL, 300), PC_EUNAVAILABLE);
 	assert_null(s);
 
 	/* Back, empty (persistence is off) and with no scripts cached. */
 	assert_int_equal(test_redis_restart(&redis), 0);
 	assert_int_equal(raw_connect(), 0);
-	assert_int_equal(store_ping(st), PC_OK);
+	assert_int_equal(jobstore_ping(st), PC_OK);
 	new_job(&job, 78);
 	drive_to(job.id, JOB_RUNNING);
 	assert_consistent(job.id, JOB_RUNNING);
-	assert_int_equal(store_job_get(quick, job.id, &got), PC_ENOTFOUND); /* other prefix */
+	assert_int_equal(jobstore_job_get(quick, job.id, &got), PC_ENOTFOUND); /* other prefix */
 	assert_int_equal(job_init_new(&got, 5), PC_OK);
-	assert_int_equal(store_job_create(quick, &got, 0), PC_OK);
+	assert_int_equal(jobstore_job_create(quick, &got, 0), PC_OK);
 
 	/* Restarted again: even the first call, one that is never resent, works. */
 	assert_int_equal(test_redis_restart(&redis), 0);
 	new_job(&job, 79);
-	assert_int_equal(store_queue_take(quick, "gw", 0, id), PC_ETIMEOUT);
-	assert_int_equal(store_queue_take(st, "gw", 100, id), PC_OK);
+	assert_int_equal(jobstore_queue_take(quick, "gw", 0, id), PC_ETIMEOUT);
+	assert_int_equal(jobstore_queue_take(st, "gw", 100, id), PC_OK);
 	assert_string_equal(id, job.id);
-	store_free(quick);
+	jobstore_free(quick);
 }
 
 /* Instance claims: hold, renew, conflict, take-over of a dead holder (its token given as
@@ -1147,38 +1155,39 @@ static void test_instances(void **state)
 	redisReply *r;
 
 	assert_int_equal(
-	    store_instance_hold(st, "gw-a", "host|1:1", NULL, 60000, holder, sizeof(holder)),
+	    jobstore_instance_hold(st, "gw-a", "host|1:1", NULL, 60000, holder, sizeof(holder)),
 	    PC_OK);
 	assert_int_equal(
-	    store_instance_hold(st, "gw-a", "host|1:1", NULL, 60000, holder, sizeof(holder)),
+	    jobstore_instance_hold(st, "gw-a", "host|1:1", NULL, 60000, holder, sizeof(holder)),
 	    PC_OK); /* renewal */
 	assert_int_equal(
-	    store_instance_hold(st, "gw-a", "host|2:2", NULL, 60000, holder, sizeof(holder)),
+	    jobstore_instance_hold(st, "gw-a", "host|2:2", NULL, 60000, holder, sizeof(holder)),
 	    PC_EEXISTS);
 	assert_string_equal(holder, "host|1:1");
 	/* The dead holder's token, passed in the buffer that also receives the answer. */
 	assert_int_equal(
-	    store_instance_hold(st, "gw-a", "host|2:2", holder, 60000, holder, sizeof(holder)),
+	    jobstore_instance_hold(st, "gw-a", "host|2:2", holder, 60000, holder, sizeof(holder)),
 	    PC_OK);
-	assert_int_equal(
-	    store_instance_hold(st, "gw-a", "host|3:3", "host|1:1", 60000, holder, sizeof(holder)),
-	    PC_EEXISTS); /* a stale token replaces nothing once another holds it */
+	assert_int_equal(jobstore_instance_hold(st, "gw-a", "host|3:3", "host|1:1", 60000, holder,
+						sizeof(holder)),
+			 PC_EEXISTS); /* a stale token replaces nothing once another holds it */
 	assert_string_equal(holder, "host|2:2");
-	assert_int_equal(store_instance_hold(st, "bad name", "t", NULL, 1000, NULL, 0), PC_EINVAL);
-	assert_int_equal(store_instance_hold(st, "gw-a", "", NULL, 1000, NULL, 0), PC_EINVAL);
+	assert_int_equal(jobstore_instance_hold(st, "bad name", "t", NULL, 1000, NULL, 0),
+			 PC_EINVAL);
+	assert_int_equal(jobstore_instance_hold(st, "gw-a", "", NULL, 1000, NULL, 0), PC_EINVAL);
 
 	/* gw-a (live) and gw-b (claim about to expire) each took one job. */
 	new_job(&a, 10); /* created and queued for submission */
 	new_job(&b, 11);
-	assert_int_equal(store_queue_take(st, "gw-a", 0, id), PC_OK);
+	assert_int_equal(jobstore_queue_take(st, "gw-a", 0, id), PC_OK);
 	assert_string_equal(id, a.id);
-	assert_int_equal(store_instance_hold(st, "gw-b", "host|4:4", NULL, 50, NULL, 0), PC_OK);
-	assert_int_equal(store_queue_take(st, "gw-b", 0, id), PC_OK);
+	assert_int_equal(jobstore_instance_hold(st, "gw-b", "host|4:4", NULL, 50, NULL, 0), PC_OK);
+	assert_int_equal(jobstore_queue_take(st, "gw-b", 0, id), PC_OK);
 	assert_string_equal(id, b.id);
-	assert_int_equal(store_instance_recover_orphans(st, &moved), PC_OK);
+	assert_int_equal(jobstore_instance_recover_orphans(st, &moved), PC_OK);
 	assert_int_equal(moved, 0); /* both claims live */
 	usleep(150 * 1000);	    /* gw-b's claim expires */
-	assert_int_equal(store_instance_recover_orphans(st, &moved), PC_OK);
+	assert_int_equal(jobstore_instance_recover_orphans(st, &moved), PC_OK);
 	assert_int_equal(moved, 1);
 	r = redisCommand(raw, "LRANGE picluster:queue 0 -1");
 	assert_non_null(r);
@@ -1200,10 +1209,10 @@ static void test_instances(void **state)
 			      "LEFT");
 	assert_non_null(r);
 	freeReplyObject(r);
-	assert_int_equal(store_instance_recover_orphans(st, &moved), PC_OK);
+	assert_int_equal(jobstore_instance_recover_orphans(st, &moved), PC_OK);
 	assert_int_equal(moved, 0);
-	assert_int_equal(store_instance_adopt_lists(st), PC_OK);
-	assert_int_equal(store_instance_recover_orphans(st, &moved), PC_OK);
+	assert_int_equal(jobstore_instance_adopt_lists(st), PC_OK);
+	assert_int_equal(jobstore_instance_recover_orphans(st, &moved), PC_OK);
 	assert_int_equal(moved, 1);
 }
 

@@ -1,0 +1,116 @@
+/* jobstore_int.h - private to the Redis store: the connection, the call layer and the scripts. */
+#ifndef PICLUSTER_STORE_INT_H
+#define PICLUSTER_STORE_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "picluster/jobstore.h"
+
+/* Longest user name and password a Redis URL (or a password file) may carry. */
+#define JOBSTORE_USER_MAX     128
+#define JOBSTORE_PASSWORD_MAX 512
+
+/*
+ * A parsed store URL: TCP host and port, or a unix socket path; a database number; and the
+ * credentials of its userinfo, percent-decoded ("" when absent: then the password comes
+ * from JOBSTORE_PASSWORD_ENV at connect time, and no user means Redis's "default").
+ */
+struct jobstore_url {
+	bool is_unix;
+	char host[256];
+	int port;
+	char path[PATH_MAX];
+	int db;
+	char user[JOBSTORE_USER_MAX];
+	char password[JOBSTORE_PASSWORD_MAX];
+};
+
+/* The Lua scripts; their text is generated in jobstore_conn.c from job.h's state machine. */
+enum jobstore_script {
+	JOBSTORE_SCRIPT_CREATE,
+	JOBSTORE_SCRIPT_TRANSITION,
+	JOBSTORE_SCRIPT_PROGRESS,
+	JOBSTORE_SCRIPT_SCHED,
+	JOBSTORE_SCRIPT_LIST,
+	JOBSTORE_SCRIPT_COUNTS,
+	JOBSTORE_SCRIPT_RECOVER,
+	JOBSTORE_SCRIPT_COUNT
+};
+
+/*
+ * When a call may be sent again on a fresh connection after the first one was lost (the
+ * command may or may not have run):
+ *   NEVER: not safe (BLMOVE would take a second id).
+ *   SAFE:  idempotent (reads, HSET of the same values, LREM).
+ *   FLAG:  a script that recognises its own earlier write: argv[flag_idx] becomes "1" on the
+ *          second attempt and the script then accepts its own write token as success.
+ */
+enum jobstore_retry { JOBSTORE_RETRY_NEVER, JOBSTORE_RETRY_SAFE, JOBSTORE_RETRY_FLAG };
+
+#define JOBSTORE_PREFIX_MAX 128
+#define JOBSTORE_KEY_MAX    (JOBSTORE_PREFIX_MAX + 96)
+
+struct jobstore {
+	redisContext *ctx;
+	struct jobstore_url url;
+	int timeout_ms;
+	int extra_timeout_ms; /* added to the socket timeout for one blocking call */
+
+	char prefix[JOBSTORE_PREFIX_MAX + 1];
+	size_t prefix_len;
+	char state_key[JOB_STATE_COUNT][JOBSTORE_KEY_MAX]; /* <prefix>state:<name> */
+	char jobs_key[JOBSTORE_KEY_MAX];		   /* <prefix>jobs */
+	char queue_key[JOBSTORE_KEY_MAX];		   /* <prefix>queue */
+	char job_key_prefix[JOBSTORE_KEY_MAX];		   /* <prefix>job: */
+
+	/* Write tokens: a random per-store base and a counter, so a retried script can tell
+	 * its own earlier write from anyone else's. */
+	char token_base[17];
+	uint64_t token_seq;
+
+	char *script_text[JOBSTORE_SCRIPT_COUNT];
+	char script_sha[JOBSTORE_SCRIPT_COUNT][41];
+};
+
+/* Parses url into *out; on PC_EINVAL writes the reason into why (when not NULL). */
+pc_err jobstore_url_parse(const char *url, struct jobstore_url *out, char *why, size_t why_cap);
+
+/* Builds the script texts and loads them into Redis (once per store). */
+pc_err jobstore_scripts_init(jobstore *st);
+void jobstore_scripts_free(jobstore *st);
+
+/* Opens st->ctx for st->url (closing any old one). PC_EUNAVAILABLE, PC_EINVAL (bad DB). */
+pc_err jobstore_conn_open(jobstore *st);
+void jobstore_conn_close(jobstore *st);
+
+/*
+ * Sends one command and reads its reply, reconnecting once when the connection was lost
+ * (see enum jobstore_retry). On PC_OK *out is the reply (free with freeReplyObject), never an
+ * error reply. Error replies: LOADING/BUSY/MASTERDOWN/TRYAGAIN give PC_EUNAVAILABLE,
+ * NOAUTH/NOPERM/WRONGPASS PC_EAUTH, others (NOSCRIPT too: jobstore_eval handles it itself)
+ * PC_EPROTO.
+ */
+pc_err jobstore_call(jobstore *st, int argc, const char **argv, size_t *lens,
+		     enum jobstore_retry retry, int flag_idx, redisReply **out);
+
+/* Runs a script: argv[0] and argv[1] are filled in here (EVALSHA and the SHA, or EVAL and
+ * the text after NOSCRIPT); argv[2] is the number of keys, then keys and arguments. */
+pc_err jobstore_eval(jobstore *st, enum jobstore_script script, int argc, const char **argv,
+		     size_t *lens, enum jobstore_retry retry, int flag_idx, redisReply **out);
+
+/* "<prefix>processing:<owner>" into out; PC_EINVAL unless owner is 1..64 of [A-Za-z0-9._:-]
+ * (the owner names of the submit queue and of submitter instances). */
+pc_err jobstore_processing_key(const jobstore *st, const char *owner, char *out, size_t cap);
+
+/* Seeds the store's write tokens from getrandom(2). PC_EIO when that fails. */
+pc_err jobstore_token_init(jobstore *st);
+
+/* A fresh write token into out (at least 40 bytes). */
+void jobstore_next_token(jobstore *st, char *out, size_t cap);
+
+#endif
