@@ -1,6 +1,6 @@
 /* store.h - jobs in Redis: atomic state transitions, listing, and the reliable submit queue. */
-#ifndef PICLUSTER_STORE_H
-#define PICLUSTER_STORE_H
+#ifndef PICLUSTER_JOBSTORE_H
+#define PICLUSTER_JOBSTORE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* jobstore_int.h - private to the Redis store: the connection, the call layer and the scripts. */
-#ifndef PICLUSTER_STORE_INT_H
-#define PICLUSTER_STORE_INT_H
+#ifndef PICLUSTER_JOBSTORE_INT_H
+#define PICLUSTER_JOBSTORE_INT_H
 
 #include <limits.h>
 #include <stdbool.h>
