@@ -1,4 +1,5 @@
-/* test_job.c - the job model: states, the transition table, ids, times and JSON. */
+/* test_job.c - the job model: states, the transition table, ids, times and JSON; with the
+ * argument "redis", the table against the Lua scripts of a real redis-server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,29 @@
 #include <cmocka.h>
 
 #include "picluster/job.h"
+#include "picluster/jobstore.h"
+#include "test_redis.h"
+
+/* JOB_MOVES as rows, to check the table itself. */
+static const struct move {
+	enum job_state from, to;
+	unsigned writers;
+} table[] = {
+#define ROW(from, to, writers) {from, to, writers},
+    JOB_MOVES(ROW)
+#undef ROW
+};
+#define TABLE_LEN (sizeof(table) / sizeof(table[0]))
+
+/* The row of JOB_MOVES for from -> to, NULL when the table does not list it. */
+static const struct move *table_row(int from, int to)
+{
+	for (size_t i = 0; i < TABLE_LEN; i++) {
+		if ((int)table[i].from == from && (int)table[i].to == to)
+			return &table[i];
+	}
+	return NULL;
+}
 
 static void test_state_names(void **unused)
 {
@@ -42,6 +66,21 @@ static void test_terminal(void **unused)
 	assert_true(job_state_is_terminal(JOB_FINISHED));
 	assert_true(job_state_is_terminal(JOB_ERRORED));
 	assert_true(job_state_is_terminal(JOB_CANCELLED));
+	assert_false(job_state_is_terminal(JOB_STATE_COUNT));
+
+	/* Terminal means no exit: in the table and in the legality check. Every other state
+	 * has one. */
+	for (int s = 0; s < JOB_STATE_COUNT; s++) {
+		int exits = 0;
+
+		for (size_t i = 0; i < TABLE_LEN; i++)
+			exits += (int)table[i].from == s;
+		for (int to = 0; to < JOB_STATE_COUNT; to++) {
+			if (job_state_is_terminal(s))
+				assert_false(job_transition_is_legal(s, to));
+		}
+		assert_int_equal(job_state_is_terminal(s), exits == 0);
+	}
 }
 
 /* The machine of job.h written out independently: exactly these nine moves are legal. */
@@ -79,6 +118,56 @@ static void test_transition_table(void **unused)
 		assert_false(job_transition_is_legal(JOB_STATE_COUNT, from));
 	}
 	assert_int_equal(legal, 9);
+}
+
+/* The table itself: every row is legal and every pair it does not list is refused, no row
+ * twice, no state moving to itself, writers only from enum job_writer, every state reachable
+ * from created, and a writer for every move but created -> errored (a new move without one
+ * fails here, so that someone decides who writes it). */
+static void test_moves_table(void **unused)
+{
+	const unsigned all =
+	    JOB_WRITER_HTTP | JOB_WRITER_SUBMITTER | JOB_WRITER_RECONCILER | JOB_WRITER_COMPUTE;
+	bool reached[JOB_STATE_COUNT] = {[JOB_CREATED] = true};
+	bool grew = true;
+
+	for (int from = 0; from < JOB_STATE_COUNT; from++) {
+		for (int to = 0; to < JOB_STATE_COUNT; to++) {
+			if (job_transition_is_legal(from, to) != (table_row(from, to) != NULL))
+				fail_msg(
+				    "%s -> %s: job_transition_is_legal disagrees with JOB_MOVES",
+				    job_state_name(from), job_state_name(to));
+		}
+	}
+	for (size_t i = 0; i < TABLE_LEN; i++) {
+		const struct move *m = &table[i];
+
+		assert_true((unsigned)m->from < JOB_STATE_COUNT);
+		assert_true((unsigned)m->to < JOB_STATE_COUNT);
+		assert_int_not_equal(m->from, m->to);
+		assert_ptr_equal(table_row(m->from, m->to), m);
+		assert_int_equal(m->writers & ~all, 0);
+		if ((m->writers == JOB_WRITER_NONE) !=
+		    (m->from == JOB_CREATED && m->to == JOB_ERRORED))
+			fail_msg("%s -> %s: writers 0x%x", job_state_name(m->from),
+				 job_state_name(m->to), m->writers);
+	}
+	while (grew) {
+		grew = false;
+		for (size_t i = 0; i < TABLE_LEN; i++) {
+			if (reached[table[i].from] && !reached[table[i].to])
+				reached[table[i].to] = grew = true;
+		}
+	}
+	for (int s = 0; s < JOB_STATE_COUNT; s++)
+		assert_true(reached[s]);
+
+	/* What the gateway's and pi-compute's code writes (job.h's list of who writes what). */
+	assert_int_equal(table_row(JOB_CREATED, JOB_QUEUED)->writers, JOB_WRITER_SUBMITTER);
+	assert_int_equal(table_row(JOB_QUEUED, JOB_RUNNING)->writers, JOB_WRITER_COMPUTE);
+	assert_int_equal(table_row(JOB_RUNNING, JOB_FINISHED)->writers, JOB_WRITER_COMPUTE);
+	for (int s = JOB_CREATED; s <= JOB_RUNNING; s++)
+		assert_true(table_row(s, JOB_CANCELLED)->writers & JOB_WRITER_HTTP);
 }
 
 static void test_id_new(void **unused)
@@ -282,12 +371,110 @@ static void test_json_finished_and_errored(void **unused)
 	json_decref(j);
 }
 
-int main(void)
+/*
+ * The same table against Redis: every state write is a Lua script whose legality is generated
+ * from job.h (common/src/jobstore/jobstore_conn.c). For every pair of states, a fresh job is
+ * driven to `from` along moves of the table and then asked to move to `to`: Redis must apply
+ * exactly the moves the table lists and refuse every other one, leaving the job as it was.
+ */
+static struct test_redis redis;
+static jobstore *st;
+
+static int redis_setup(void **unused)
 {
+	if (test_redis_start(&redis) != 0)
+		return -1;
+	return jobstore_open(&st, redis.url, NULL, 5000) == PC_OK ? 0 : -1;
+}
+
+static int redis_teardown(void **unused)
+{
+	jobstore_free(st);
+	test_redis_free(&redis);
+	return 0;
+}
+
+/* A path of table moves from created to target, written into path; its length. */
+static size_t path_to(enum job_state target, enum job_state path[JOB_STATE_COUNT])
+{
+	int prev[JOB_STATE_COUNT];
+	size_t n = 0;
+	bool grew = true;
+
+	for (int s = 0; s < JOB_STATE_COUNT; s++)
+		prev[s] = -1;
+	prev[JOB_CREATED] = JOB_CREATED;
+	while (grew) {
+		grew = false;
+		for (size_t i = 0; i < TABLE_LEN; i++) {
+			if (prev[table[i].from] >= 0 && prev[table[i].to] < 0) {
+				prev[table[i].to] = table[i].from;
+				grew = true;
+			}
+		}
+	}
+	assert_true(prev[target] >= 0);
+	for (int s = target; s != JOB_CREATED; s = prev[s])
+		n++;
+	for (int s = target, i = (int)n - 1; s != JOB_CREATED; s = prev[s], i--)
+		path[i] = s;
+	return n;
+}
+
+static void test_redis_agrees(void **unused)
+{
+	int applied = 0;
+
+	for (int from = 0; from < JOB_STATE_COUNT; from++) {
+		for (int to = 0; to < JOB_STATE_COUNT; to++) {
+			enum job_state path[JOB_STATE_COUNT], expect = from;
+			struct job job, after;
+			size_t n = path_to(from, path);
+			pc_err err;
+
+			assert_int_equal(job_init_new(&job, 10), PC_OK);
+			assert_int_equal(jobstore_job_create(st, &job, 0), PC_OK);
+			for (size_t i = 0; i < n; i++)
+				assert_int_equal(
+				    jobstore_job_transition(st, job.id, path[i], NULL, NULL, NULL),
+				    PC_OK);
+			memset(&after, 0, sizeof(after));
+			err = jobstore_job_transition(st, job.id, to, &expect, NULL, &after);
+			if (table_row(from, to)) {
+				if (err != PC_OK)
+					fail_msg("%s -> %s: listed, but Redis said %s",
+						 job_state_name(from), job_state_name(to),
+						 pc_errname(err));
+				assert_int_equal(after.state, to);
+				applied++;
+			} else {
+				if (err != PC_ECONFLICT)
+					fail_msg("%s -> %s: not listed, but Redis said %s",
+						 job_state_name(from), job_state_name(to),
+						 pc_errname(err));
+				assert_int_equal(after.state, from);
+				/* Refused without an expectation too. */
+				assert_int_equal(
+				    jobstore_job_transition(st, job.id, to, NULL, NULL, NULL),
+				    PC_ECONFLICT);
+			}
+			assert_int_equal(jobstore_job_get(st, job.id, &after), PC_OK);
+			assert_int_equal(after.state, table_row(from, to) ? to : from);
+		}
+	}
+	assert_int_equal(applied, (int)TABLE_LEN);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest with_redis[] = {
+	    cmocka_unit_test(test_redis_agrees),
+	};
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_state_names),
 	    cmocka_unit_test(test_terminal),
 	    cmocka_unit_test(test_transition_table),
+	    cmocka_unit_test(test_moves_table),
 	    cmocka_unit_test(test_id_new),
 	    cmocka_unit_test(test_id_validation),
 	    cmocka_unit_test(test_format_time),
@@ -296,5 +483,7 @@ int main(void)
 	    cmocka_unit_test(test_json_finished_and_errored),
 	};
 
+	if (argc > 1 && strcmp(argv[1], "redis") == 0)
+		return cmocka_run_group_tests(with_redis, redis_setup, redis_teardown);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
