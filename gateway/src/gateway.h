@@ -8,9 +8,9 @@
 #include <stdbool.h>
 
 #include "config.h"
-#include "metrics.h"
+#include "http/metrics.h"
 #include "picluster/job.h"
-#include "sched.h"
+#include "sched/scheduler.h"
 
 /* Milliseconds every Redis command may take before the store reports PC_EUNAVAILABLE. */
 #define GW_REDIS_TIMEOUT_MS 2000

@@ -7,11 +7,11 @@
 #include <sys/stat.h>
 
 #include "gateway.h"
-#include "http.h"
+#include "http/http.h"
 #include "picluster/log.h"
 #include "picluster/objstore.h"
 #include "picluster/jobstore.h"
-#include "workers.h"
+#include "workers/workers.h"
 
 /* Checks the store URL once at start-up, so a typo fails now rather than at the first job. */
 static int check_store(const struct gw_config *cfg)

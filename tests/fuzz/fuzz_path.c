@@ -2,7 +2,7 @@
 #include "fuzz.h"
 
 #include "picluster/job.h"
-#include "request.h"
+#include "http/request.h"
 
 /*
  * A path is a C string from civetweb. Whatever it is, a route that names a job must hand out

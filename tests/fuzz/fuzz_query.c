@@ -1,7 +1,7 @@
 /* fuzz_query.c - libFuzzer target: the GET /jobs query string (gw_query_param). */
 #include "fuzz.h"
 
-#include "request.h"
+#include "http/request.h"
 
 /*
  * The first byte picks the key the route asks for and the size of the output buffer (small

@@ -1,7 +1,7 @@
 /* fuzz_range.c - libFuzzer target: the Range header of downloads (gw_parse_range). */
 #include "fuzz.h"
 
-#include "request.h"
+#include "http/request.h"
 
 /*
  * The first 8 bytes are the object's size (the first byte alone when the input is shorter,

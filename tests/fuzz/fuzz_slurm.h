@@ -4,7 +4,7 @@
 
 #include "fuzz.h"
 
-#include "slurm_parse.h"
+#include "sched/slurm_parse.h"
 
 /* Jobs as the reconciler passes them: Slurm ids of every length, a duplicate and a blank. */
 static const char *const fuzz_slurm_ids[] = {"1", "42", "1234567", "42", "9999999999999999999",

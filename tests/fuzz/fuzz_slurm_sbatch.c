@@ -1,7 +1,7 @@
 /* fuzz_slurm_sbatch.c - libFuzzer target: sbatch's answer and Slurm's error text. */
 #include "fuzz.h"
 
-#include "slurm_parse.h"
+#include "sched/slurm_parse.h"
 
 /*
  * The first byte sizes the buffers (0 included); the rest is what sbatch printed, read both

@@ -1,7 +1,7 @@
 /* fuzz_submit_body.c - libFuzzer target: the POST /job body parser (gw_parse_submit_body). */
 #include "fuzz.h"
 
-#include "request.h"
+#include "http/request.h"
 
 /* The gateway's default --max-digits is far below this; a large bound reaches more code. */
 #define MAX_DIGITS 1000000000000ull

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "http/metrics.h"
 
 static bool has_line(const char *text, const char *line)
 {

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "request.h"
+#include "http/request.h"
 
 #define GOOD_ID "0b5c7a3e-1f2d-4c5b-9a8e-7d6f5e4c3b2a"
 

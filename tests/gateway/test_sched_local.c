@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "sched.h"
+#include "sched/scheduler.h"
 
 /* Stand-ins for pi-compute (mpirun itself is the real thing): one that runs until it is
  * killed, one that fails at once. They ignore pi-compute's arguments. */

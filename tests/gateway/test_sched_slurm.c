@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "sched_int.h"
+#include "sched/sched_int.h"
 
 /*
  * The ctest fixture starts a one-node cluster with scripts/slurm-up (MinJobAge=2, so finished

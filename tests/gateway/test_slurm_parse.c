@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "slurm_parse.h"
+#include "sched/slurm_parse.h"
 
 /* The exit status in both of Slurm's spellings, as seen from squeue and sacct on Slurm 22.05
  * for `exit 9`, a batch shell killed by SIGKILL, and an srun whose task exited 3. */

@@ -1,5 +1,5 @@
 /* sched_local.c - the "local" backend: mpirun children of the gateway, one session per job. */
-#include "sched_int.h"
+#include "sched/sched_int.h"
 
 #include <dirent.h>
 #include <errno.h>

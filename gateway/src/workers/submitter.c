@@ -1,5 +1,5 @@
 /* submitter.c - moves jobs from the Redis submit queue to the scheduler, losing none. */
-#include "workers.h"
+#include "workers/workers.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* sched_slurm.c - the "slurm" backend: sbatch submits, scancel cancels, squeue/sacct watch. */
-#include "sched_int.h"
-#include "slurm_parse.h"
+#include "sched/sched_int.h"
+#include "sched/slurm_parse.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* sched.c - picks a scheduler backend by name and forwards the interface calls to it. */
-#include "sched_int.h"
+#include "sched/sched_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* reconciler.c - keeps Redis true to the scheduler: compute that died silently ends errored. */
-#include "workers.h"
+#include "workers/workers.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* slurm_parse.c - reads what sbatch, squeue and sacct print, apart from running them. */
-#include "slurm_parse.h"
+#include "sched/slurm_parse.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* http_server.c - civetweb setup, per-thread Redis connections, routing and the request log. */
-#include "http.h"
+#include "http/http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "picluster/log.h"
-#include "request.h"
+#include "http/request.h"
 
 /* Runs in every civetweb thread as it starts; worker threads get their resource slot. */
 static void *thread_init(const struct mg_context *ctx, int thread_type)
@@ -45,6 +45,21 @@ jobstore *http_store(struct gw_req *r)
 		return NULL;
 	}
 	return r->thr->st;
+}
+
+jobstore *http_job_load(struct gw_req *r, struct job *job)
+{
+	jobstore *st = http_store(r);
+	pc_err rc;
+
+	if (!st)
+		return NULL;
+	rc = jobstore_job_get(st, r->id, job);
+	if (rc != PC_OK) {
+		http_send_pc_error(r, rc, r->id);
+		return NULL;
+	}
+	return st;
 }
 
 objstore *http_objstore(struct gw_req *r)

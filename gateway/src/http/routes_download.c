@@ -1,12 +1,12 @@
 /* routes_download.c - GET /job/download/<id>: the digits streamed from the store, or a redirect. */
-#include "http.h"
+#include "http/http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "picluster/log.h"
-#include "request.h"
+#include "http/request.h"
 
 /* A proxied download: the head waits in `head` until the store produces its first bytes, so a
  * store that fails at once (object gone, S3 down) still gets a proper JSON error. */

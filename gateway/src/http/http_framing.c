@@ -1,5 +1,5 @@
 /* http_framing.c - refuses requests whose body length or target could be read two ways. */
-#include "http.h"
+#include "http/http.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* routes_meta.c - GET /healthz and GET /metrics: is the gateway usable, and what it has done. */
-#include "http.h"
+#include "http/http.h"
 
 #include <stdlib.h>
 

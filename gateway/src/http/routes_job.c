@@ -1,5 +1,5 @@
 /* routes_job.c - POST /job, GET and DELETE /job/<id>, GET /jobs: the job resource. */
-#include "http.h"
+#include "http/http.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "picluster/log.h"
-#include "request.h"
+#include "http/request.h"
 
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT	   1000
@@ -123,21 +123,6 @@ void routes_job_post(struct gw_req *r)
 	gw_note_transition(r->gw, job.id, NULL, JOB_CREATED, "accepted over HTTP");
 	snprintf(location, sizeof(location), "Location: /job/%s\r\n", job.id);
 	send_job(r, 201, &job, location);
-}
-
-jobstore *http_job_load(struct gw_req *r, struct job *job)
-{
-	jobstore *st = http_store(r);
-	pc_err rc;
-
-	if (!st)
-		return NULL;
-	rc = jobstore_job_get(st, r->id, job);
-	if (rc != PC_OK) {
-		http_send_pc_error(r, rc, r->id);
-		return NULL;
-	}
-	return st;
 }
 
 void routes_job_get(struct gw_req *r)

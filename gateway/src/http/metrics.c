@@ -1,5 +1,5 @@
 /* metrics.c - atomic request and job-duration counters and their Prometheus text form. */
-#include "metrics.h"
+#include "http/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -48,6 +48,10 @@ void http_server_stop(struct mg_context *ctx);
  * cannot be reached. Borrowed: owned by the thread. */
 jobstore *http_store(struct gw_req *r);
 
+/* Reads the job named by the path (r->id) into *job: the thread's store (borrowed), or NULL
+ * after answering 503 (Redis unreachable), 404 (no such job) or 500. */
+jobstore *http_job_load(struct gw_req *r, struct job *job);
+
 /* The thread's object store, opened on first use; NULL (and a 500 already sent) on failure. */
 objstore *http_objstore(struct gw_req *r);
 
@@ -62,10 +66,6 @@ bool http_framing_is_ambiguous(const struct mg_request_info *ri, char *why, size
 
 /* True when the request announces a body (Content-Length > 0 or a Transfer-Encoding). */
 bool http_request_has_body(const struct mg_request_info *ri);
-
-/* Reads the job named by the path (r->id) into *job: the thread's store (borrowed), or NULL
- * after answering 503 (Redis unreachable), 404 (no such job) or 500 (routes_job.c). */
-jobstore *http_job_load(struct gw_req *r, struct job *job);
 
 /* Sends a whole response: status line, Content-Type, Content-Length, extra header lines
  * (each ending "\r\n", or NULL) and body (not sent for HEAD). */

@@ -1,8 +1,8 @@
-/* sched_int.h - what a scheduler backend implements; only sched*.c include this. */
+/* sched_int.h - what a scheduler backend implements; only the backends in sched/ include this. */
 #ifndef PICLUSTER_GATEWAY_SCHED_INT_H
 #define PICLUSTER_GATEWAY_SCHED_INT_H
 
-#include "sched.h"
+#include "sched/scheduler.h"
 
 /* One backend: a table of functions, chosen by name in sched_new. */
 struct sched_ops {

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "sched.h"
+#include "sched/scheduler.h"
 
 /*
  * The Slurm backend (sched_slurm.c) runs the commands; everything that reads their output is

@@ -1,5 +1,5 @@
 /* request.c - strict parsing of request paths, query strings, job bodies and Range headers. */
-#include "request.h"
+#include "http/request.h"
 
 #include <stdbool.h>
 #include <stdio.h>

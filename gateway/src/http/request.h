@@ -1,4 +1,5 @@
-/* request.h - pure parsers for what a client sends: paths, query strings, bodies, ranges. */
+/* request.h - what a client asks for: the API's routes, and pure parsers of paths, query
+ * strings, bodies and ranges. */
 #ifndef PICLUSTER_GATEWAY_REQUEST_H
 #define PICLUSTER_GATEWAY_REQUEST_H
 
@@ -14,6 +15,20 @@
 #define GW_MAX_JSON_DEPTH 32
 /* Longest request path accepted; more is 414 (a real path is at most 50 bytes). */
 #define GW_MAX_PATH 256
+
+/* The routes of the API (method and path), as http_server.c dispatches them; also the labels
+ * of the request counter (metrics.h). */
+enum gw_route {
+	GW_ROUTE_POST_JOB,
+	GW_ROUTE_GET_JOB,
+	GW_ROUTE_DELETE_JOB,
+	GW_ROUTE_LIST_JOBS,
+	GW_ROUTE_DOWNLOAD,
+	GW_ROUTE_HEALTHZ,
+	GW_ROUTE_METRICS,
+	GW_ROUTE_OTHER, /* anything unrouted: 404s, 405s, civetweb's own errors */
+	GW_ROUTE_COUNT
+};
 
 /* What a request path names. */
 enum gw_path {

@@ -1,5 +1,5 @@
 /* workers.c - starts and joins the submitter and reconciler threads. */
-#include "workers.h"
+#include "workers/workers.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 /* keeper.c - holds this gateway's instance claim, and recovers jobs of gateways that are gone. */
-#include "workers.h"
+#include "workers/workers.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* http_client.c - who the client is: the peer, or the address a trusted front names. */
-#include "http.h"
+#include "http/http.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
-/* sched.h - the scheduler interface of the gateway: submit, cancel and poll compute jobs. */
-#ifndef PICLUSTER_GATEWAY_SCHED_H
-#define PICLUSTER_GATEWAY_SCHED_H
+/* scheduler.h - the scheduler interface of the gateway: submit, cancel and poll compute jobs. */
+#ifndef PICLUSTER_GATEWAY_SCHEDULER_H
+#define PICLUSTER_GATEWAY_SCHEDULER_H
 
 #include <stdbool.h>
 #include <stddef.h>

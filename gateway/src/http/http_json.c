@@ -1,5 +1,5 @@
 /* http_json.c - writing responses: JSON bodies, the uniform error body, status texts. */
-#include "http.h"
+#include "http/http.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* sched_none.c - the "none" backend: an API-only gateway that queues jobs and runs nothing. */
-#include "sched_int.h"
+#include "sched/sched_int.h"
 
 #include <stdio.h>
 

@@ -8,20 +8,8 @@
 #include <stdint.h>
 
 #include "picluster/error.h"
+#include "http/request.h"
 #include "picluster/job.h"
-
-/* The routes of the API, as labels of the request counter. */
-enum gw_route {
-	GW_ROUTE_POST_JOB,
-	GW_ROUTE_GET_JOB,
-	GW_ROUTE_DELETE_JOB,
-	GW_ROUTE_LIST_JOBS,
-	GW_ROUTE_DOWNLOAD,
-	GW_ROUTE_HEALTHZ,
-	GW_ROUTE_METRICS,
-	GW_ROUTE_OTHER, /* anything unrouted: 404s, 405s, civetweb's own errors */
-	GW_ROUTE_COUNT
-};
 
 /* Status codes counted one by one; anything else lands in the last slot (status="other"). */
 #define GW_STATUS_SLOTS	    24
