@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (gw_find_compute(gw.compute_path, sizeof(gw.compute_path)) != PC_OK) {
-		if (strcmp(gw.cfg.scheduler, "local") == 0) {
+		if (sched_compute_is_here(gw.cfg.scheduler)) {
 			fprintf(stderr, "pi-gateway: pi-compute is neither beside pi-gateway nor "
 					"on PATH\n");
 			return 1;

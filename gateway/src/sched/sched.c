@@ -134,5 +134,12 @@ pc_err sched_poll(sched *s, const struct job *jobs, size_t n, struct sched_repor
 
 bool sched_submits(const sched *s)
 {
-	return !s->ops->runs_nothing;
+	return s->ops->submits;
+}
+
+bool sched_compute_is_here(const char *name)
+{
+	const struct sched_ops *ops = name ? find_ops(name) : NULL;
+
+	return ops && ops->compute_is_here;
 }

@@ -7,8 +7,9 @@
 /* One backend: a table of functions, chosen by name in sched_new. */
 struct sched_ops {
 	const char *name;
-	/* True for a backend that never runs a job (API-only gateways): no submitter starts. */
-	bool runs_nothing;
+	/* Capabilities, so that callers never test which backend they have. */
+	bool submits;	      /* runs jobs; false for API-only gateways: no submitter starts */
+	bool compute_is_here; /* starts pi-compute on this machine, which must have it */
 	/* Sets up s->backend; called once by sched_new after s->cfg is filled. */
 	pc_err (*init)(sched *s);
 	/* Frees s->backend. Running compute jobs are left alone (they report to Redis). */

@@ -441,6 +441,8 @@ static pc_err local_poll(sched *s, const struct job *jobs, size_t n, struct sche
 
 const struct sched_ops sched_local_ops = {
     .name = "local",
+    .submits = true,
+    .compute_is_here = true, /* mpirun children of the gateway */
     .init = local_init,
     .fini = local_fini,
     .has_capacity = local_has_capacity,

@@ -42,7 +42,8 @@ static pc_err none_poll(sched *s, const struct job *jobs, size_t n, struct sched
 
 const struct sched_ops sched_none_ops = {
     .name = "none",
-    .runs_nothing = true,
+    .submits = false,
+    .compute_is_here = false,
     .init = none_init,
     .fini = none_fini,
     .has_capacity = none_has_capacity,

@@ -895,6 +895,8 @@ out:
 
 const struct sched_ops sched_slurm_ops = {
     .name = "slurm",
+    .submits = true,
+    .compute_is_here = false, /* on the cluster's nodes */
     .init = slurm_init,
     .fini = slurm_fini,
     .has_capacity = slurm_has_capacity,

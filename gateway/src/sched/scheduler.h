@@ -49,6 +49,11 @@ bool sched_has_capacity(sched *s);
 /* True unless the backend runs nothing (the API-only "none"): then no submitter is needed. */
 bool sched_submits(const sched *s);
 
+/* True when the backend called name starts pi-compute on this machine (local: mpirun children
+ * of the gateway), so pi-gateway must find pi-compute here before it starts; false for the
+ * others (slurm: on the cluster's nodes; none) and for unknown names. */
+bool sched_compute_is_here(const char *name);
+
 /* Starts the job's compute. On success writes the scheduler's own id of it (a Slurm job id,
  * or a local process id) into sched_job_id. PC_ESCHED with message filled when the scheduler
  * refused the job (e.g. sbatch's error text), so the job can end errored with it. */

@@ -42,7 +42,8 @@ pc_err gw_workers_start(struct gateway *gw, gw_workers **out)
 	}
 	w->has_keeper = true;
 	if (!sched_submits(gw->sched)) {
-		log_info("scheduler none: serving the API only; jobs wait for another submitter");
+		log_info("scheduler %s: serving the API only; jobs wait for another submitter",
+			 sched_name(gw->sched));
 		*out = w;
 		return PC_OK;
 	}
