@@ -2,8 +2,9 @@
 #include "fuzz_slurm.h"
 
 /*
- * The input is what `sacct -n -P -o JobIDRaw,State,ExitCode,JobName` (or `sacct -c`) printed:
- * "12|CANCELLED by 0|0:15|picluster-j1" lines, read into the reports of the jobs asked about.
+ * The input is what `sacct -n -P -o SLURM_SACCT_FIELDS` (or `sacct -c`) printed:
+ * "12|CANCELLED by 0|0:15|0:0|picluster-j1" lines, read into the reports of the jobs asked
+ * about.
  * The state word and its exit code are also read alone, as one report, and the exit code as
  * both of its forms (sacct's "EXIT:SIGNAL" and squeue's raw wait status).
  */

@@ -136,9 +136,9 @@ static void test_recycled_id(void **state)
 		     "43|RUNNING|None|0|xpicluster-B|\n"
 		     "43|RUNNING|None|0|picluster-|\n"
 		     "43|PENDING|None|0|a|b|picluster-B|\n";
-	char sacct[] = "42|COMPLETED|0:0|other job\n"
-		       "42|FAILED|0:9|picluster-C\n"
-		       "43|CANCELLED by 0|0:15|picluster-B";
+	char sacct[] = "42|COMPLETED|0:0|0:0|other job\n"
+		       "42|FAILED|0:9|0:0|picluster-C\n"
+		       "43|CANCELLED by 0|0:15|0:0|picluster-B";
 
 	(void)state;
 	three_jobs(jobs, reports, idx);
@@ -155,6 +155,30 @@ static void test_recycled_id(void **state)
 	assert_true(seen[2]);
 	assert_int_equal(reports[2].fate, SCHED_ENDED);
 	assert_string_equal(reports[2].reason, "Slurm job 42 FAILED (killed by signal 9)");
+}
+
+/* A rank killed by SIGKILL under srun: the batch script exits 143 (srun ended the other tasks
+ * with SIGTERM), and only the steps' DerivedExitCode names signal 9. As seen on Slurm 22.05. */
+static void test_derived_signal(void **state)
+{
+	struct job jobs[3];
+	struct sched_report reports[3];
+	size_t idx[3];
+	bool seen[3] = {false, false, false};
+	char out[] = "42|FAILED|143:0|0:9|picluster-A\n"
+		     "43|FAILED|1:0|0:0|picluster-B\n"
+		     "42|FAILED|0:9|0:9|picluster-C\n";
+
+	(void)state;
+	three_jobs(jobs, reports, idx);
+	slurm_parse_listing(out, SLURM_LISTING_SACCT, jobs, 3, idx, 3, reports, seen);
+	assert_string_equal(reports[0].reason,
+			    "Slurm job 42 FAILED (exit code 143; a task was killed by signal 9)");
+	assert_true(reports[0].retry);
+	assert_string_equal(reports[1].reason, "Slurm job 43 FAILED (exit code 1)");
+	assert_false(reports[1].retry);
+	assert_string_equal(reports[2].reason, "Slurm job 42 FAILED (killed by signal 9)");
+	assert_true(reports[2].retry);
 }
 
 /* Padding, CRs and short lines as a careless terminal or a future Slurm may print them. */
@@ -184,7 +208,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_exit_status),	   cmocka_unit_test(test_report_text),
 	    cmocka_unit_test(test_squeue_listing), cmocka_unit_test(test_recycled_id),
-	    cmocka_unit_test(test_ragged_lines),
+	    cmocka_unit_test(test_derived_signal), cmocka_unit_test(test_ragged_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -649,18 +649,24 @@ out_free:
  * (jobcomp/filetxt) where accounting storage is disabled. Jobs with no record at all are
  * reported ended: they left the queue without a state. PC_EUNAVAILABLE when the records
  * could not be read now.
+ * With `listed`, the jobs are still in the queue, which said they ended without naming a
+ * signal: accounting only refines that report (its DerivedExitCode names a task's signal that
+ * the batch script's exit code hides); no record, or one that lags behind, keeps the queue's.
  */
 static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, const size_t *idx,
-			  size_t count, struct sched_report *reports)
+			  size_t count, struct sched_report *reports, bool listed)
 {
 	int mode = __atomic_load_n(&sl->acct_mode, __ATOMIC_RELAXED);
 	bool *found = calloc(count ? count : 1, sizeof(*found));
+	struct sched_report *queue = calloc(count ? count : 1, sizeof(*queue));
 	char *list = join_ids(jobs, idx, count);
 	struct cmd_result res = {.out = NULL};
 	pc_err rc = PC_ENOMEM;
 
-	if (!found || !list)
+	if (!found || !queue || !list)
 		goto out_free;
+	for (size_t k = 0; k < count; k++)
+		queue[k] = reports[idx[k]];
 	rc = PC_OK;
 	while (sl->sacct && mode != ACCT_NONE) {
 		const char *db_argv[] = {
@@ -695,6 +701,11 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 	/* The last record of a job wins (a requeued job has several). */
 	slurm_parse_listing(res.out, SLURM_LISTING_SACCT, jobs, n, idx, count, reports, found);
 	for (size_t k = 0; k < count; k++) {
+		if (listed) {
+			if (!found[k] || reports[idx[k]].fate != SCHED_ENDED)
+				reports[idx[k]] = queue[k];
+			continue;
+		}
 		/* Accounting may lag behind the controller; the queue said it is gone. */
 		if (found[k] && reports[idx[k]].fate == SCHED_ALIVE)
 			reports[idx[k]].fate = SCHED_UNKNOWN;
@@ -711,13 +722,15 @@ out_clear:
 	cmd_result_clear(&res);
 out_free:
 	free(list);
+	free(queue);
 	free(found);
 	return rc;
 }
 
 /*
  * One squeue for every job (in chunks of IDS_PER_QUERY), then accounting for the jobs the
- * queue no longer lists. Jobs without a Slurm id stay SCHED_UNKNOWN. When Slurm cannot be
+ * queue no longer lists, and for those it lists as ended without naming a signal (their
+ * reason may be refined). Jobs without a Slurm id stay SCHED_UNKNOWN. When Slurm cannot be
  * reached, every report stays SCHED_UNKNOWN and PC_OK is returned: nothing is decided then.
  */
 static pc_err slurm_poll(sched *s, const struct job *jobs, size_t n, struct sched_report *reports)
@@ -725,11 +738,12 @@ static pc_err slurm_poll(sched *s, const struct job *jobs, size_t n, struct sche
 	struct slurm *sl = s->backend;
 	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
 	size_t *gone = calloc(n ? n : 1, sizeof(*gone));
+	size_t *ended = calloc(n ? n : 1, sizeof(*ended));
 	bool *seen = calloc(IDS_PER_QUERY, sizeof(*seen));
-	size_t count = 0, n_gone = 0;
+	size_t count = 0, n_gone = 0, n_ended = 0;
 	pc_err rc = PC_ENOMEM;
 
-	if (!idx || !gone || !seen)
+	if (!idx || !gone || !ended || !seen)
 		goto out_free;
 	for (size_t i = 0; i < n; i++) {
 		reports[i].fate = SCHED_UNKNOWN;
@@ -752,14 +766,28 @@ static pc_err slurm_poll(sched *s, const struct job *jobs, size_t n, struct sche
 		}
 		if (rc != PC_OK)
 			goto out_free;
-		for (size_t k = 0; k < chunk; k++)
+		for (size_t k = 0; k < chunk; k++) {
+			const struct sched_report *r = &reports[idx[off + k]];
+
 			if (!seen[k])
 				gone[n_gone++] = idx[off + k];
+			else if (r->fate == SCHED_ENDED && !r->retry)
+				ended[n_ended++] = idx[off + k];
+		}
+	}
+	for (size_t off = 0; off < n_ended; off += IDS_PER_QUERY) {
+		size_t chunk = n_ended - off < IDS_PER_QUERY ? n_ended - off : IDS_PER_QUERY;
+
+		/* Best effort: unreadable accounting leaves the queue's reports as they are. */
+		rc = query_sacct(sl, jobs, n, ended + off, chunk, reports, true);
+		if (rc != PC_OK && rc != PC_EUNAVAILABLE)
+			goto out_free;
+		rc = PC_OK;
 	}
 	for (size_t off = 0; off < n_gone; off += IDS_PER_QUERY) {
 		size_t chunk = n_gone - off < IDS_PER_QUERY ? n_gone - off : IDS_PER_QUERY;
 
-		rc = query_sacct(sl, jobs, n, gone + off, chunk, reports);
+		rc = query_sacct(sl, jobs, n, gone + off, chunk, reports, false);
 		if (rc == PC_EUNAVAILABLE) {
 			for (size_t k = off; k < n_gone; k++)
 				reports[gone[k]].fate = SCHED_UNKNOWN;
@@ -771,6 +799,7 @@ static pc_err slurm_poll(sched *s, const struct job *jobs, size_t n, struct sche
 	}
 out_free:
 	free(seen);
+	free(ended);
 	free(gone);
 	free(idx);
 	return rc;

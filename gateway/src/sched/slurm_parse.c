@@ -103,7 +103,7 @@ void slurm_parse_report(struct sched_report *rep, const char *slurm_id, const ch
 	rep->retry = strcmp(word, "NODE_FAIL") == 0 || strcmp(word, "BOOT_FAIL") == 0 ||
 		     strcmp(word, "PREEMPTED") == 0 ||
 		     (strcmp(word, "FAILED") == 0 && has_end &&
-		      strncmp(ended_by, "killed by signal", 16) == 0);
+		      strstr(ended_by, "killed by signal") != NULL);
 	if (has_end || has_reason)
 		snprintf(rep->reason, sizeof(rep->reason), "Slurm job %s %s (%s%s%s%s)", slurm_id,
 			 word, has_end ? ended_by : "", has_end && has_reason ? "; " : "",
@@ -158,20 +158,37 @@ static size_t find_job(const struct job *jobs, size_t n, const char *slurm_id, c
 	return n;
 }
 
+/*
+ * What ended a job as sacct tells it: the batch script's ExitCode, and the worst step's
+ * DerivedExitCode when that names a signal the exit code does not ("exit code 143; a task was
+ * killed by signal 9": a rank killed by SIGKILL, and srun ended the rest with SIGTERM).
+ */
+static void sacct_ended_by(const char *exit_code, const char *derived, char *out, size_t cap)
+{
+	char step[48];
+	size_t len;
+
+	slurm_parse_exit(exit_code, false, out, cap);
+	slurm_parse_exit(derived, false, step, sizeof(step));
+	if (strncmp(step, "killed by signal", 16) != 0 || strncmp(out, "killed by signal", 16) == 0)
+		return;
+	len = strlen(out);
+	snprintf(out + len, cap - len, "%sa task was %s", len ? "; " : "", step);
+}
+
 void slurm_parse_listing(char *out, enum slurm_listing kind, const struct job *jobs, size_t n,
 			 const size_t *idx, size_t count, struct sched_report *reports, bool *seen)
 {
 	const bool squeue = kind == SLURM_LISTING_SQUEUE;
-	const int want = squeue ? 4 : 3;
 
 	for (char *line = out, *next; line && *line; line = next) {
-		char *f[4], *name, ended_by[48];
+		char *f[4], *name, ended_by[96];
 		size_t i;
 
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		if (!split_head(line, f, want, &name) || !slurm_parse_is_job_id(f[0]))
+		if (!split_head(line, f, 4, &name) || !slurm_parse_is_job_id(f[0]))
 			continue;
 		i = find_job(jobs, n, f[0], name);
 		if (i == n)
@@ -179,7 +196,10 @@ void slurm_parse_listing(char *out, enum slurm_listing kind, const struct job *j
 		for (size_t k = 0; k < count; k++)
 			if (idx[k] == i)
 				seen[k] = true;
-		slurm_parse_exit(squeue ? f[3] : f[2], squeue, ended_by, sizeof(ended_by));
+		if (squeue)
+			slurm_parse_exit(f[3], true, ended_by, sizeof(ended_by));
+		else
+			sacct_ended_by(f[2], f[3], ended_by, sizeof(ended_by));
 		slurm_parse_report(&reports[i], f[0], f[1], ended_by, squeue ? f[2] : NULL);
 	}
 }

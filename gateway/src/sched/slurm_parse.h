@@ -55,16 +55,17 @@ enum slurm_listing {
 	/* squeue -h -t all -O JobID:|,State:|,Reason:|,exit_code:|,Name:|
 	 * "SLURMID|STATE|REASON|WAITSTATUS|NAME|" */
 	SLURM_LISTING_SQUEUE,
-	/* sacct -n -P -o JobIDRaw,State,ExitCode,JobName (or sacct -c -o JobID,...)
-	 * "SLURMID|STATE|EXIT:SIGNAL|NAME" */
+	/* sacct -n -P -o JobIDRaw,State,ExitCode,DerivedExitCode,JobName (or sacct -c -o
+	 * JobID,...) "SLURMID|STATE|EXIT:SIGNAL|EXIT:SIGNAL|NAME": the batch script's exit,
+	 * then the worst of its steps (a task killed by signal 9 while srun exits 143) */
 	SLURM_LISTING_SACCT
 };
 
 /* The listings' argument of -O (squeue) and -o (sacct), in the order the parser reads. */
 #define SLURM_SQUEUE_FIELDS "JobID:|,State:|,Reason:|,exit_code:|,Name:|"
-#define SLURM_SACCT_FIELDS  "JobIDRaw,State,ExitCode,JobName"
+#define SLURM_SACCT_FIELDS  "JobIDRaw,State,ExitCode,DerivedExitCode,JobName"
 /* sacct -c (the jobcomp log) has no JobIDRaw; its JobID is the same for plain jobs. */
-#define SLURM_JOBCOMP_FIELDS "JobID,State,ExitCode,JobName"
+#define SLURM_JOBCOMP_FIELDS "JobID,State,ExitCode,DerivedExitCode,JobName"
 
 /*
  * Reads a listing in out, modified in place (NULL reads nothing), into the reports of
