@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <hiredis/hiredis.h>
 
@@ -102,6 +103,32 @@ pc_err jobstore_call(jobstore *st, int argc, const char **argv, size_t *lens,
  * the text after NOSCRIPT); argv[2] is the number of keys, then keys and arguments. */
 pc_err jobstore_eval(jobstore *st, enum jobstore_script script, int argc, const char **argv,
 		     size_t *lens, enum jobstore_retry retry, int flag_idx, redisReply **out);
+
+/* An argument vector under construction (jobstore.c, jobstore_list.c, jobstore_queue.c). */
+struct jobstore_args {
+	int n;
+	const char *v[48];
+	size_t len[48];
+};
+
+/* Appends s (borrowed: it must outlive the call) to a. */
+static inline void jobstore_arg(struct jobstore_args *a, const char *s)
+{
+	a->v[a->n] = s;
+	a->len[a->n] = strlen(s);
+	a->n++;
+}
+
+/* "<prefix><what><name>" into out; PC_EINVAL when it does not fit (the key buffers are sized
+ * for the longest prefix and name). */
+pc_err jobstore_key_of(const jobstore *st, char *out, size_t cap, const char *what,
+		       const char *name);
+
+/*
+ * Fills *job from an HGETALL reply (field, value, ...). PC_ENOTFOUND for an empty hash,
+ * PC_EPROTO when a required field is missing or malformed.
+ */
+pc_err jobstore_parse_job(const redisReply *r, struct job *job);
 
 /* "<prefix>processing:<owner>" into out; PC_EINVAL unless owner is 1..64 of [A-Za-z0-9._:-]
  * (the owner names of the submit queue and of submitter instances). */

@@ -94,4 +94,16 @@ bool s3_xml_text(const char *xml, const char *tag, char *out, size_t cap);
 /* Appends the request path for key ("/BUCKET/KEY" or "/KEY"), URI-encoded. */
 void s3_add_path(struct s3_str *s, const struct s3_store *st, const char *key);
 
+/* PREFIX + name: the object's key, a new string (NULL when out of memory). */
+char *s3_full_key(const struct s3_store *st, const char *name);
+
+/* The backend's object-store operations (objstore.h says what each does): reading in
+ * objstore_s3.c, writing in objstore_s3_upload.c. */
+pc_err s3_stat(objstore *os, const char *name, struct objstore_stat *out);
+pc_err s3_writer_open(objstore *os, const char *name, objstore_writer **out);
+pc_err s3_write(objstore_writer *base, const void *data, size_t len);
+pc_err s3_commit(objstore_writer *base);
+void s3_abort(objstore_writer *base);
+pc_err s3_discard_incomplete(objstore *os, const char *name);
+
 #endif
