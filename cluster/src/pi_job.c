@@ -12,6 +12,7 @@
 #include <mpi.h>
 #include <openssl/evp.h>
 
+#include "picluster/clock.h"
 #include "picluster/job.h"
 #include "picluster/objstore.h"
 #include "picluster/procid.h"
@@ -68,14 +69,6 @@ struct pi_job {
 	bool progress_new;   /* progress changed since the watcher last wrote it */
 	double outage_since; /* pi_report_now() when Redis stopped answering; 0: it answers */
 };
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /*
  * The job's error code for a failure of the object store, so that a client tells a full
@@ -171,7 +164,7 @@ static bool retry_again(struct pi_job *job, struct backoff *b, pc_err e, const c
 	ms = b->delay_ms * 3 / 4 + (unsigned)rand_r(&job->seed) % (b->delay_ms / 2 + 1);
 	if (ms > left * 1000)
 		ms = (unsigned)(left * 1000) + 1;
-	sleep_ms(ms);
+	pc_sleep_ms(ms);
 	b->delay_ms = b->delay_ms * 2 < BACKOFF_MAX_MS ? b->delay_ms * 2 : BACKOFF_MAX_MS;
 	return true;
 }

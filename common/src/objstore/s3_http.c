@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "picluster/clock.h"
 #include "picluster/log.h"
 
 /* Error and XML bodies are small; anything past this is dropped. */
@@ -324,14 +325,6 @@ static pc_err status_to_err(long status, const char *code)
 	return PC_EPROTO;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Backoff before retry number n (0-based): a random wait in [d/2, d], d = 200 ms * 2^n. */
 static unsigned backoff_ms(unsigned n)
 {
@@ -401,7 +394,7 @@ pc_err s3_perform(struct s3_store *st, const struct s3_request *req, struct s3_r
 				 req->method, st->cfg.bucket, key, resp->code,
 				 resp->code[0] ? ": " : "", resp->message, attempt + 1,
 				 st->cfg.retries, ms);
-			sleep_ms(ms);
+			pc_sleep_ms(ms);
 		}
 	}
 	/* The detail names the request, the HTTP status and S3's error code, or the endpoint

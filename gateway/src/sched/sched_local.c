@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "picluster/clock.h"
 #include "picluster/log.h"
 #include "picluster/procid.h"
 
@@ -50,22 +51,6 @@ struct local {
 	char *mpirun; /* "mpirun" (found on PATH by posix_spawnp) */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* Collects the processes of session sid that are not zombies into pids (up to cap). */
 static size_t session_members(pid_t sid, pid_t *pids, size_t cap)
 {
@@ -98,7 +83,7 @@ static size_t session_members(pid_t sid, pid_t *pids, size_t cap)
 /* Reaps every exited child of ours; drops ones reaped long ago. Caller holds the lock. */
 static void reap_locked(struct local *l)
 {
-	int64_t now = now_ms();
+	int64_t now = pc_monotonic_ms();
 	size_t w = 0;
 
 	for (size_t i = 0; i < l->n; i++) {
@@ -306,7 +291,7 @@ static bool still_ours(pid_t pid, unsigned long long start)
 /* Waits until session sid has no live process, reaping our child meanwhile. */
 static bool wait_session_empty(struct local *l, pid_t sid, long timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = pc_monotonic_ms() + timeout_ms;
 	pid_t pids[1];
 
 	for (;;) {
@@ -315,9 +300,9 @@ static bool wait_session_empty(struct local *l, pid_t sid, long timeout_ms)
 		pthread_mutex_unlock(&l->lock);
 		if (session_members(sid, pids, 1) == 0)
 			return true;
-		if (now_ms() >= deadline)
+		if (pc_monotonic_ms() >= deadline)
 			return false;
-		sleep_ms(20);
+		pc_sleep_ms(20);
 	}
 }
 

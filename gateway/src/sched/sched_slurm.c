@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "picluster/clock.h"
 #include "picluster/log.h"
 
 /*
@@ -60,22 +61,6 @@ struct cmd_result {
 	size_t out_len;
 	char err[ERR_MAX]; /* start of stderr, NUL-terminated */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* Appends up to n bytes to a growing buffer capped at OUT_MAX (the rest is dropped). */
 static bool buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
@@ -131,7 +116,7 @@ static pc_err run_cmd(const char *path, char *const argv[], char *const envp[], 
 {
 	int out_pipe[2], err_pipe[2];
 	size_t out_cap = 0, err_len = 0;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = pc_monotonic_ms() + timeout_ms;
 	int status;
 	pid_t pid;
 	pc_err rc = PC_EIO;
@@ -154,7 +139,7 @@ static pc_err run_cmd(const char *path, char *const argv[], char *const envp[], 
 	struct pollfd pfd[2] = {{.fd = out_pipe[0], .events = POLLIN},
 				{.fd = err_pipe[0], .events = POLLIN}};
 	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - pc_monotonic_ms();
 		char chunk[4096];
 		int n;
 
@@ -833,7 +818,7 @@ static pc_err job_is_alive(struct slurm *sl, const char *id, const char *name, b
 /* Waits up to ms for the job (Slurm id and our name) to leave the alive states. */
 static pc_err wait_gone(struct slurm *sl, const char *id, const char *name, int ms, bool *gone)
 {
-	int64_t deadline = now_ms() + ms;
+	int64_t deadline = pc_monotonic_ms() + ms;
 	bool alive = true;
 	pc_err rc;
 
@@ -846,9 +831,9 @@ static pc_err wait_gone(struct slurm *sl, const char *id, const char *name, int 
 			*gone = true;
 			return PC_OK;
 		}
-		if (now_ms() >= deadline)
+		if (pc_monotonic_ms() >= deadline)
 			return PC_OK;
-		sleep_ms(200);
+		pc_sleep_ms(200);
 	}
 }
 
