@@ -145,7 +145,7 @@ static void set_defaults(struct gw_config *cfg)
 	cfg->max_digits = 100000000;
 	cfg->max_queued = 10000;
 	cfg->max_running = 2;
-	snprintf(cfg->key_prefix, sizeof(cfg->key_prefix), "picluster:");
+	snprintf(cfg->key_prefix, sizeof(cfg->key_prefix), "%s", JOBSTORE_DEFAULT_PREFIX);
 	cfg->download = GW_DOWNLOAD_PROXY;
 	cfg->presign_expiry = 900;
 	cfg->http_threads = 64;

@@ -26,6 +26,9 @@
  */
 typedef struct jobstore jobstore;
 
+/* The key prefix when none is given: what pi-gateway and pi-compute use by default. */
+#define JOBSTORE_DEFAULT_PREFIX "picluster:"
+
 /* The environment variable that holds the Redis password when the URL carries none. */
 #define JOBSTORE_PASSWORD_ENV "PICLUSTER_REDIS_PASSWORD"
 
@@ -34,7 +37,7 @@ typedef struct jobstore jobstore;
  * "unix://[[USER]:PASSWORD@]/path/to/redis.sock[?db=N]" (USER and PASSWORD percent-encoded;
  * no USER, or "default", sends the one-argument AUTH). Without a password in the URL, the
  * value of JOBSTORE_PASSWORD_ENV (when set and not empty) is used. AUTH is sent before SELECT
- * on every connection, reconnects included. prefix NULL means "picluster:". timeout_ms
+ * on every connection, reconnects included. prefix NULL means JOBSTORE_DEFAULT_PREFIX. timeout_ms
  * bounds connect and every command (<= 0: 2000). On success *out owns the connection (free
  * with jobstore_free); on failure *out is NULL. PC_EINVAL for a malformed url, PC_EUNAVAILABLE
  * when Redis cannot be reached, PC_EAUTH when Redis refuses the password or wants one (a

@@ -10,7 +10,6 @@
 
 #include "picluster/log.h"
 
-#define DEFAULT_PREFIX	   "picluster:"
 #define DEFAULT_TIMEOUT_MS 2000
 
 pc_err jobstore_key_of(const jobstore *st, char *out, size_t cap, const char *what,
@@ -28,7 +27,7 @@ pc_err jobstore_open(jobstore **out, const char *url, const char *prefix, int ti
 
 	*out = NULL;
 	if (!prefix)
-		prefix = DEFAULT_PREFIX;
+		prefix = JOBSTORE_DEFAULT_PREFIX;
 	if (strlen(prefix) > JOBSTORE_PREFIX_MAX)
 		return PC_EINVAL;
 	st = calloc(1, sizeof(*st));

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "picluster/clock.h"
+#include "picluster/jobstore.h"
 #include "picluster/log.h"
 #include "picluster/procid.h"
 
@@ -203,7 +204,7 @@ static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, 
 	argv[argc++] = "--store";
 	argv[argc++] = s->cfg.store_url;
 	argv[argc++] = "--key-prefix";
-	argv[argc++] = s->cfg.key_prefix ? s->cfg.key_prefix : "picluster:";
+	argv[argc++] = s->cfg.key_prefix ? s->cfg.key_prefix : JOBSTORE_DEFAULT_PREFIX;
 	argv[argc] = NULL;
 
 	if (posix_spawn_file_actions_init(&fa) != 0) {
