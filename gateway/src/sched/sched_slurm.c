@@ -1,5 +1,6 @@
 /* sched_slurm.c - the "slurm" backend: sbatch submits, scancel cancels, squeue/sacct watch. */
 #include "sched/sched_int.h"
+#include "sched/slurm_cmd.h"
 #include "sched/slurm_parse.h"
 
 #include <errno.h>
@@ -19,21 +20,11 @@
 #include "picluster/clock.h"
 #include "picluster/log.h"
 
-/*
- * Every Slurm command runs as a child through fork + execve of an absolute path resolved at
- * start-up, with an argument vector built beforehand: no shell ever sees a job's values, and
- * the child only calls async-signal-safe functions (the gateway is multi-threaded). Each child
- * has a deadline; past it, its process group is killed. Results come from stdout, Slurm's
- * messages from stderr.
- */
-
 #define SUBMIT_TIMEOUT_MS 30000 /* sbatch may wait on a busy controller */
 #define QUERY_TIMEOUT_MS  15000 /* squeue, sacct, scancel */
 #define CANCEL_GRACE_MS	  15000 /* after scancel: time for the ranks to end before SIGKILL */
 #define CANCEL_KILL_MS	  10000 /* after scancel --signal=KILL */
-#define OUT_MAX		  (16u << 20)
-#define ERR_MAX		  2048
-#define IDS_PER_QUERY	  500 /* keeps each -j argument far below the kernel's 128 KiB */
+#define IDS_PER_QUERY	  500	/* keeps each -j argument far below the kernel's 128 KiB */
 
 enum acct_mode {
 	ACCT_UNKNOWN,  /* not tried yet */
@@ -53,169 +44,8 @@ struct slurm {
 	int acct_mode; /* enum acct_mode, read and written atomically (several threads poll) */
 };
 
-/* One finished child command. */
-struct cmd_result {
-	int exit_code;	/* exit status, 128 + signal when killed, -1 when it could not run */
-	bool timed_out; /* killed at its deadline */
-	char *out;	/* stdout, NUL-terminated (malloc'd, may be NULL if empty) */
-	size_t out_len;
-	char err[ERR_MAX]; /* start of stderr, NUL-terminated */
-};
-
-/* Appends up to n bytes to a growing buffer capped at OUT_MAX (the rest is dropped). */
-static bool buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
-{
-	if (*len + n + 1 > OUT_MAX)
-		n = OUT_MAX - 1 - *len;
-	if (*len + n + 1 > *cap) {
-		size_t want = *cap ? *cap : 4096;
-		char *p;
-
-		while (want < *len + n + 1)
-			want *= 2;
-		p = realloc(*buf, want);
-		if (!p)
-			return false;
-		*buf = p;
-		*cap = want;
-	}
-	memcpy(*buf + *len, data, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return true;
-}
-
-/* The child side of run_cmd: only async-signal-safe calls until execve. */
-static void exec_child(const char *path, char *const argv[], char *const envp[], int out_fd,
-		       int err_fd)
-{
-	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	sigset_t none;
-
-	/* The gateway blocks SIGINT/SIGTERM and ignores SIGPIPE; both would survive execve. */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	sigaction(SIGPIPE, &dfl, NULL);
-	setpgid(0, 0); /* our own group, so a deadline kill takes its children too */
-	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-	    dup2(err_fd, STDERR_FILENO) < 0)
-		_exit(126);
-	close_range(3, ~0u, 0); /* the gateway's sockets and files are none of its business */
-	execve(path, argv, envp);
-	_exit(127);
-}
-
-/*
- * Runs path with argv and envp, waits at most timeout_ms, and fills *res (the caller frees
- * res->out). PC_EIO when the command could not be started; a command that ran and failed is
- * PC_OK with its exit code in res.
- */
-static pc_err run_cmd(const char *path, char *const argv[], char *const envp[], int timeout_ms,
-		      struct cmd_result *res)
-{
-	int out_pipe[2], err_pipe[2];
-	size_t out_cap = 0, err_len = 0;
-	int64_t deadline = pc_monotonic_ms() + timeout_ms;
-	int status;
-	pid_t pid;
-	pc_err rc = PC_EIO;
-
-	memset(res, 0, sizeof(*res));
-	res->exit_code = -1;
-	if (pipe2(out_pipe, O_CLOEXEC) != 0)
-		return PC_EIO;
-	if (pipe2(err_pipe, O_CLOEXEC) != 0)
-		goto out_close_out;
-	pid = fork();
-	if (pid < 0)
-		goto out_close_err;
-	if (pid == 0)
-		exec_child(path, argv, envp, out_pipe[1], err_pipe[1]);
-	close(out_pipe[1]);
-	close(err_pipe[1]);
-	out_pipe[1] = err_pipe[1] = -1;
-
-	struct pollfd pfd[2] = {{.fd = out_pipe[0], .events = POLLIN},
-				{.fd = err_pipe[0], .events = POLLIN}};
-	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
-		int64_t left = deadline - pc_monotonic_ms();
-		char chunk[4096];
-		int n;
-
-		if (left <= 0) {
-			res->timed_out = true;
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			break;
-		}
-		n = poll(pfd, 2, (int)left);
-		if (n < 0 && errno != EINTR)
-			break;
-		for (int i = 0; n > 0 && i < 2; i++) {
-			ssize_t got;
-
-			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			got = read(pfd[i].fd, chunk, sizeof(chunk));
-			if (got < 0 && errno == EINTR)
-				continue;
-			if (got <= 0) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-				continue;
-			}
-			if (i == 0 &&
-			    !buf_append(&res->out, &res->out_len, &out_cap, chunk, (size_t)got)) {
-				res->timed_out = true; /* out of memory: give up on the child */
-				kill(-pid, SIGKILL);
-				kill(pid, SIGKILL);
-			} else if (i == 1 && err_len + 1 < sizeof(res->err)) {
-				size_t take = (size_t)got;
-
-				if (take > sizeof(res->err) - 1 - err_len)
-					take = sizeof(res->err) - 1 - err_len;
-				memcpy(res->err + err_len, chunk, take);
-				err_len += take;
-				res->err[err_len] = '\0';
-			}
-		}
-	}
-	for (int i = 0; i < 2; i++)
-		if (pfd[i].fd >= 0)
-			close(pfd[i].fd);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			status = -1;
-			break;
-		}
-	}
-	if (status == -1)
-		res->exit_code = -1;
-	else if (WIFEXITED(status))
-		res->exit_code = WEXITSTATUS(status);
-	else if (WIFSIGNALED(status))
-		res->exit_code = 128 + WTERMSIG(status);
-	if (res->exit_code == 127 && !res->err[0])
-		snprintf(res->err, sizeof(res->err), "could not execute %s", path);
-	return PC_OK;
-out_close_err:
-	close(err_pipe[0]);
-	close(err_pipe[1]);
-out_close_out:
-	close(out_pipe[0]);
-	close(out_pipe[1]);
-	return rc;
-}
-
-static void cmd_result_clear(struct cmd_result *res)
-{
-	free(res->out);
-	res->out = NULL;
-}
-
 /* Logs a failed command: "squeue failed (exit 1, timed out): <Slurm's message>". */
-static void log_failure(const char *cmd, const char *id, const struct cmd_result *res)
+static void log_failure(const char *cmd, const char *id, const struct slurm_cmd_result *res)
 {
 	char msg[256];
 
@@ -225,7 +55,7 @@ static void log_failure(const char *cmd, const char *id, const struct cmd_result
 }
 
 /* True when stderr says the controller could not be reached (try again later). */
-static bool is_unreachable(const struct cmd_result *res)
+static bool is_unreachable(const struct slurm_cmd_result *res)
 {
 	return res->timed_out || res->exit_code < 0 ||
 	       strstr(res->err, "Unable to contact slurm controller") ||
@@ -233,29 +63,6 @@ static bool is_unreachable(const struct cmd_result *res)
 	       strstr(res->err, "Communication connection failure") ||
 	       strstr(res->err, "Connection reset by peer") ||
 	       strstr(res->err, "Zero Bytes were transmitted");
-}
-
-/* Absolute path of cmd from PATH, or NULL (caller frees). */
-static char *find_on_path(const char *cmd)
-{
-	const char *path = getenv("PATH");
-	const char *dir;
-
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (dir = path; *dir; dir += strcspn(dir, ":"), dir += *dir == ':') {
-		size_t len = strcspn(dir, ":");
-		char full[PATH_MAX];
-		int n;
-
-		if (len == 0 || dir[0] != '/')
-			continue; /* relative PATH entries depend on the cwd: skip them */
-		n = snprintf(full, sizeof(full), "%.*s/%s", (int)len, dir, cmd);
-		if (n < 0 || (size_t)n >= sizeof(full) || access(full, X_OK) != 0)
-			continue;
-		return strdup(full);
-	}
-	return NULL;
 }
 
 /*
@@ -383,10 +190,10 @@ static pc_err slurm_init(sched *s)
 	sl = calloc(1, sizeof(*sl));
 	if (!sl)
 		return PC_ENOMEM;
-	sl->sbatch = find_on_path("sbatch");
-	sl->squeue = find_on_path("squeue");
-	sl->scancel = find_on_path("scancel");
-	sl->sacct = find_on_path("sacct"); /* optional: only for jobs that left the queue */
+	sl->sbatch = slurm_cmd_find("sbatch");
+	sl->squeue = slurm_cmd_find("squeue");
+	sl->scancel = slurm_cmd_find("scancel");
+	sl->sacct = slurm_cmd_find("sacct"); /* optional: only for jobs that left the queue */
 	if (!sl->sbatch || !sl->squeue || !sl->scancel) {
 		log_error("slurm scheduler: sbatch, squeue and scancel must be on PATH");
 		rc = PC_EINVAL;
@@ -447,15 +254,15 @@ static bool slurm_has_capacity(sched *s)
 static pc_err find_submitted(struct slurm *sl, const char *name, char *sched_job_id, size_t id_cap)
 {
 	const char *argv[] = {"squeue", "-h", "-t", "all", "--name", name, "-o", "%i|%T", NULL};
-	struct cmd_result res;
+	struct slurm_cmd_result res;
 	pc_err rc;
 
-	rc = run_cmd(sl->squeue, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
+	rc = slurm_cmd_run(sl->squeue, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
 	if (rc != PC_OK)
 		return PC_EUNAVAILABLE;
 	rc = res.exit_code == 0 ? slurm_parse_first_alive(res.out, sched_job_id, id_cap)
 				: PC_EUNAVAILABLE;
-	cmd_result_clear(&res);
+	slurm_cmd_result_clear(&res);
 	return rc;
 }
 
@@ -470,7 +277,7 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 	struct slurm *sl = s->backend;
 	char name[JOB_ID_LEN + 16], ntasks[16], digits[32];
 	const char **argv;
-	struct cmd_result res;
+	struct slurm_cmd_result res;
 	size_t n = 0;
 	pc_err rc;
 
@@ -534,7 +341,7 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 	}
 	argv[n] = NULL;
 
-	rc = run_cmd(sl->sbatch, (char *const *)argv, sl->envp, SUBMIT_TIMEOUT_MS, &res);
+	rc = slurm_cmd_run(sl->sbatch, (char *const *)argv, sl->envp, SUBMIT_TIMEOUT_MS, &res);
 	if (rc != PC_OK) {
 		snprintf(message, message_cap, "could not run sbatch: %s", strerror(errno));
 		goto out_free_argv;
@@ -569,7 +376,7 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 	}
 	log_info("job %s: submitted as Slurm job %s", job->id, sched_job_id);
 out_clear:
-	cmd_result_clear(&res);
+	slurm_cmd_result_clear(&res);
 out_free_argv:
 	free(argv);
 	return rc;
@@ -603,12 +410,12 @@ static pc_err query_squeue(struct slurm *sl, const struct job *jobs, size_t n, c
 	char *list = join_ids(jobs, idx, count);
 	const char *argv[] = {"squeue", "-h", "-t", "all", "-j", list, "-O", SLURM_SQUEUE_FIELDS,
 			      NULL};
-	struct cmd_result res;
+	struct slurm_cmd_result res;
 	pc_err rc;
 
 	if (!list)
 		return PC_ENOMEM;
-	rc = run_cmd(sl->squeue, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
+	rc = slurm_cmd_run(sl->squeue, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
 	if (rc != PC_OK)
 		goto out_free;
 	if (res.exit_code != 0) {
@@ -623,7 +430,7 @@ static pc_err query_squeue(struct slurm *sl, const struct job *jobs, size_t n, c
 	}
 	slurm_parse_listing(res.out, SLURM_LISTING_SQUEUE, jobs, n, idx, count, reports, seen);
 out_clear:
-	cmd_result_clear(&res);
+	slurm_cmd_result_clear(&res);
 out_free:
 	free(list);
 	return rc;
@@ -645,7 +452,7 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 	bool *found = calloc(count ? count : 1, sizeof(*found));
 	struct sched_report *queue = calloc(count ? count : 1, sizeof(*queue));
 	char *list = join_ids(jobs, idx, count);
-	struct cmd_result res = {.out = NULL};
+	struct slurm_cmd_result res = {.out = NULL};
 	pc_err rc = PC_ENOMEM;
 
 	if (!found || !queue || !list)
@@ -660,8 +467,8 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 		    "sacct", "-c", "-n", "-P", "-j", list, "-o", SLURM_JOBCOMP_FIELDS, NULL};
 		bool db = mode != ACCT_JOBCOMP;
 
-		rc = run_cmd(sl->sacct, (char *const *)(db ? db_argv : jc_argv), sl->envp,
-			     QUERY_TIMEOUT_MS, &res);
+		rc = slurm_cmd_run(sl->sacct, (char *const *)(db ? db_argv : jc_argv), sl->envp,
+				   QUERY_TIMEOUT_MS, &res);
 		if (rc != PC_OK)
 			goto out_free;
 		if (res.exit_code == 0)
@@ -679,7 +486,7 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 			goto out_clear;
 		}
 		__atomic_store_n(&sl->acct_mode, mode, __ATOMIC_RELAXED);
-		cmd_result_clear(&res);
+		slurm_cmd_result_clear(&res);
 	}
 	if (mode != ACCT_NONE && mode != ACCT_UNKNOWN)
 		__atomic_store_n(&sl->acct_mode, mode, __ATOMIC_RELAXED);
@@ -704,7 +511,7 @@ static pc_err query_sacct(struct slurm *sl, const struct job *jobs, size_t n, co
 		reports[idx[k]].retry = true;
 	}
 out_clear:
-	cmd_result_clear(&res);
+	slurm_cmd_result_clear(&res);
 out_free:
 	free(list);
 	free(queue);
@@ -798,11 +605,11 @@ static pc_err job_is_alive(struct slurm *sl, const char *id, const char *name, b
 {
 	const char *argv[] = {"squeue", "-h", "-t", "all", "-j", id,
 			      "--name", name, "-o", "%T",  NULL};
-	struct cmd_result res;
+	struct slurm_cmd_result res;
 	pc_err rc;
 
 	*alive = false;
-	rc = run_cmd(sl->squeue, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
+	rc = slurm_cmd_run(sl->squeue, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
 	if (rc != PC_OK)
 		return rc;
 	if (res.exit_code != 0)
@@ -811,7 +618,7 @@ static pc_err job_is_alive(struct slurm *sl, const char *id, const char *name, b
 		res.out[strcspn(res.out, "\n")] = '\0';
 		*alive = slurm_parse_state_is_alive(res.out);
 	}
-	cmd_result_clear(&res);
+	slurm_cmd_result_clear(&res);
 	return rc;
 }
 
@@ -843,7 +650,7 @@ static pc_err run_scancel(struct slurm *sl, const char *id, const char *name, co
 			  const char *opt2)
 {
 	const char *argv[8];
-	struct cmd_result res;
+	struct slurm_cmd_result res;
 	size_t n = 0;
 	pc_err rc;
 
@@ -856,7 +663,7 @@ static pc_err run_scancel(struct slurm *sl, const char *id, const char *name, co
 		argv[n++] = opt2;
 	argv[n++] = id;
 	argv[n] = NULL;
-	rc = run_cmd(sl->scancel, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
+	rc = slurm_cmd_run(sl->scancel, (char *const *)argv, sl->envp, QUERY_TIMEOUT_MS, &res);
 	if (rc != PC_OK)
 		return rc;
 	if (res.exit_code != 0 && !strstr(res.err, "Invalid job id") &&
@@ -864,7 +671,7 @@ static pc_err run_scancel(struct slurm *sl, const char *id, const char *name, co
 		log_failure("scancel", id, &res);
 		rc = is_unreachable(&res) ? PC_EUNAVAILABLE : PC_ESCHED;
 	}
-	cmd_result_clear(&res);
+	slurm_cmd_result_clear(&res);
 	return rc;
 }
 

@@ -1,0 +1,186 @@
+/* slurm_cmd.c - running Slurm's commands: fork + execve with a deadline, output captured. */
+#include "sched/slurm_cmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "picluster/clock.h"
+
+/* Appends up to n bytes to a growing buffer capped at SLURM_CMD_OUT_MAX (the rest is dropped). */
+static bool buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+	if (*len + n + 1 > SLURM_CMD_OUT_MAX)
+		n = SLURM_CMD_OUT_MAX - 1 - *len;
+	if (*len + n + 1 > *cap) {
+		size_t want = *cap ? *cap : 4096;
+		char *p;
+
+		while (want < *len + n + 1)
+			want *= 2;
+		p = realloc(*buf, want);
+		if (!p)
+			return false;
+		*buf = p;
+		*cap = want;
+	}
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return true;
+}
+
+/* The child side of slurm_cmd_run: only async-signal-safe calls until execve. */
+static void exec_child(const char *path, char *const argv[], char *const envp[], int out_fd,
+		       int err_fd)
+{
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+
+	/* The gateway blocks SIGINT/SIGTERM and ignores SIGPIPE; both would survive execve. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigaction(SIGPIPE, &dfl, NULL);
+	setpgid(0, 0); /* our own group, so a deadline kill takes its children too */
+	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+	    dup2(err_fd, STDERR_FILENO) < 0)
+		_exit(126);
+	close_range(3, ~0u, 0); /* the gateway's sockets and files are none of its business */
+	execve(path, argv, envp);
+	_exit(127);
+}
+
+pc_err slurm_cmd_run(const char *path, char *const argv[], char *const envp[], int timeout_ms,
+		     struct slurm_cmd_result *res)
+{
+	int out_pipe[2], err_pipe[2];
+	size_t out_cap = 0, err_len = 0;
+	int64_t deadline = pc_monotonic_ms() + timeout_ms;
+	int status;
+	pid_t pid;
+	pc_err rc = PC_EIO;
+
+	memset(res, 0, sizeof(*res));
+	res->exit_code = -1;
+	if (pipe2(out_pipe, O_CLOEXEC) != 0)
+		return PC_EIO;
+	if (pipe2(err_pipe, O_CLOEXEC) != 0)
+		goto out_close_out;
+	pid = fork();
+	if (pid < 0)
+		goto out_close_err;
+	if (pid == 0)
+		exec_child(path, argv, envp, out_pipe[1], err_pipe[1]);
+	close(out_pipe[1]);
+	close(err_pipe[1]);
+	out_pipe[1] = err_pipe[1] = -1;
+
+	struct pollfd pfd[2] = {{.fd = out_pipe[0], .events = POLLIN},
+				{.fd = err_pipe[0], .events = POLLIN}};
+	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+		int64_t left = deadline - pc_monotonic_ms();
+		char chunk[4096];
+		int n;
+
+		if (left <= 0) {
+			res->timed_out = true;
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			break;
+		}
+		n = poll(pfd, 2, (int)left);
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; n > 0 && i < 2; i++) {
+			ssize_t got;
+
+			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			got = read(pfd[i].fd, chunk, sizeof(chunk));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+				continue;
+			}
+			if (i == 0 &&
+			    !buf_append(&res->out, &res->out_len, &out_cap, chunk, (size_t)got)) {
+				res->timed_out = true; /* out of memory: give up on the child */
+				kill(-pid, SIGKILL);
+				kill(pid, SIGKILL);
+			} else if (i == 1 && err_len + 1 < sizeof(res->err)) {
+				size_t take = (size_t)got;
+
+				if (take > sizeof(res->err) - 1 - err_len)
+					take = sizeof(res->err) - 1 - err_len;
+				memcpy(res->err + err_len, chunk, take);
+				err_len += take;
+				res->err[err_len] = '\0';
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			status = -1;
+			break;
+		}
+	}
+	if (status == -1)
+		res->exit_code = -1;
+	else if (WIFEXITED(status))
+		res->exit_code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		res->exit_code = 128 + WTERMSIG(status);
+	if (res->exit_code == 127 && !res->err[0])
+		snprintf(res->err, sizeof(res->err), "could not execute %s", path);
+	return PC_OK;
+out_close_err:
+	close(err_pipe[0]);
+	close(err_pipe[1]);
+out_close_out:
+	close(out_pipe[0]);
+	close(out_pipe[1]);
+	return rc;
+}
+
+void slurm_cmd_result_clear(struct slurm_cmd_result *res)
+{
+	free(res->out);
+	res->out = NULL;
+}
+
+char *slurm_cmd_find(const char *cmd)
+{
+	const char *path = getenv("PATH");
+	const char *dir;
+
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (dir = path; *dir; dir += strcspn(dir, ":"), dir += *dir == ':') {
+		size_t len = strcspn(dir, ":");
+		char full[PATH_MAX];
+		int n;
+
+		if (len == 0 || dir[0] != '/')
+			continue; /* relative PATH entries depend on the cwd: skip them */
+		n = snprintf(full, sizeof(full), "%.*s/%s", (int)len, dir, cmd);
+		if (n < 0 || (size_t)n >= sizeof(full) || access(full, X_OK) != 0)
+			continue;
+		return strdup(full);
+	}
+	return NULL;
+}
