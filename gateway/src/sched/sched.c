@@ -12,10 +12,8 @@ static const struct sched_ops *find_ops(const char *name)
 		return &sched_local_ops;
 	if (strcmp(name, "none") == 0)
 		return &sched_none_ops;
-#ifdef PICLUSTER_HAVE_SLURM
 	if (strcmp(name, "slurm") == 0)
 		return &sched_slurm_ops;
-#endif
 	return NULL;
 }
 
@@ -53,11 +51,8 @@ pc_err sched_new(sched **out, const struct sched_config *cfg)
 	*out = NULL;
 	ops = cfg->name ? find_ops(cfg->name) : NULL;
 	if (!ops) {
-		if (cfg->name && strcmp(cfg->name, "slurm") == 0)
-			log_error("this pi-gateway was built without the slurm scheduler");
-		else
-			log_error("unknown scheduler '%s' (local, none or slurm)",
-				  cfg->name ? cfg->name : "(null)");
+		log_error("unknown scheduler '%s' (local, none or slurm)",
+			  cfg->name ? cfg->name : "(null)");
 		return PC_EINVAL;
 	}
 	s = calloc(1, sizeof(*s));
