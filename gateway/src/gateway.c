@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "picluster/log.h"
+#include "picluster/path.h"
 
 void gw_note_transition(struct gateway *gw, const char *id, const char *from, enum job_state to,
 			const char *why)
@@ -30,7 +31,6 @@ static bool executable_in(const char *dir, size_t dir_len, const char *name, cha
 pc_err gw_find_compute(char *out, size_t cap)
 {
 	char self[PATH_MAX];
-	const char *path, *p;
 	ssize_t n;
 
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -42,18 +42,7 @@ pc_err gw_find_compute(char *out, size_t cap)
 		if (slash && executable_in(self, (size_t)(slash - self), "pi-compute", out, cap))
 			return PC_OK;
 	}
-	path = getenv("PATH");
-	for (p = path; p && *p;) {
-		const char *colon = strchr(p, ':');
-		size_t len = colon ? (size_t)(colon - p) : strlen(p);
-
-		if (len && p[0] == '/' && executable_in(p, len, "pi-compute", out, cap))
-			return PC_OK;
-		p += len + (colon ? 1 : 0);
-	}
-	if (cap)
-		out[0] = '\0';
-	return PC_ENOTFOUND;
+	return pc_path_search(getenv("PATH"), "pi-compute", out, cap);
 }
 
 void gw_watch_add(struct gateway *gw, const char *id)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "picluster/clock.h"
+#include "picluster/path.h"
 
 /* Appends up to n bytes to a growing buffer capped at SLURM_CMD_OUT_MAX (the rest is dropped). */
 static bool buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
@@ -166,21 +167,9 @@ void slurm_cmd_result_clear(struct slurm_cmd_result *res)
 char *slurm_cmd_find(const char *cmd)
 {
 	const char *path = getenv("PATH");
-	const char *dir;
+	char full[PATH_MAX];
 
 	if (!path || !*path)
 		path = "/usr/local/bin:/usr/bin:/bin";
-	for (dir = path; *dir; dir += strcspn(dir, ":"), dir += *dir == ':') {
-		size_t len = strcspn(dir, ":");
-		char full[PATH_MAX];
-		int n;
-
-		if (len == 0 || dir[0] != '/')
-			continue; /* relative PATH entries depend on the cwd: skip them */
-		n = snprintf(full, sizeof(full), "%.*s/%s", (int)len, dir, cmd);
-		if (n < 0 || (size_t)n >= sizeof(full) || access(full, X_OK) != 0)
-			continue;
-		return strdup(full);
-	}
-	return NULL;
+	return pc_path_search(path, cmd, full, sizeof(full)) == PC_OK ? strdup(full) : NULL;
 }
