@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "picluster/clock.h"
-#include "picluster/jobstore.h"
 #include "picluster/log.h"
 #include "picluster/procid.h"
 
@@ -203,8 +202,10 @@ static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, 
 	argv[argc++] = s->cfg.redis_url;
 	argv[argc++] = "--store";
 	argv[argc++] = s->cfg.store_url;
-	argv[argc++] = "--key-prefix";
-	argv[argc++] = s->cfg.key_prefix ? s->cfg.key_prefix : JOBSTORE_DEFAULT_PREFIX;
+	if (s->cfg.key_prefix) { /* else pi-compute's own default, the job store's */
+		argv[argc++] = "--key-prefix";
+		argv[argc++] = s->cfg.key_prefix;
+	}
 	argv[argc] = NULL;
 
 	if (posix_spawn_file_actions_init(&fa) != 0) {

@@ -23,7 +23,7 @@ struct sched_config {
 	unsigned max_running;	  /* local: at most this many jobs at once (0 = no limit) */
 	const char *compute_path; /* absolute path of pi-compute */
 	const char *redis_url;	  /* passed to pi-compute so it can report */
-	const char *key_prefix;	  /* Redis key prefix, passed to pi-compute */
+	const char *key_prefix;	  /* Redis key prefix, passed to pi-compute (NULL: its default) */
 	const char *store_url;	  /* object store, passed to pi-compute */
 	const char *state_dir;	  /* where backends may keep logs and scripts */
 	/* slurm only */
