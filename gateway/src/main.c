@@ -114,6 +114,44 @@ static sched *make_sched(struct gateway *gw)
 	return s;
 }
 
+/*
+ * The checks and set-up before any thread starts: the Redis password moved to the
+ * environment, the object store and Redis reachable, the state directory made, pi-compute
+ * found where the scheduler needs it, the scheduler made. 0, or the exit status on failure
+ * (the reason is printed).
+ */
+static int set_up(struct gateway *gw)
+{
+	int rc;
+
+	rc = export_redis_password(&gw->cfg);
+	if (!rc)
+		rc = check_store(&gw->cfg);
+	if (!rc)
+		rc = check_redis(&gw->cfg);
+	if (rc)
+		return rc;
+	if (gw->cfg.state_dir[0] && mkdir(gw->cfg.state_dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "pi-gateway: cannot create --state-dir %s: %s\n", gw->cfg.state_dir,
+			strerror(errno));
+		return 1;
+	}
+	if (gw_find_compute(gw->compute_path, sizeof(gw->compute_path)) != PC_OK) {
+		if (sched_compute_is_here(gw->cfg.scheduler)) {
+			fprintf(stderr, "pi-gateway: pi-compute is neither beside pi-gateway nor "
+					"on PATH\n");
+			return 1;
+		}
+		snprintf(gw->compute_path, sizeof(gw->compute_path), "pi-compute");
+	}
+	gw->sched = make_sched(gw);
+	if (!gw->sched) {
+		fprintf(stderr, "pi-gateway: cannot use --scheduler %s\n", gw->cfg.scheduler);
+		return 2;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct gateway gw; /* large (metrics); static keeps it off the stack */
@@ -137,31 +175,9 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&gw.watch_lock, NULL);
 
 	with_password = gw.cfg.redis_password[0] != '\0';
-	rc = export_redis_password(&gw.cfg);
-	if (!rc)
-		rc = check_store(&gw.cfg);
-	if (!rc)
-		rc = check_redis(&gw.cfg);
+	rc = set_up(&gw);
 	if (rc)
 		return rc;
-	if (gw.cfg.state_dir[0] && mkdir(gw.cfg.state_dir, 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "pi-gateway: cannot create --state-dir %s: %s\n", gw.cfg.state_dir,
-			strerror(errno));
-		return 1;
-	}
-	if (gw_find_compute(gw.compute_path, sizeof(gw.compute_path)) != PC_OK) {
-		if (sched_compute_is_here(gw.cfg.scheduler)) {
-			fprintf(stderr, "pi-gateway: pi-compute is neither beside pi-gateway nor "
-					"on PATH\n");
-			return 1;
-		}
-		snprintf(gw.compute_path, sizeof(gw.compute_path), "pi-compute");
-	}
-	gw.sched = make_sched(&gw);
-	if (!gw.sched) {
-		fprintf(stderr, "pi-gateway: cannot use --scheduler %s\n", gw.cfg.scheduler);
-		return 2;
-	}
 
 	/* Signals: SIGPIPE ignored (a client hanging up is an error return, not death);
 	 * SIGINT/SIGTERM blocked in every thread and taken by sigwait below. */

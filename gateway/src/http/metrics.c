@@ -55,19 +55,9 @@ void gw_metrics_observe_duration(struct gw_metrics *m, int64_t duration_ms)
 	atomic_fetch_add_explicit(&m->duration_sum_ms, (uint64_t)duration_ms, memory_order_relaxed);
 }
 
-pc_err gw_metrics_render(struct gw_metrics *m, bool redis_up,
-			 const uint64_t counts[JOB_STATE_COUNT], uint64_t queue_depth, char **buf,
-			 size_t *len)
+/* picluster_http_requests_total: one line per route and status seen. */
+static void render_requests(FILE *f, struct gw_metrics *m)
 {
-	FILE *f;
-	uint64_t cumulative = 0;
-
-	*buf = NULL;
-	*len = 0;
-	f = open_memstream(buf, len);
-	if (!f)
-		return PC_ENOMEM;
-
 	fputs("# HELP picluster_http_requests_total HTTP requests answered, by route and status.\n"
 	      "# TYPE picluster_http_requests_total counter\n",
 	      f);
@@ -90,24 +80,33 @@ pc_err gw_metrics_render(struct gw_metrics *m, bool redis_up,
 				    route_names[r], (unsigned long long)n);
 		}
 	}
+}
 
+/* picluster_redis_up, and what Redis said when it answered: jobs by state, queue depth. */
+static void render_redis(FILE *f, bool redis_up, const uint64_t counts[JOB_STATE_COUNT],
+			 uint64_t queue_depth)
+{
 	fputs("# HELP picluster_redis_up 1 when Redis answered this scrape.\n"
 	      "# TYPE picluster_redis_up gauge\n",
 	      f);
 	fprintf(f, "picluster_redis_up %d\n", redis_up ? 1 : 0);
-	if (redis_up) {
-		fputs("# HELP picluster_jobs Jobs in Redis, by state.\n"
-		      "# TYPE picluster_jobs gauge\n",
-		      f);
-		for (int s = 0; s < JOB_STATE_COUNT; s++)
-			fprintf(f, "picluster_jobs{state=\"%s\"} %llu\n",
-				job_state_name((enum job_state)s), (unsigned long long)counts[s]);
-		fputs("# HELP picluster_queue_depth Jobs waiting in the submit queue.\n"
-		      "# TYPE picluster_queue_depth gauge\n",
-		      f);
-		fprintf(f, "picluster_queue_depth %llu\n", (unsigned long long)queue_depth);
-	}
+	if (!redis_up)
+		return;
+	fputs("# HELP picluster_jobs Jobs in Redis, by state.\n"
+	      "# TYPE picluster_jobs gauge\n",
+	      f);
+	for (int s = 0; s < JOB_STATE_COUNT; s++)
+		fprintf(f, "picluster_jobs{state=\"%s\"} %llu\n", job_state_name((enum job_state)s),
+			(unsigned long long)counts[s]);
+	fputs("# HELP picluster_queue_depth Jobs waiting in the submit queue.\n"
+	      "# TYPE picluster_queue_depth gauge\n",
+	      f);
+	fprintf(f, "picluster_queue_depth %llu\n", (unsigned long long)queue_depth);
+}
 
+/* picluster_job_state_changes_total: the moves this gateway wrote, by target state. */
+static void render_state_changes(FILE *f, struct gw_metrics *m)
+{
 	fputs("# HELP picluster_job_state_changes_total State changes written by this gateway.\n"
 	      "# TYPE picluster_job_state_changes_total counter\n",
 	      f);
@@ -116,6 +115,12 @@ pc_err gw_metrics_render(struct gw_metrics *m, bool redis_up,
 			job_state_name((enum job_state)s),
 			(unsigned long long)atomic_load_explicit(&m->state_changes[s],
 								 memory_order_relaxed));
+}
+
+/* picluster_job_duration_seconds: the histogram, buckets cumulative as Prometheus wants. */
+static void render_durations(FILE *f, struct gw_metrics *m)
+{
+	uint64_t cumulative = 0;
 
 	fputs("# HELP picluster_job_duration_seconds Run time (started to finished) of jobs this "
 	      "gateway saw finish.\n"
@@ -134,15 +139,26 @@ pc_err gw_metrics_render(struct gw_metrics *m, bool redis_up,
 		(double)atomic_load_explicit(&m->duration_sum_ms, memory_order_relaxed) / 1000.0);
 	fprintf(f, "picluster_job_duration_seconds_count %llu\n",
 		(unsigned long long)atomic_load_explicit(&m->duration_count, memory_order_relaxed));
+}
 
-	if (ferror(f)) {
-		fclose(f);
-		free(*buf);
-		*buf = NULL;
-		*len = 0;
+pc_err gw_metrics_render(struct gw_metrics *m, bool redis_up,
+			 const uint64_t counts[JOB_STATE_COUNT], uint64_t queue_depth, char **buf,
+			 size_t *len)
+{
+	FILE *f;
+	bool failed;
+
+	*buf = NULL;
+	*len = 0;
+	f = open_memstream(buf, len);
+	if (!f)
 		return PC_ENOMEM;
-	}
-	if (fclose(f) != 0) {
+	render_requests(f, m);
+	render_redis(f, redis_up, counts, queue_depth);
+	render_state_changes(f, m);
+	render_durations(f, m);
+	failed = ferror(f) != 0;
+	if (fclose(f) != 0 || failed) {
 		free(*buf);
 		*buf = NULL;
 		*len = 0;

@@ -76,31 +76,135 @@ out_free_url:
 	free(url);
 }
 
-void routes_download(struct gw_req *r)
+/* Loads the job and checks it has a well-formed result to give; false after answering. */
+static bool load_finished(struct gw_req *r, struct job *job)
 {
-	char headers[256];
-	struct download d;
-	struct objstore_stat stat;
-	struct job job;
-	uint64_t first = 0, length;
-	const char *range;
-	objstore *os;
-	pc_err rc;
-	int status = 200, n;
-
-	if (!http_job_load(r, &job))
-		return;
-	if (job.state != JOB_FINISHED || !job.has_result) {
-		not_downloadable(r, &job);
-		return;
+	if (!http_job_load(r, job))
+		return false;
+	if (job->state != JOB_FINISHED || !job->has_result) {
+		not_downloadable(r, job);
+		return false;
 	}
 	/* The object name comes from Redis, written by pi-compute from the server-made id; check
 	 * it anyway before it reaches a store (the backend checks too). */
-	if (!objstore_name_is_valid(job.result_object)) {
+	if (!objstore_name_is_valid(job->result_object)) {
 		http_send_error(r, 500, "internal", NULL, "job %s has a malformed result name",
-				job.id);
+				job->id);
+		return false;
+	}
+	return true;
+}
+
+/* Stats the stored result and checks its size against the job's record; false after
+ * answering (410 gone, 502 damaged, 500). */
+static bool stat_result(struct gw_req *r, objstore *os, const struct job *job,
+			struct objstore_stat *stat)
+{
+	pc_err rc = objstore_stat(os, job->result_object, stat);
+
+	if (rc != PC_OK) {
+		http_send_error(r, rc == PC_ENOTFOUND ? 410 : 500, "result_missing", NULL,
+				"the result of job %s is not in the store: %s", job->id,
+				pc_strerror(rc));
+		return false;
+	}
+	/* A stored object of another size than pi-compute recorded is damaged (truncated,
+	 * replaced): say so rather than stream a short or empty body under a 200. */
+	if (stat->size != job->result_bytes) {
+		log_error("job %s: stored result %s has %llu bytes, the job recorded %llu", job->id,
+			  job->result_object, (unsigned long long)stat->size,
+			  (unsigned long long)job->result_bytes);
+		http_send_error(r, 502, "result_damaged", NULL,
+				"the stored result of job %s has %llu bytes instead of %llu; "
+				"the store is damaged",
+				job->id, (unsigned long long)stat->size,
+				(unsigned long long)job->result_bytes);
+		return false;
+	}
+	return true;
+}
+
+/* Reads the Range header into first/length (the whole object without one) and the status
+ * (200 or 206); false after answering 416. */
+static bool read_range(struct gw_req *r, uint64_t size, uint64_t *first, uint64_t *length,
+		       int *status)
+{
+	const char *range = mg_get_header(r->conn, "Range");
+	char headers[256];
+
+	*first = 0;
+	*length = size;
+	*status = 200;
+	if (!range)
+		return true;
+	if (gw_parse_range(range, size, first, length) != PC_OK) {
+		snprintf(headers, sizeof(headers), "Content-Range: bytes */%llu\r\n",
+			 (unsigned long long)size);
+		http_send_error(r, 416, "range_not_satisfiable", headers,
+				"the result has %llu bytes; send one range like bytes=0-99",
+				(unsigned long long)size);
+		return false;
+	}
+	*status = 206;
+	return true;
+}
+
+/* Writes the response head into d->head. It is written by hand: Content-Length is the range,
+ * and the body follows in chunks from the store instead of one buffer. */
+static void format_head(struct download *d, int status, uint64_t first, uint64_t length,
+			uint64_t size, const char *sha256)
+{
+	int n;
+
+	n = snprintf(d->head, sizeof(d->head),
+		     "HTTP/1.1 %d %s\r\n"
+		     "Content-Type: text/plain\r\n"
+		     "Content-Length: %llu\r\n"
+		     "Accept-Ranges: bytes\r\n"
+		     "Cache-Control: no-store\r\n"
+		     "ETag: \"%s\"\r\n",
+		     status, http_status_text(status), (unsigned long long)length, sha256);
+	if (status == 206)
+		n += snprintf(d->head + n, sizeof(d->head) - (size_t)n,
+			      "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,
+			      (unsigned long long)(first + length - 1), (unsigned long long)size);
+	n += snprintf(d->head + n, sizeof(d->head) - (size_t)n, "\r\n");
+	d->head_len = (size_t)n;
+}
+
+/* Streams the bytes from the store behind the head in d; a failure before the head left is
+ * an error answer, after it a closed connection. */
+static void stream(struct gw_req *r, objstore *os, const struct job *job, uint64_t first,
+		   uint64_t length, struct download *d)
+{
+	pc_err rc = objstore_read(os, job->result_object, first, length, to_socket, d);
+
+	if (rc == PC_OK)
+		return;
+	if (!d->head_sent) {
+		http_send_error(r, rc == PC_ENOTFOUND ? 410 : 502, "store_read_failed", NULL,
+				"cannot read the result of job %s from the store: %s", job->id,
+				pc_strerror(rc));
 		return;
 	}
+	/* The head is gone already: close the connection, so the client sees a body shorter
+	 * than Content-Length at once instead of waiting for bytes that never come. */
+	r->close_after = true;
+	log_warn("job %s: download stopped after %llu of %llu bytes: %s", job->id,
+		 (unsigned long long)r->sent, (unsigned long long)length, pc_strerror(rc));
+}
+
+void routes_download(struct gw_req *r)
+{
+	struct download d = {.r = r, .head_sent = false};
+	struct objstore_stat stat;
+	struct job job;
+	uint64_t first, length;
+	objstore *os;
+	int status;
+
+	if (!load_finished(r, &job))
+		return;
 	os = http_objstore(r);
 	if (!os)
 		return;
@@ -108,77 +212,13 @@ void routes_download(struct gw_req *r)
 		redirect(r, os, &job);
 		return;
 	}
-	rc = objstore_stat(os, job.result_object, &stat);
-	if (rc != PC_OK) {
-		http_send_error(r, rc == PC_ENOTFOUND ? 410 : 500, "result_missing", NULL,
-				"the result of job %s is not in the store: %s", job.id,
-				pc_strerror(rc));
+	if (!stat_result(r, os, &job, &stat) || !read_range(r, stat.size, &first, &length, &status))
 		return;
-	}
-	/* A stored object of another size than pi-compute recorded is damaged (truncated,
-	 * replaced): say so rather than stream a short or empty body under a 200. */
-	if (stat.size != job.result_bytes) {
-		log_error("job %s: stored result %s has %llu bytes, the job recorded %llu", job.id,
-			  job.result_object, (unsigned long long)stat.size,
-			  (unsigned long long)job.result_bytes);
-		http_send_error(r, 502, "result_damaged", NULL,
-				"the stored result of job %s has %llu bytes instead of %llu; "
-				"the store is damaged",
-				job.id, (unsigned long long)stat.size,
-				(unsigned long long)job.result_bytes);
-		return;
-	}
-	length = stat.size;
-	range = mg_get_header(r->conn, "Range");
-	if (range) {
-		if (gw_parse_range(range, stat.size, &first, &length) != PC_OK) {
-			snprintf(headers, sizeof(headers), "Content-Range: bytes */%llu\r\n",
-				 (unsigned long long)stat.size);
-			http_send_error(r, 416, "range_not_satisfiable", headers,
-					"the result has %llu bytes; send one range like "
-					"bytes=0-99",
-					(unsigned long long)stat.size);
-			return;
-		}
-		status = 206;
-	}
-	/* The head is written by hand: Content-Length is the range, and the body follows in
-	 * chunks from the store instead of one buffer. */
-	d.r = r;
-	d.head_sent = false;
-	n = snprintf(d.head, sizeof(d.head),
-		     "HTTP/1.1 %d %s\r\n"
-		     "Content-Type: text/plain\r\n"
-		     "Content-Length: %llu\r\n"
-		     "Accept-Ranges: bytes\r\n"
-		     "Cache-Control: no-store\r\n"
-		     "ETag: \"%s\"\r\n",
-		     status, http_status_text(status), (unsigned long long)length,
-		     job.result_sha256);
-	if (status == 206)
-		n += snprintf(d.head + n, sizeof(d.head) - (size_t)n,
-			      "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,
-			      (unsigned long long)(first + length - 1),
-			      (unsigned long long)stat.size);
-	n += snprintf(d.head + n, sizeof(d.head) - (size_t)n, "\r\n");
-	d.head_len = (size_t)n;
+	format_head(&d, status, first, length, stat.size, job.result_sha256);
 	r->status = status;
 	if (r->head) {
 		mg_write(r->conn, d.head, d.head_len);
 		return;
 	}
-	rc = objstore_read(os, job.result_object, first, length, to_socket, &d);
-	if (rc == PC_OK)
-		return;
-	if (!d.head_sent) {
-		http_send_error(r, rc == PC_ENOTFOUND ? 410 : 502, "store_read_failed", NULL,
-				"cannot read the result of job %s from the store: %s", job.id,
-				pc_strerror(rc));
-		return;
-	}
-	/* The head is gone already: close the connection, so the client sees a body shorter
-	 * than Content-Length at once instead of waiting for bytes that never come. */
-	r->close_after = true;
-	log_warn("job %s: download stopped after %llu of %llu bytes: %s", job.id,
-		 (unsigned long long)r->sent, (unsigned long long)length, pc_strerror(rc));
+	stream(r, os, &job, first, length, &d);
 }

@@ -170,23 +170,15 @@ static int open_job_log(const sched *s, const char *job_id)
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
-static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, size_t id_cap,
-			   char *message, size_t message_cap)
+/* mpirun's command line for a job into argv (room for 24 entries, NULL-terminated); ranks and
+ * digits are the caller's buffers, filled here. */
+static void mpirun_argv(const sched *s, const struct job *job, const char **argv, char *ranks,
+			size_t ranks_cap, char *digits, size_t digits_cap)
 {
-	struct local *l = s->backend;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, dflt;
-	char ranks[16], digits[32];
-	const char *argv[24];
-	int argc = 0, logfd, err;
-	struct procid_stat pi;
-	pid_t pid;
-	pc_err rc = PC_ESCHED;
-	extern char **environ;
+	int argc = 0;
 
-	snprintf(ranks, sizeof(ranks), "%u", s->cfg.ranks ? s->cfg.ranks : 1);
-	snprintf(digits, sizeof(digits), "%llu", (unsigned long long)job->digits);
+	snprintf(ranks, ranks_cap, "%u", s->cfg.ranks ? s->cfg.ranks : 1);
+	snprintf(digits, digits_cap, "%llu", (unsigned long long)job->digits);
 	argv[argc++] = "mpirun";
 	if (geteuid() == 0)
 		argv[argc++] = "--allow-run-as-root";
@@ -207,7 +199,107 @@ static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, 
 		argv[argc++] = s->cfg.key_prefix;
 	}
 	argv[argc] = NULL;
+}
 
+/*
+ * How mpirun starts: a new session (the job's process container), default signal handling
+ * and an empty mask -- the gateway blocks SIGINT/SIGTERM in its threads and ignores SIGPIPE,
+ * and mpirun must not inherit either -- stdin from /dev/null, stdout and stderr to logfd
+ * (when >= 0). fa and attr are initialised by the caller.
+ */
+static pc_err spawn_setup(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, int logfd)
+{
+	sigset_t none, dflt;
+
+	sigemptyset(&none);
+	sigemptyset(&dflt);
+	sigaddset(&dflt, SIGPIPE);
+	sigaddset(&dflt, SIGINT);
+	sigaddset(&dflt, SIGTERM);
+	sigaddset(&dflt, SIGCHLD);
+	if (posix_spawnattr_setsigmask(attr, &none) || posix_spawnattr_setsigdefault(attr, &dflt) ||
+	    posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+					       POSIX_SPAWN_SETSIGDEF) ||
+	    posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0) ||
+	    (logfd >= 0 && (posix_spawn_file_actions_adddup2(fa, logfd, 1) ||
+			    posix_spawn_file_actions_adddup2(fa, logfd, 2))))
+		return PC_ENOMEM;
+	return PC_OK;
+}
+
+/* Remembers a started mpirun in l->kids. PC_ENOMEM when the list cannot grow. Caller holds
+ * the lock. */
+static pc_err track_locked(struct local *l, pid_t pid, unsigned long long start, const char *job_id)
+{
+	struct child *c;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct child *k = realloc(l->kids, cap * sizeof(*k));
+
+		if (!k)
+			return PC_ENOMEM;
+		l->kids = k;
+		l->cap = cap;
+	}
+	c = &l->kids[l->n++];
+	memset(c, 0, sizeof(*c));
+	c->pid = pid;
+	c->start = start;
+	memcpy(c->job_id, job_id, sizeof(c->job_id));
+	return PC_OK;
+}
+
+/*
+ * Spawns mpirun and tracks it, under the lock so that the reaper never sees a child it does
+ * not know. Writes its pid and start time. PC_ESCHED when mpirun cannot start, PC_ENOMEM when
+ * it cannot be tracked (then it is killed again); message says which.
+ */
+static pc_err spawn_tracked(struct local *l, const struct job *job,
+			    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+			    const char **argv, pid_t *pid, unsigned long long *start, char *message,
+			    size_t message_cap)
+{
+	extern char **environ;
+	struct procid_stat pi;
+	int err;
+
+	pthread_mutex_lock(&l->lock);
+	err = posix_spawnp(pid, "mpirun", fa, attr, (char *const *)argv, environ);
+	if (err != 0) {
+		pthread_mutex_unlock(&l->lock);
+		snprintf(message, message_cap, "cannot start mpirun: %s", strerror(err));
+		return PC_ESCHED;
+	}
+	if (procid_stat(*pid, &pi) != PC_OK)
+		pi.start_ticks = 0; /* exited already; the reaper will see it */
+	*start = pi.start_ticks;
+	if (track_locked(l, *pid, *start, job->id) != PC_OK) {
+		/* Cannot track it: stop it rather than leave an unwatched job. */
+		kill(-*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+		pthread_mutex_unlock(&l->lock);
+		snprintf(message, message_cap, "out of memory");
+		return PC_ENOMEM;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return PC_OK;
+}
+
+/* Starts mpirun for the job in a session of its own; the scheduler id is "PID:STARTTICKS". */
+static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, size_t id_cap,
+			   char *message, size_t message_cap)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	char ranks[16], digits[32];
+	const char *argv[24];
+	unsigned long long start;
+	int logfd;
+	pid_t pid;
+	pc_err rc;
+
+	mpirun_argv(s, job, argv, ranks, sizeof(ranks), digits, sizeof(digits));
 	if (posix_spawn_file_actions_init(&fa) != 0) {
 		snprintf(message, message_cap, "out of memory");
 		return PC_ENOMEM;
@@ -217,62 +309,17 @@ static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, 
 		rc = PC_ENOMEM;
 		goto out_destroy_fa;
 	}
-	/* A new session (the job's process container), default signal handling and an empty
-	 * mask: the gateway blocks SIGINT/SIGTERM in its threads and ignores SIGPIPE, and
-	 * mpirun must not inherit either. */
-	sigemptyset(&none);
-	sigemptyset(&dflt);
-	sigaddset(&dflt, SIGPIPE);
-	sigaddset(&dflt, SIGINT);
-	sigaddset(&dflt, SIGTERM);
-	sigaddset(&dflt, SIGCHLD);
 	logfd = open_job_log(s, job->id);
-	if (posix_spawnattr_setsigmask(&attr, &none) ||
-	    posix_spawnattr_setsigdefault(&attr, &dflt) ||
-	    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-						POSIX_SPAWN_SETSIGDEF) ||
-	    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) ||
-	    (logfd >= 0 && (posix_spawn_file_actions_adddup2(&fa, logfd, 1) ||
-			    posix_spawn_file_actions_adddup2(&fa, logfd, 2)))) {
+	rc = spawn_setup(&fa, &attr, logfd);
+	if (rc != PC_OK) {
 		snprintf(message, message_cap, "cannot prepare the mpirun process");
-		rc = PC_ENOMEM;
 		goto out_close_log;
 	}
-
-	pthread_mutex_lock(&l->lock);
-	err = posix_spawnp(&pid, "mpirun", &fa, &attr, (char *const *)argv, environ);
-	if (err != 0) {
-		pthread_mutex_unlock(&l->lock);
-		snprintf(message, message_cap, "cannot start mpirun: %s", strerror(err));
+	rc = spawn_tracked(s->backend, job, &fa, &attr, argv, &pid, &start, message, message_cap);
+	if (rc != PC_OK)
 		goto out_close_log;
-	}
-	if (procid_stat(pid, &pi) != PC_OK)
-		pi.start_ticks = 0; /* exited already; the reaper will see it */
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct child *k = realloc(l->kids, cap * sizeof(*k));
-
-		if (!k) {
-			/* Cannot track it: stop it rather than leave an unwatched job. */
-			kill(-pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			pthread_mutex_unlock(&l->lock);
-			snprintf(message, message_cap, "out of memory");
-			rc = PC_ENOMEM;
-			goto out_close_log;
-		}
-		l->kids = k;
-		l->cap = cap;
-	}
-	memset(&l->kids[l->n], 0, sizeof(l->kids[l->n]));
-	l->kids[l->n].pid = pid;
-	l->kids[l->n].start = pi.start_ticks;
-	memcpy(l->kids[l->n].job_id, job->id, sizeof(l->kids[l->n].job_id));
-	l->n++;
-	pthread_mutex_unlock(&l->lock);
-	snprintf(sched_job_id, id_cap, "%d:%llu", (int)pid, pi.start_ticks);
+	snprintf(sched_job_id, id_cap, "%d:%llu", (int)pid, start);
 	log_info("job %s: started mpirun -np %s (pid %d)", job->id, ranks, (int)pid);
-	rc = PC_OK;
 out_close_log:
 	if (logfd >= 0)
 		close(logfd);

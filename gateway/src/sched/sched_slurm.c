@@ -245,41 +245,20 @@ static pc_err find_submitted(struct slurm *sl, const char *name, char *sched_job
 }
 
 /*
- * sbatch --parsable --job-name picluster-<id> -n R [--output O] [-p P] [-t T] [-A A] EXTRA
+ * The sbatch command line of a job, in a new array the caller frees (NULL when out of
+ * memory); the strings stay owned by the caller and s:
+ * sbatch --parsable --job-name NAME -n R [--output O] [-p P] [-t T] [-A A] EXTRA
  *        SCRIPT --digits N --job-id ID --redis URL --store URL [--key-prefix P]
- * --parsable prints "JOBID" or "JOBID;CLUSTER" on success.
  */
-static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, size_t id_cap,
-			   char *message, size_t message_cap)
+static const char **sbatch_argv(const sched *s, const struct job *job, const char *name,
+				const char *ntasks, const char *digits)
 {
-	struct slurm *sl = s->backend;
-	char name[JOB_ID_LEN + 16], ntasks[16], digits[32];
-	const char **argv;
-	struct slurm_cmd_result res;
+	const struct slurm *sl = s->backend;
+	const char **argv = calloc(32 + sl->n_extra, sizeof(*argv));
 	size_t n = 0;
-	pc_err rc;
 
-	/* An earlier sbatch for this job whose answer was lost (timed out, controller
-	 * unreachable; in this process or in a gateway that died since) may still have been
-	 * queued: the controller reads requests from its socket backlog when it wakes up. Slurm
-	 * itself remembers it by name, so every submission looks there first and adopts a live
-	 * job instead of starting a second (one squeue call, a few ms). */
-	snprintf(name, sizeof(name), SLURM_JOB_NAME_PREFIX "%s", job->id);
-	rc = find_submitted(sl, name, sched_job_id, id_cap);
-	if (rc == PC_OK) {
-		log_info("job %s: an earlier sbatch did submit it: Slurm job %s", job->id,
-			 sched_job_id);
-		return PC_OK;
-	}
-	if (rc != PC_ENOTFOUND) {
-		snprintf(message, message_cap, "squeue could not reach Slurm");
-		return rc;
-	}
-	snprintf(ntasks, sizeof(ntasks), "%u", s->cfg.ranks);
-	snprintf(digits, sizeof(digits), "%" PRIu64, job->digits);
-	argv = calloc(32 + sl->n_extra, sizeof(*argv));
 	if (!argv)
-		return PC_ENOMEM;
+		return NULL;
 	argv[n++] = "sbatch";
 	argv[n++] = "--parsable";
 	argv[n++] = "--job-name";
@@ -318,11 +297,24 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 		argv[n++] = s->cfg.key_prefix;
 	}
 	argv[n] = NULL;
+	return argv;
+}
+
+/*
+ * Runs sbatch and reads its answer: --parsable prints "JOBID" or "JOBID;CLUSTER" on success.
+ * PC_ESCHED with message filled when Slurm refused the job, PC_EUNAVAILABLE when it could not
+ * be reached (the job may be submitted again).
+ */
+static pc_err run_sbatch(struct slurm *sl, const struct job *job, const char **argv,
+			 char *sched_job_id, size_t id_cap, char *message, size_t message_cap)
+{
+	struct slurm_cmd_result res;
+	pc_err rc;
 
 	rc = slurm_cmd_run(sl->sbatch, (char *const *)argv, sl->envp, SUBMIT_TIMEOUT_MS, &res);
 	if (rc != PC_OK) {
 		snprintf(message, message_cap, "could not run sbatch: %s", strerror(errno));
-		goto out_free_argv;
+		return rc;
 	}
 	if (res.timed_out) {
 		snprintf(message, message_cap, "sbatch did not finish within %d s",
@@ -355,7 +347,40 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 	log_info("job %s: submitted as Slurm job %s", job->id, sched_job_id);
 out_clear:
 	slurm_cmd_result_clear(&res);
-out_free_argv:
+	return rc;
+}
+
+/* Adopts a live Slurm job an earlier sbatch started for this job, else runs sbatch. */
+static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, size_t id_cap,
+			   char *message, size_t message_cap)
+{
+	struct slurm *sl = s->backend;
+	char name[JOB_ID_LEN + 16], ntasks[16], digits[32];
+	const char **argv;
+	pc_err rc;
+
+	/* An earlier sbatch for this job whose answer was lost (timed out, controller
+	 * unreachable; in this process or in a gateway that died since) may still have been
+	 * queued: the controller reads requests from its socket backlog when it wakes up. Slurm
+	 * itself remembers it by name, so every submission looks there first and adopts a live
+	 * job instead of starting a second (one squeue call, a few ms). */
+	snprintf(name, sizeof(name), SLURM_JOB_NAME_PREFIX "%s", job->id);
+	rc = find_submitted(sl, name, sched_job_id, id_cap);
+	if (rc == PC_OK) {
+		log_info("job %s: an earlier sbatch did submit it: Slurm job %s", job->id,
+			 sched_job_id);
+		return PC_OK;
+	}
+	if (rc != PC_ENOTFOUND) {
+		snprintf(message, message_cap, "squeue could not reach Slurm");
+		return rc;
+	}
+	snprintf(ntasks, sizeof(ntasks), "%u", s->cfg.ranks);
+	snprintf(digits, sizeof(digits), "%" PRIu64, job->digits);
+	argv = sbatch_argv(s, job, name, ntasks, digits);
+	if (!argv)
+		return PC_ENOMEM;
+	rc = run_sbatch(sl, job, argv, sched_job_id, id_cap, message, message_cap);
 	free(argv);
 	return rc;
 }

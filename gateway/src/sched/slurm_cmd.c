@@ -61,33 +61,39 @@ static void exec_child(const char *path, char *const argv[], char *const envp[],
 	_exit(127);
 }
 
-pc_err slurm_cmd_run(const char *path, char *const argv[], char *const envp[], int timeout_ms,
-		     struct slurm_cmd_result *res)
+/* Ends the child and its process group at once (a deadline passed, or memory ran out). */
+static void kill_child(pid_t pid)
 {
-	int out_pipe[2], err_pipe[2];
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+}
+
+/* Keeps what fits of a stderr chunk in res->err (Slurm's messages are short; the rest is
+ * dropped). */
+static void err_append(struct slurm_cmd_result *res, size_t *err_len, const char *chunk, size_t got)
+{
+	size_t take = got;
+
+	if (*err_len + 1 >= sizeof(res->err))
+		return;
+	if (take > sizeof(res->err) - 1 - *err_len)
+		take = sizeof(res->err) - 1 - *err_len;
+	memcpy(res->err + *err_len, chunk, take);
+	*err_len += take;
+	res->err[*err_len] = '\0';
+}
+
+/*
+ * Reads the child's stdout (into res->out) and stderr (into res->err) until both pipes close,
+ * or kills the child when the deadline passes or memory runs out (res->timed_out). Closes
+ * both descriptors.
+ */
+static void collect_output(pid_t pid, int out_fd, int err_fd, int64_t deadline,
+			   struct slurm_cmd_result *res)
+{
+	struct pollfd pfd[2] = {{.fd = out_fd, .events = POLLIN}, {.fd = err_fd, .events = POLLIN}};
 	size_t out_cap = 0, err_len = 0;
-	int64_t deadline = pc_monotonic_ms() + timeout_ms;
-	int status;
-	pid_t pid;
-	pc_err rc = PC_EIO;
 
-	memset(res, 0, sizeof(*res));
-	res->exit_code = -1;
-	if (pipe2(out_pipe, O_CLOEXEC) != 0)
-		return PC_EIO;
-	if (pipe2(err_pipe, O_CLOEXEC) != 0)
-		goto out_close_out;
-	pid = fork();
-	if (pid < 0)
-		goto out_close_err;
-	if (pid == 0)
-		exec_child(path, argv, envp, out_pipe[1], err_pipe[1]);
-	close(out_pipe[1]);
-	close(err_pipe[1]);
-	out_pipe[1] = err_pipe[1] = -1;
-
-	struct pollfd pfd[2] = {{.fd = out_pipe[0], .events = POLLIN},
-				{.fd = err_pipe[0], .events = POLLIN}};
 	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
 		int64_t left = deadline - pc_monotonic_ms();
 		char chunk[4096];
@@ -95,8 +101,7 @@ pc_err slurm_cmd_run(const char *path, char *const argv[], char *const envp[], i
 
 		if (left <= 0) {
 			res->timed_out = true;
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
+			kill_child(pid);
 			break;
 		}
 		n = poll(pfd, 2, (int)left);
@@ -118,22 +123,23 @@ pc_err slurm_cmd_run(const char *path, char *const argv[], char *const envp[], i
 			if (i == 0 &&
 			    !buf_append(&res->out, &res->out_len, &out_cap, chunk, (size_t)got)) {
 				res->timed_out = true; /* out of memory: give up on the child */
-				kill(-pid, SIGKILL);
-				kill(pid, SIGKILL);
-			} else if (i == 1 && err_len + 1 < sizeof(res->err)) {
-				size_t take = (size_t)got;
-
-				if (take > sizeof(res->err) - 1 - err_len)
-					take = sizeof(res->err) - 1 - err_len;
-				memcpy(res->err + err_len, chunk, take);
-				err_len += take;
-				res->err[err_len] = '\0';
+				kill_child(pid);
+			} else if (i == 1) {
+				err_append(res, &err_len, chunk, (size_t)got);
 			}
 		}
 	}
 	for (int i = 0; i < 2; i++)
 		if (pfd[i].fd >= 0)
 			close(pfd[i].fd);
+}
+
+/* Waits for the child to end and records its exit code: 128 + the signal when one killed it,
+ * -1 when the wait failed. */
+static void wait_exit(pid_t pid, const char *path, struct slurm_cmd_result *res)
+{
+	int status;
+
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			status = -1;
@@ -148,6 +154,31 @@ pc_err slurm_cmd_run(const char *path, char *const argv[], char *const envp[], i
 		res->exit_code = 128 + WTERMSIG(status);
 	if (res->exit_code == 127 && !res->err[0])
 		snprintf(res->err, sizeof(res->err), "could not execute %s", path);
+}
+
+pc_err slurm_cmd_run(const char *path, char *const argv[], char *const envp[], int timeout_ms,
+		     struct slurm_cmd_result *res)
+{
+	int out_pipe[2], err_pipe[2];
+	int64_t deadline = pc_monotonic_ms() + timeout_ms;
+	pid_t pid;
+	pc_err rc = PC_EIO;
+
+	memset(res, 0, sizeof(*res));
+	res->exit_code = -1;
+	if (pipe2(out_pipe, O_CLOEXEC) != 0)
+		return PC_EIO;
+	if (pipe2(err_pipe, O_CLOEXEC) != 0)
+		goto out_close_out;
+	pid = fork();
+	if (pid < 0)
+		goto out_close_err;
+	if (pid == 0)
+		exec_child(path, argv, envp, out_pipe[1], err_pipe[1]);
+	close(out_pipe[1]);
+	close(err_pipe[1]);
+	collect_output(pid, out_pipe[0], err_pipe[0], deadline, res);
+	wait_exit(pid, path, res);
 	return PC_OK;
 out_close_err:
 	close(err_pipe[0]);
