@@ -391,47 +391,45 @@ static pc_err open_store(struct pi_job *job, const struct pi_args *args)
 	return e;
 }
 
-enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args *args, char *err,
-				      size_t errcap)
+/* A new job for args (not yet connected to anything); NULL with err set when out of memory
+ * or a lock cannot be made. */
+static struct pi_job *job_new(const struct pi_args *args, char *err, size_t errcap)
 {
-	enum pi_job_start_result res = PI_JOB_FAILED;
-	struct job_update upd;
-	struct pi_job *job;
-	pc_err e;
+	struct pi_job *job = calloc(1, sizeof(*job));
 
-	*out = NULL;
-	err[0] = '\0';
-	if (!job_id_is_valid(args->job_id)) {
-		snprintf(err, errcap, "--job-id: '%s' is not a job id (a lowercase UUIDv4)",
-			 args->job_id);
-		return PI_JOB_BAD_ARGS;
-	}
-	job = calloc(1, sizeof(*job));
 	if (job == NULL) {
 		snprintf(err, errcap, "out of memory");
-		return PI_JOB_FAILED;
+		return NULL;
 	}
 	if (pthread_mutex_init(&job->lock, NULL) != 0) {
 		free(job);
 		snprintf(err, errcap, "cannot create a mutex");
-		return PI_JOB_FAILED;
+		return NULL;
 	}
 	if (pthread_cond_init(&job->wake, NULL) != 0) {
 		pthread_mutex_destroy(&job->lock);
 		free(job);
 		snprintf(err, errcap, "cannot create a condition variable");
-		return PI_JOB_FAILED;
+		return NULL;
 	}
 	snprintf(job->id, sizeof(job->id), "%s", args->job_id);
 	job->retry_s = args->redis_retry_s;
 	job->seed = (unsigned)getpid() ^ (unsigned)time(NULL);
 	job->redis_url = args->redis_url;
 	job->key_prefix = args->key_prefix;
-	e = open_store(job, args);
+	return job;
+}
+
+/* Connects to Redis and opens the object store (twice: the watcher has its own handle). A
+ * store that cannot be opened sets the job errored. */
+static enum pi_job_start_result open_stores(struct pi_job *job, const struct pi_args *args,
+					    char *err, size_t errcap)
+{
+	pc_err e = open_store(job, args);
+
 	if (e != PC_OK) {
 		snprintf(err, errcap, "--redis %s: %s", args->redis_url, pc_strerror(e));
-		res = e == PC_EINVAL ? PI_JOB_BAD_ARGS : PI_JOB_FAILED;
-		goto out_free;
+		return e == PC_EINVAL ? PI_JOB_BAD_ARGS : PI_JOB_FAILED;
 	}
 	e = objstore_open(&job->os, args->store_url);
 	if (e == PC_OK)
@@ -440,16 +438,21 @@ enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args 
 		/* The store logged the detail; it has no handle to carry it. */
 		snprintf(err, errcap, "--store %s: %s", args->store_url, pc_strerror(e));
 		set_errored(job, JOB_QUEUED, store_error_code(e, "store_unavailable"), err);
-		res = e == PC_EINVAL ? PI_JOB_BAD_ARGS : PI_JOB_FAILED;
-		goto out_free;
+		return e == PC_EINVAL ? PI_JOB_BAD_ARGS : PI_JOB_FAILED;
 	}
-	e = job_result_object_name(job->id, job->object, sizeof(job->object));
-	if (e != PC_OK) {
-		snprintf(err, errcap, "no object name for job %s", job->id);
-		goto out_free;
-	}
-	/* The race that makes duplicates harmless: only one run moves queued -> running, and it
-	 * records who it is in the same move, so the reconciler judges the compute that runs. */
+	return PI_JOB_GO;
+}
+
+/*
+ * Moves the job queued -> running. The race that makes duplicates harmless: only one run
+ * moves queued -> running, and it records who it is in the same move, so the reconciler
+ * judges the compute that runs.
+ */
+static enum pi_job_start_result claim(struct pi_job *job, char *err, size_t errcap)
+{
+	struct job_update upd;
+	pc_err e;
+
 	memset(&upd, 0, sizeof(upd));
 	if (sched_identity(job) == 0) {
 		upd.set_sched = true;
@@ -459,19 +462,26 @@ enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args 
 		fprintf(stderr, "pi-compute: job %s: cannot tell which process runs it\n", job->id);
 	}
 	e = move(job, JOB_RUNNING, JOB_QUEUED, &upd, "starting", NULL);
-	if (e == PC_ECONFLICT || e == PC_ENOTFOUND) {
-		res = PI_JOB_SKIP;
-		goto out_free;
-	}
+	if (e == PC_ECONFLICT || e == PC_ENOTFOUND)
+		return PI_JOB_SKIP;
 	if (e != PC_OK) {
 		snprintf(err, errcap, "job %s: cannot start it: %s", job->id, pc_strerror(e));
-		goto out_free;
+		return PI_JOB_FAILED;
 	}
+	return PI_JOB_GO;
+}
+
+/* Opens what the running job writes through: the SHA-256, the store's writer for the result
+ * object, and the watcher thread. A failure sets the job errored. */
+static pc_err open_output(struct pi_job *job, char *err, size_t errcap)
+{
+	pc_err e;
+
 	job->md = EVP_MD_CTX_new();
 	if (job->md == NULL || EVP_DigestInit_ex(job->md, EVP_sha256(), NULL) != 1) {
 		snprintf(err, errcap, "SHA-256 unavailable");
 		set_errored(job, JOB_RUNNING, "internal", err);
-		goto out_free;
+		return PC_EINTERNAL;
 	}
 	e = objstore_writer_open(job->os, job->object, &job->w);
 	if (e != PC_OK) {
@@ -480,16 +490,50 @@ enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args 
 		snprintf(what, sizeof(what), "cannot write %s to the store", job->object);
 		describe(err, errcap, what, e, objstore_errmsg(job->os));
 		set_errored(job, JOB_RUNNING, store_error_code(e, "store_write"), err);
-		goto out_free;
+		return e;
 	}
 	if (pthread_create(&job->watcher, NULL, watch, job) != 0) {
 		snprintf(err, errcap, "cannot start the cancel watcher");
 		objstore_writer_abort(job->w);
 		job->w = NULL;
 		set_errored(job, JOB_RUNNING, "internal", err);
-		goto out_free;
+		return PC_EINTERNAL;
 	}
 	job->watcher_started = true;
+	return PC_OK;
+}
+
+enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args *args, char *err,
+				      size_t errcap)
+{
+	enum pi_job_start_result res;
+	struct pi_job *job;
+
+	*out = NULL;
+	err[0] = '\0';
+	if (!job_id_is_valid(args->job_id)) {
+		snprintf(err, errcap, "--job-id: '%s' is not a job id (a lowercase UUIDv4)",
+			 args->job_id);
+		return PI_JOB_BAD_ARGS;
+	}
+	job = job_new(args, err, errcap);
+	if (job == NULL)
+		return PI_JOB_FAILED;
+	res = open_stores(job, args, err, errcap);
+	if (res != PI_JOB_GO)
+		goto out_free;
+	if (job_result_object_name(job->id, job->object, sizeof(job->object)) != PC_OK) {
+		snprintf(err, errcap, "no object name for job %s", job->id);
+		res = PI_JOB_FAILED;
+		goto out_free;
+	}
+	res = claim(job, err, errcap);
+	if (res != PI_JOB_GO)
+		goto out_free;
+	if (open_output(job, err, errcap) != PC_OK) {
+		res = PI_JOB_FAILED;
+		goto out_free;
+	}
 	*out = job;
 	return PI_JOB_GO;
 out_free:

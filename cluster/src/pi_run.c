@@ -70,134 +70,188 @@ static int out_digits(void *ctx, const void *buf, size_t len)
 	return 0; /* keep draining the other ranks even after a failure */
 }
 
+/* One attempt's shared state: its sizes, this rank's place, and the clock of its phases. */
+struct attempt {
+	uint64_t digits; /* decimals asked for */
+	unsigned guard;	 /* guard digits of this attempt */
+	uint64_t dec;	 /* digits + guard: decimals computed */
+	uint64_t bits;	 /* working precision in bits for dec decimals */
+	int rank, size;	 /* this rank in comm */
+	MPI_Comm comm;
+	const struct pi_run_hooks *hooks;
+	struct pi_timings *t;
+	double lap_start; /* when the current phase began */
+};
+
+/* Ends the current phase: records its time as `phase` and starts the next one. */
+static void lap(struct attempt *a, enum pi_phase phase)
+{
+	double now = pi_report_now();
+
+	a->t->phase[phase] = now - a->lap_start;
+	a->lap_start = now;
+}
+
+/* Series: this rank's range of terms, balanced by cost; only the last range skips P. */
+static void series_phase(struct attempt *a, uint64_t terms, struct pi_partial *x)
+{
+	uint64_t *bounds = calloc((size_t)a->size + 1, sizeof(*bounds));
+	struct pi_series_options opts;
+
+	if (bounds == NULL)
+		die(a->comm, "out of memory");
+	pi_ranges_split(terms, a->size, bounds);
+	pi_series_options_default(&opts);
+	if (a->rank == 0 && a->hooks->progress != NULL) {
+		opts.progress = on_series_progress;
+		opts.progress_ctx = (void *)a->hooks;
+	}
+	pi_partial_init(x);
+	if (pi_series_compute(x, bounds[a->rank], bounds[a->rank + 1], a->rank != a->size - 1,
+			      &opts) != 0)
+		die(a->comm, "out of memory for the factor sieve");
+	free(bounds);
+	lap(a, PI_PHASE_SERIES);
+}
+
+/*
+ * sqrt(10005) and the division: F = the fraction of pi, on every rank; x is consumed.
+ * sqrt(10005) needs no series result: rank 1 leaves the combine first and does it while rank
+ * 0 merges and divides. The sqrt rank's handing over of R (it waits until rank 0 is ready for
+ * it) counts as division time.
+ */
+static void final_phase(struct attempt *a, struct pi_partial *x, mpz_t F)
+{
+	int sqrt_rank = a->size > 1 ? 1 : 0;
+	mpz_t R, V;
+
+	mpz_inits(R, V, NULL);
+	if (a->rank == sqrt_rank)
+		pi_final_sqrt(R, a->bits);
+	lap(a, PI_PHASE_SQRT);
+
+	if (a->rank == sqrt_rank && a->rank != 0) {
+		pi_bigmsg_send_mpz(R, 0, TAG_SQRT, a->comm);
+		mpz_clear(R);
+		mpz_init(R);
+	}
+	if (a->rank == 0) {
+		mpz_set_ui(x->P, 0);
+		mpz_realloc2(x->P, 1);
+		pi_final_divide(V, x->Q, x->T, a->bits);
+		pi_partial_clear(x);
+		pi_partial_init(x);
+		if (sqrt_rank != 0)
+			pi_bigmsg_recv_mpz(R, sqrt_rank, TAG_SQRT, a->comm);
+		if (pi_final_fraction(F, R, V, a->bits) != 0)
+			die(a->comm, "internal check failed: the integer part is not 3");
+	}
+	mpz_clears(R, V, NULL);
+	pi_partial_clear(x);
+	pi_bigmsg_bcast_mpz(F, 0, a->comm);
+	lap(a, PI_PHASE_DIVISION);
+	phase_done(a->hooks, a->rank, PI_PHASE_DIVISION);
+}
+
+/*
+ * Conversion: each rank its stretch of decimals of F (start[r], len[r]; the last of `*pieces`
+ * stretches ends in the guard digits). *piece is this rank's stretch (malloc'd, NULL when it
+ * has none). Returns nonzero on every rank when the guard digits leave the truncation open.
+ */
+static int conversion_phase(struct attempt *a, const mpz_t F, uint64_t *start, uint64_t *len,
+			    int *pieces, char **piece)
+{
+	unsigned min_piece = MIN_PIECE > 2 * a->guard ? MIN_PIECE : 2 * a->guard;
+	int ambiguous = 0;
+
+	*piece = NULL;
+	*pieces = pi_final_plan(a->dec, a->size, min_piece, start, len);
+	if (len[a->rank] > 0) {
+		*piece = malloc(len[a->rank] + PI_FINAL_PIECE_PAD);
+		if (*piece == NULL)
+			die(a->comm, "out of memory for the digits");
+		if (pi_final_piece(*piece, F, a->bits, start[a->rank], len[a->rank]) != 0)
+			die(a->comm, "decimal conversion failed");
+		if (a->rank == *pieces - 1)
+			ambiguous =
+			    pi_final_is_ambiguous(*piece + len[a->rank] - a->guard, a->guard);
+	}
+	MPI_Bcast(&ambiguous, 1, MPI_INT, *pieces - 1, a->comm);
+	return ambiguous;
+}
+
+/* Output: rank 0 writes its piece (and frees it), then receives the others in order. Returns
+ * the sink's first failure on rank 0, PC_OK elsewhere. */
+static pc_err output_phase(struct attempt *a, char **piece, const uint64_t *len, int pieces)
+{
+	struct out_state o = {a->hooks, a->digits, PC_OK};
+
+	if (a->rank == 0) {
+		out_bytes(&o, "3.", 2);
+		out_digits(&o, *piece, (size_t)len[0]);
+		free(*piece);
+		*piece = NULL;
+		for (int r = 1; r < pieces; r++)
+			if (pi_bigmsg_recv_bytes(r, TAG_PIECE, a->comm, out_digits, &o) != 0)
+				die(a->comm, "receiving digits failed");
+		out_bytes(&o, "\n", 1);
+	} else if (len[a->rank] > 0) {
+		pi_bigmsg_send_bytes(*piece, len[a->rank], OUT_CHUNK, 0, TAG_PIECE, a->comm);
+	}
+	lap(a, PI_PHASE_WRITE);
+	return o.failed;
+}
+
 /* One attempt with `guard` guard digits: 0 done, 1 ambiguous (try again); *out_err is the
  * sink's failure on rank 0 (PC_OK otherwise). */
 static int attempt(uint64_t digits, unsigned guard, const struct pi_run_hooks *hooks, MPI_Comm comm,
 		   struct pi_run_result *res, pc_err *out_err)
 {
-	uint64_t dec = digits + guard, B = pi_final_bits(dec), terms = pi_series_terms(dec);
-	uint64_t *bounds, *start, *len;
-	struct pi_series_options opts;
+	struct attempt a = {.digits = digits,
+			    .guard = guard,
+			    .dec = digits + guard,
+			    .comm = comm,
+			    .hooks = hooks,
+			    .t = &res->timings};
+	uint64_t *start, *len;
 	struct pi_partial x;
-	struct pi_timings *t = &res->timings;
-	mpz_t R, V, F;
+	mpz_t F;
 	char *piece = NULL;
-	int rank, size, pieces, sqrt_rank, ambiguous = 0, rc = 0;
-	double t0, now;
+	int pieces, rc = 0;
+	double t0;
 
 	*out_err = PC_OK;
-	MPI_Comm_rank(comm, &rank);
-	MPI_Comm_size(comm, &size);
-	memset(t, 0, sizeof(*t));
-	res->terms = terms;
+	MPI_Comm_rank(comm, &a.rank);
+	MPI_Comm_size(comm, &a.size);
+	a.bits = pi_final_bits(a.dec);
+	memset(a.t, 0, sizeof(*a.t));
+	res->terms = pi_series_terms(a.dec);
 	res->guard = guard;
-	bounds = calloc((size_t)size + 1, sizeof(*bounds));
-	start = calloc((size_t)size, sizeof(*start));
-	len = calloc((size_t)size, sizeof(*len));
-	if (bounds == NULL || start == NULL || len == NULL)
+	start = calloc((size_t)a.size, sizeof(*start));
+	len = calloc((size_t)a.size, sizeof(*len));
+	if (start == NULL || len == NULL)
 		die(comm, "out of memory");
-	t0 = now = pi_report_now();
+	t0 = a.lap_start = pi_report_now();
 
-	/* Series: this rank's range, balanced by cost; only the last range skips P. */
-	pi_ranges_split(terms, size, bounds);
-	pi_series_options_default(&opts);
-	if (rank == 0 && hooks->progress != NULL) {
-		opts.progress = on_series_progress;
-		opts.progress_ctx = (void *)hooks;
+	series_phase(&a, res->terms, &x);
+	pi_combine(&x, comm); /* log2(size) rounds */
+	lap(&a, PI_PHASE_COMBINE);
+	phase_done(hooks, a.rank, PI_PHASE_COMBINE);
+
+	mpz_init(F);
+	final_phase(&a, &x, F);
+	rc = conversion_phase(&a, F, start, len, &pieces, &piece);
+	mpz_clear(F);
+	lap(&a, PI_PHASE_CONVERSION);
+	phase_done(hooks, a.rank, PI_PHASE_CONVERSION);
+	if (rc == 0) {
+		*out_err = output_phase(&a, &piece, len, pieces);
+		a.t->total = pi_report_now() - t0;
 	}
-	pi_partial_init(&x);
-	if (pi_series_compute(&x, bounds[rank], bounds[rank + 1], rank != size - 1, &opts) != 0)
-		die(comm, "out of memory for the factor sieve");
-	t->phase[PI_PHASE_SERIES] = pi_report_now() - now;
-	now = pi_report_now();
-
-	/* Combine in log2(size) rounds. */
-	pi_combine(&x, comm);
-	t->phase[PI_PHASE_COMBINE] = pi_report_now() - now;
-	now = pi_report_now();
-	phase_done(hooks, rank, PI_PHASE_COMBINE);
-
-	/* sqrt(10005) needs no series result: rank 1 leaves the combine first and does it
-	 * while rank 0 merges and divides. */
-	mpz_inits(R, V, F, NULL);
-	sqrt_rank = size > 1 ? 1 : 0;
-	if (rank == sqrt_rank)
-		pi_final_sqrt(R, B);
-	t->phase[PI_PHASE_SQRT] = pi_report_now() - now;
-	now = pi_report_now();
-
-	/* Division on rank 0, then F to everyone for the conversion. The sqrt rank's handing
-	 * over of R (it waits until rank 0 is ready for it) counts here. */
-	if (rank == sqrt_rank && rank != 0) {
-		pi_bigmsg_send_mpz(R, 0, TAG_SQRT, comm);
-		mpz_clear(R);
-		mpz_init(R);
-	}
-	if (rank == 0) {
-		mpz_set_ui(x.P, 0);
-		mpz_realloc2(x.P, 1);
-		pi_final_divide(V, x.Q, x.T, B);
-		pi_partial_clear(&x);
-		pi_partial_init(&x);
-		if (sqrt_rank != 0)
-			pi_bigmsg_recv_mpz(R, sqrt_rank, TAG_SQRT, comm);
-		if (pi_final_fraction(F, R, V, B) != 0)
-			die(comm, "internal check failed: the integer part is not 3");
-		mpz_clears(R, V, NULL);
-		mpz_inits(R, V, NULL);
-	}
-	pi_partial_clear(&x);
-	pi_bigmsg_bcast_mpz(F, 0, comm);
-	t->phase[PI_PHASE_DIVISION] = pi_report_now() - now;
-	now = pi_report_now();
-	phase_done(hooks, rank, PI_PHASE_DIVISION);
-
-	/* Conversion: each rank its stretch of digits; the last piece ends in the guard digits. */
-	pieces =
-	    pi_final_plan(dec, size, MIN_PIECE > 2 * guard ? MIN_PIECE : 2 * guard, start, len);
-	if (len[rank] > 0) {
-		piece = malloc(len[rank] + PI_FINAL_PIECE_PAD);
-		if (piece == NULL)
-			die(comm, "out of memory for the digits");
-		if (pi_final_piece(piece, F, B, start[rank], len[rank]) != 0)
-			die(comm, "decimal conversion failed");
-		if (rank == pieces - 1)
-			ambiguous = pi_final_is_ambiguous(piece + len[rank] - guard, guard);
-	}
-	mpz_clears(R, V, F, NULL);
-	MPI_Bcast(&ambiguous, 1, MPI_INT, pieces - 1, comm);
-	t->phase[PI_PHASE_CONVERSION] = pi_report_now() - now;
-	now = pi_report_now();
-	phase_done(hooks, rank, PI_PHASE_CONVERSION);
-	if (ambiguous) {
-		rc = 1;
-		goto out;
-	}
-
-	/* Output: rank 0 writes its piece, then receives the others in order. */
-	if (rank == 0) {
-		struct out_state o = {hooks, digits, PC_OK};
-
-		out_bytes(&o, "3.", 2);
-		out_digits(&o, piece, (size_t)len[0]);
-		free(piece);
-		piece = NULL;
-		for (int r = 1; r < pieces; r++)
-			if (pi_bigmsg_recv_bytes(r, TAG_PIECE, comm, out_digits, &o) != 0)
-				die(comm, "receiving digits failed");
-		out_bytes(&o, "\n", 1);
-		*out_err = o.failed;
-	} else if (len[rank] > 0) {
-		pi_bigmsg_send_bytes(piece, len[rank], OUT_CHUNK, 0, TAG_PIECE, comm);
-	}
-	t->phase[PI_PHASE_WRITE] = pi_report_now() - now;
-	t->total = pi_report_now() - t0;
-out:
 	free(piece);
-	free(bounds);
 	free(start);
 	free(len);
-	return rc;
+	return rc != 0;
 }
 
 pc_err pi_run(uint64_t digits, unsigned guard, const struct pi_run_hooks *hooks, MPI_Comm comm,

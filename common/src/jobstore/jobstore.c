@@ -236,6 +236,52 @@ static void arg_field(struct jobstore_args *a, const char *s, size_t cap)
 	a->n++;
 }
 
+/* The result fields (result_object, result_bytes, result_sha256) as field/value arguments;
+ * `bytes` holds the number's text and must live until the call. */
+static void arg_result(struct jobstore_args *a, char bytes[24], const char *object, uint64_t nbytes,
+		       const char *sha256)
+{
+	snprintf(bytes, 24, "%" PRIu64, nbytes);
+	jobstore_arg(a, "result_object");
+	arg_field(a, object, JOB_OBJECT_MAX);
+	jobstore_arg(a, "result_bytes");
+	jobstore_arg(a, bytes);
+	jobstore_arg(a, "result_sha256");
+	arg_field(a, sha256, JOB_SHA256_HEX + 1);
+}
+
+/* The error fields (error_code, error_message) as field/value arguments. */
+static void arg_error(struct jobstore_args *a, const char *code, const char *message)
+{
+	jobstore_arg(a, "error_code");
+	arg_field(a, code, JOB_ERROR_CODE_MAX);
+	jobstore_arg(a, "error_message");
+	arg_field(a, message, JOB_ERROR_MESSAGE_MAX);
+}
+
+/* The scheduler fields (sched_name, sched_job_id) as field/value arguments. */
+static void arg_sched(struct jobstore_args *a, const char *name, const char *job_id)
+{
+	jobstore_arg(a, "sched_name");
+	arg_field(a, name, JOB_SCHED_NAME_MAX);
+	jobstore_arg(a, "sched_job_id");
+	arg_field(a, job_id, JOB_SCHED_ID_MAX);
+}
+
+/* Maps the create script's status word. */
+static pc_err create_status(const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_STRING)
+		return PC_EPROTO;
+	if (strcmp(r->str, "OK") == 0)
+		return PC_OK;
+	if (strcmp(r->str, "EXISTS") == 0)
+		return PC_EEXISTS;
+	if (strcmp(r->str, "FULL") == 0)
+		return PC_EFULL;
+	return PC_EPROTO;
+}
+
 pc_err jobstore_job_create(jobstore *st, const struct job *job, uint64_t max_queued)
 {
 	char key[JOBSTORE_KEY_MAX], maxq[24], created[24], updated[24], digits[24], token[48];
@@ -284,41 +330,17 @@ pc_err jobstore_job_create(jobstore *st, const struct job *job, uint64_t max_que
 	jobstore_arg(&a, "0");
 	jobstore_arg(&a, "progress");
 	jobstore_arg(&a, "0");
-	if (job->has_result) {
-		snprintf(bytes, sizeof(bytes), "%" PRIu64, job->result_bytes);
-		jobstore_arg(&a, "result_object");
-		arg_field(&a, job->result_object, JOB_OBJECT_MAX);
-		jobstore_arg(&a, "result_bytes");
-		jobstore_arg(&a, bytes);
-		jobstore_arg(&a, "result_sha256");
-		arg_field(&a, job->result_sha256, JOB_SHA256_HEX + 1);
-	}
-	if (job->has_error) {
-		jobstore_arg(&a, "error_code");
-		arg_field(&a, job->error_code, JOB_ERROR_CODE_MAX);
-		jobstore_arg(&a, "error_message");
-		arg_field(&a, job->error_message, JOB_ERROR_MESSAGE_MAX);
-	}
-	if (job->sched_name[0]) {
-		jobstore_arg(&a, "sched_name");
-		arg_field(&a, job->sched_name, JOB_SCHED_NAME_MAX);
-		jobstore_arg(&a, "sched_job_id");
-		arg_field(&a, job->sched_job_id, JOB_SCHED_ID_MAX);
-	}
+	if (job->has_result)
+		arg_result(&a, bytes, job->result_object, job->result_bytes, job->result_sha256);
+	if (job->has_error)
+		arg_error(&a, job->error_code, job->error_message);
+	if (job->sched_name[0])
+		arg_sched(&a, job->sched_name, job->sched_job_id);
 	err = jobstore_eval(st, JOBSTORE_SCRIPT_CREATE, a.n, a.v, a.len, JOBSTORE_RETRY_FLAG,
 			    retry_idx, &r);
 	if (err)
 		return err;
-	if (r->type != REDIS_REPLY_STRING)
-		err = PC_EPROTO;
-	else if (strcmp(r->str, "OK") == 0)
-		err = PC_OK;
-	else if (strcmp(r->str, "EXISTS") == 0)
-		err = PC_EEXISTS;
-	else if (strcmp(r->str, "FULL") == 0)
-		err = PC_EFULL;
-	else
-		err = PC_EPROTO;
+	err = create_status(r);
 	freeReplyObject(r);
 	return err;
 }
@@ -390,27 +412,12 @@ pc_err jobstore_job_transition(jobstore *st, const char *id, enum job_state to,
 	retry_idx = a.n;
 	jobstore_arg(&a, "0");
 	jobstore_arg(&a, after ? "1" : "0");
-	if (upd && upd->set_result) {
-		snprintf(bytes, sizeof(bytes), "%" PRIu64, upd->result_bytes);
-		jobstore_arg(&a, "result_object");
-		arg_field(&a, upd->result_object, JOB_OBJECT_MAX);
-		jobstore_arg(&a, "result_bytes");
-		jobstore_arg(&a, bytes);
-		jobstore_arg(&a, "result_sha256");
-		arg_field(&a, upd->result_sha256, JOB_SHA256_HEX + 1);
-	}
-	if (upd && upd->set_error) {
-		jobstore_arg(&a, "error_code");
-		arg_field(&a, upd->error_code, JOB_ERROR_CODE_MAX);
-		jobstore_arg(&a, "error_message");
-		arg_field(&a, upd->error_message, JOB_ERROR_MESSAGE_MAX);
-	}
-	if (upd && upd->set_sched) {
-		jobstore_arg(&a, "sched_name");
-		arg_field(&a, upd->sched_name, JOB_SCHED_NAME_MAX);
-		jobstore_arg(&a, "sched_job_id");
-		arg_field(&a, upd->sched_job_id, JOB_SCHED_ID_MAX);
-	}
+	if (upd && upd->set_result)
+		arg_result(&a, bytes, upd->result_object, upd->result_bytes, upd->result_sha256);
+	if (upd && upd->set_error)
+		arg_error(&a, upd->error_code, upd->error_message);
+	if (upd && upd->set_sched)
+		arg_sched(&a, upd->sched_name, upd->sched_job_id);
 	err = jobstore_eval(st, JOBSTORE_SCRIPT_TRANSITION, a.n, a.v, a.len, JOBSTORE_RETRY_FLAG,
 			    retry_idx, &r);
 	if (err)

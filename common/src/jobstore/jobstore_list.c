@@ -29,7 +29,78 @@ static pc_err parse_cursor(const char *cursor, char score[24], char id[JOB_ID_LE
 	return PC_OK;
 }
 
+/* The cursor after the job `id` whose score (created_at) Redis wrote as `score`. */
+static pc_err format_cursor(const char *score, const char *id, char *out, size_t cap)
+{
+	char *end;
+	double s = strtod(score, &end);
+	int w;
+
+	if (end == score || s < 0 || s > 9e18)
+		return PC_EPROTO;
+	w = snprintf(out, cap, "%" PRId64 "_%s", (int64_t)s, id);
+	if (w < 0 || (size_t)w >= cap)
+		return PC_ERANGE;
+	return PC_OK;
+}
+
 #define LIST_LIMIT_MAX 10000
+
+/*
+ * The list script's reply, (id, score, HGETALL) triples of up to limit + 1 jobs, as the page:
+ * *jobs (malloc'd, NULL when empty) and *count; a job gone meanwhile or unreadable is skipped.
+ * When there are more, next_cursor gets the cursor after the page's last job.
+ */
+static pc_err read_page(const redisReply *r, size_t limit, struct job **jobs, size_t *count,
+			char *next_cursor, size_t next_cursor_cap)
+{
+	struct job *out;
+	size_t n = 0, entries;
+	pc_err err = PC_OK;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 3)
+		return PC_EPROTO;
+	entries = r->elements / 3;
+	if (entries == 0)
+		return PC_OK;
+	out = calloc(entries < limit ? entries : limit, sizeof(*out));
+	if (!out)
+		return PC_ENOMEM;
+	for (size_t i = 0; i < entries && i < limit; i++) {
+		const redisReply *idr = r->element[3 * i], *sc = r->element[3 * i + 1];
+		pc_err perr;
+
+		if (idr->type != REDIS_REPLY_STRING || sc->type != REDIS_REPLY_STRING) {
+			err = PC_EPROTO;
+			goto out_free_jobs;
+		}
+		perr = jobstore_parse_job(r->element[3 * i + 2], &out[n]);
+		if (perr == PC_OK) {
+			n++;
+		} else if (perr != PC_ENOTFOUND) {
+			/* A job hash that cannot be read is skipped, not fatal for the page. */
+			log_warn("jobstore: skipping unreadable job %s in listing", idr->str);
+		}
+		if (i + 1 == limit && entries > limit && next_cursor) {
+			err = format_cursor(sc->str, idr->str, next_cursor, next_cursor_cap);
+			if (err)
+				goto out_free_jobs;
+		}
+	}
+	if (n == 0) {
+		free(out);
+		out = NULL;
+	}
+	*jobs = out;
+	*count = n;
+	return PC_OK;
+
+out_free_jobs:
+	free(out);
+	if (next_cursor && next_cursor_cap)
+		next_cursor[0] = '\0';
+	return err;
+}
 
 pc_err jobstore_job_list(jobstore *st, const enum job_state *filter, size_t limit,
 			 const char *cursor, struct job **jobs, size_t *count, char *next_cursor,
@@ -37,8 +108,6 @@ pc_err jobstore_job_list(jobstore *st, const enum job_state *filter, size_t limi
 {
 	char score[24] = "", cid[JOB_ID_LEN + 1] = "", want[24];
 	struct jobstore_args a = {.n = 2};
-	struct job *out = NULL;
-	size_t n = 0, entries;
 	redisReply *r;
 	pc_err err;
 
@@ -61,63 +130,7 @@ pc_err jobstore_job_list(jobstore *st, const enum job_state *filter, size_t limi
 	err = jobstore_eval(st, JOBSTORE_SCRIPT_LIST, a.n, a.v, a.len, JOBSTORE_RETRY_SAFE, -1, &r);
 	if (err)
 		return err;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 3) {
-		err = PC_EPROTO;
-		goto out_free_reply;
-	}
-	entries = r->elements / 3;
-	if (entries == 0)
-		goto out_free_reply;
-	out = calloc(entries < limit ? entries : limit, sizeof(*out));
-	if (!out) {
-		err = PC_ENOMEM;
-		goto out_free_reply;
-	}
-	for (size_t i = 0; i < entries && i < limit; i++) {
-		const redisReply *idr = r->element[3 * i], *sc = r->element[3 * i + 1];
-		pc_err perr;
-
-		if (idr->type != REDIS_REPLY_STRING || sc->type != REDIS_REPLY_STRING) {
-			err = PC_EPROTO;
-			goto out_free_jobs;
-		}
-		perr = jobstore_parse_job(r->element[3 * i + 2], &out[n]);
-		if (perr == PC_OK) {
-			n++;
-		} else if (perr != PC_ENOTFOUND) {
-			/* A job hash that cannot be read is skipped, not fatal for the page. */
-			log_warn("jobstore: skipping unreadable job %s in listing", idr->str);
-		}
-		if (i + 1 == limit && entries > limit && next_cursor) {
-			char *end;
-			double s = strtod(sc->str, &end);
-			int w;
-
-			if (end == sc->str || s < 0 || s > 9e18) {
-				err = PC_EPROTO;
-				goto out_free_jobs;
-			}
-			w = snprintf(next_cursor, next_cursor_cap, "%" PRId64 "_%s", (int64_t)s,
-				     idr->str);
-			if (w < 0 || (size_t)w >= next_cursor_cap) {
-				err = PC_ERANGE;
-				goto out_free_jobs;
-			}
-		}
-	}
-	if (n == 0) {
-		free(out);
-		out = NULL;
-	}
-	*jobs = out;
-	*count = n;
-	goto out_free_reply;
-
-out_free_jobs:
-	free(out);
-	if (next_cursor && next_cursor_cap)
-		next_cursor[0] = '\0';
-out_free_reply:
+	err = read_page(r, limit, jobs, count, next_cursor, next_cursor_cap);
 	freeReplyObject(r);
 	return err;
 }

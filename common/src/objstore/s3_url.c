@@ -193,6 +193,95 @@ static char *env_dup(const char *name)
 	return v && v[0] ? strdup(v) : NULL;
 }
 
+/* The prefix in [p, e): its slashes trimmed, then the same rules as object names; stored with
+ * one trailing '/' (or "" for none) in cfg->prefix. */
+static pc_err parse_prefix(struct s3_config *cfg, const char *p, const char *e)
+{
+	char *prefix, *with_slash;
+	size_t n;
+
+	while (p < e && *p == '/')
+		p++;
+	while (e > p && e[-1] == '/')
+		e--;
+	prefix = strndup(p, (size_t)(e - p));
+	if (!prefix)
+		return PC_ENOMEM;
+	if (prefix[0] && !objstore_name_is_valid(prefix)) {
+		log_error("s3 store: bad prefix '%.200s' (segments of [A-Za-z0-9._-])", prefix);
+		free(prefix);
+		return PC_EINVAL;
+	}
+	if (prefix[0]) {
+		n = strlen(prefix);
+		with_slash = realloc(prefix, n + 2);
+		if (!with_slash) {
+			free(prefix);
+			return PC_ENOMEM;
+		}
+		with_slash[n] = '/';
+		with_slash[n + 1] = '\0';
+		prefix = with_slash;
+	}
+	cfg->prefix = prefix;
+	return PC_OK;
+}
+
+/* cfg->region when the URL gave none: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1; then
+ * checked whichever way it came. */
+static pc_err settle_region(struct s3_config *cfg)
+{
+	if (!cfg->region) {
+		cfg->region = env_dup("AWS_REGION");
+		if (!cfg->region)
+			cfg->region = env_dup("AWS_DEFAULT_REGION");
+		if (!cfg->region)
+			cfg->region = strdup("us-east-1");
+		if (!cfg->region)
+			return PC_ENOMEM;
+	}
+	if (!is_valid_region(cfg->region)) {
+		log_error("s3 store: bad region '%.100s'", cfg->region);
+		return PC_EINVAL;
+	}
+	return PC_OK;
+}
+
+/* No endpoint= given: AWS, virtual-hosted style on the regional endpoint; a bucket with dots
+ * would not match the wildcard certificate, so it goes path-style. */
+static pc_err aws_endpoint(struct s3_config *cfg)
+{
+	struct s3_str base = {0}, host = {0};
+
+	cfg->path_style = strchr(cfg->bucket, '.') != NULL;
+	if (cfg->path_style)
+		s3_str_addf(&host, "s3.%s.amazonaws.com", cfg->region);
+	else
+		s3_str_addf(&host, "%s.s3.%s.amazonaws.com", cfg->bucket, cfg->region);
+	s3_str_addf(&base, "https://%s", host.p ? host.p : "");
+	cfg->host = s3_str_take(&host);
+	cfg->base_url = s3_str_take(&base);
+	return cfg->host && cfg->base_url ? PC_OK : PC_ENOMEM;
+}
+
+/* The credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN. */
+static pc_err read_credentials(struct s3_config *cfg)
+{
+	cfg->access_key = env_dup("AWS_ACCESS_KEY_ID");
+	cfg->secret_key = env_dup("AWS_SECRET_ACCESS_KEY");
+	cfg->session_token = env_dup("AWS_SESSION_TOKEN");
+	if (!cfg->access_key || !cfg->secret_key) {
+		log_error("s3 store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for s3://%s",
+			  cfg->bucket);
+		return PC_EAUTH;
+	}
+	if (strchr(cfg->access_key, ':')) {
+		log_error("s3 store: AWS_ACCESS_KEY_ID must not contain ':'");
+		return PC_EAUTH;
+	}
+	return PC_OK;
+}
+
 pc_err s3_config_parse(struct s3_config *cfg, const char *rest)
 {
 	const char *query = strchr(rest, '?');
@@ -210,106 +299,18 @@ pc_err s3_config_parse(struct s3_config *cfg, const char *rest)
 	cfg->bucket = strndup(rest, bucket_len);
 	if (!cfg->bucket)
 		return PC_ENOMEM;
-	/* The prefix: its slashes trimmed, then the same rules as object names. */
-	{
-		const char *p = slash ? slash : rest + path_len;
-		const char *e = rest + path_len;
-		char *prefix;
-
-		while (p < e && *p == '/')
-			p++;
-		while (e > p && e[-1] == '/')
-			e--;
-		prefix = strndup(p, (size_t)(e - p));
-		if (!prefix) {
-			err = PC_ENOMEM;
-			goto out_clear;
-		}
-		if (prefix[0] && !objstore_name_is_valid(prefix)) {
-			log_error("s3 store: bad prefix '%.200s' (segments of [A-Za-z0-9._-])",
-				  prefix);
-			free(prefix);
-			err = PC_EINVAL;
-			goto out_clear;
-		}
-		if (prefix[0]) {
-			size_t n = strlen(prefix);
-			char *with_slash = realloc(prefix, n + 2);
-
-			if (!with_slash) {
-				free(prefix);
-				err = PC_ENOMEM;
-				goto out_clear;
-			}
-			with_slash[n] = '/';
-			with_slash[n + 1] = '\0';
-			prefix = with_slash;
-		}
-		cfg->prefix = prefix;
-	}
-	if (query) {
+	err = parse_prefix(cfg, slash ? slash : rest + path_len, rest + path_len);
+	if (err == PC_OK && query)
 		err = parse_query(cfg, query + 1, &endpoint);
-		if (err != PC_OK)
-			goto out_clear;
-	}
-	if (!cfg->region) {
-		cfg->region = env_dup("AWS_REGION");
-		if (!cfg->region)
-			cfg->region = env_dup("AWS_DEFAULT_REGION");
-		if (!cfg->region)
-			cfg->region = strdup("us-east-1");
-		if (!cfg->region) {
-			err = PC_ENOMEM;
-			goto out_clear;
-		}
-	}
-	if (!is_valid_region(cfg->region)) {
-		log_error("s3 store: bad region '%.100s'", cfg->region);
-		err = PC_EINVAL;
-		goto out_clear;
-	}
-	if (endpoint) {
-		err = parse_endpoint(cfg, endpoint);
-		if (err != PC_OK)
-			goto out_clear;
-	} else {
-		/* AWS: virtual-hosted style on the regional endpoint; a bucket with dots
-		 * would not match the wildcard certificate, so it goes path-style. */
-		struct s3_str base = {0}, host = {0};
-
-		cfg->path_style = strchr(cfg->bucket, '.') != NULL;
-		if (cfg->path_style)
-			s3_str_addf(&host, "s3.%s.amazonaws.com", cfg->region);
-		else
-			s3_str_addf(&host, "%s.s3.%s.amazonaws.com", cfg->bucket, cfg->region);
-		s3_str_addf(&base, "https://%s", host.p ? host.p : "");
-		cfg->host = s3_str_take(&host);
-		cfg->base_url = s3_str_take(&base);
-		if (!cfg->host || !cfg->base_url) {
-			err = PC_ENOMEM;
-			goto out_clear;
-		}
-	}
-	cfg->access_key = env_dup("AWS_ACCESS_KEY_ID");
-	cfg->secret_key = env_dup("AWS_SECRET_ACCESS_KEY");
-	cfg->session_token = env_dup("AWS_SESSION_TOKEN");
-	if (!cfg->access_key || !cfg->secret_key) {
-		log_error("s3 store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for s3://%s",
-			  cfg->bucket);
-		err = PC_EAUTH;
-		goto out_clear;
-	}
-	if (strchr(cfg->access_key, ':')) {
-		log_error("s3 store: AWS_ACCESS_KEY_ID must not contain ':'");
-		err = PC_EAUTH;
-		goto out_clear;
-	}
+	if (err == PC_OK)
+		err = settle_region(cfg);
+	if (err == PC_OK)
+		err = endpoint ? parse_endpoint(cfg, endpoint) : aws_endpoint(cfg);
+	if (err == PC_OK)
+		err = read_credentials(cfg);
 	free(endpoint);
-	return PC_OK;
-
-out_clear:
-	free(endpoint);
-	s3_config_clear(cfg);
+	if (err != PC_OK)
+		s3_config_clear(cfg);
 	return err;
 }
 
