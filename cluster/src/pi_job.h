@@ -1,4 +1,4 @@
-/* pi_job.h - job reporting mode: state in Redis (store.h), digits in the object store. */
+/* pi_job.h - job reporting mode: state in Redis (jobstore.h), digits in the object store. */
 #ifndef PI_JOB_H
 #define PI_JOB_H
 
