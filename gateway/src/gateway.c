@@ -1,5 +1,5 @@
-/* gateway.c - small services shared by the gateway's threads: state-change log, finding pi-compute.
- */
+/* gateway.c - small services shared by the gateway's threads: state-change log, the thread's
+ * Redis connection, cleaning a half-written result, finding pi-compute. */
 #include "gateway.h"
 
 #include <limits.h>
@@ -18,6 +18,33 @@ void gw_note_transition(struct gateway *gw, const char *id, const char *from, en
 		atomic_fetch_add_explicit(&gw->metrics.state_changes[to], 1, memory_order_relaxed);
 	log_info("job %s: %s -> %s%s%s", id, from ? from : "new", job_state_name(to),
 		 why ? ": " : "", why ? why : "");
+}
+
+pc_err gw_jobstore_connect(const struct gateway *gw, jobstore **st)
+{
+	if (*st)
+		return PC_OK;
+	return jobstore_open(st, gw->cfg.redis_url, gw->cfg.key_prefix, GW_REDIS_TIMEOUT_MS);
+}
+
+void gw_discard_partial(const struct gateway *gw, objstore **os, const char *id)
+{
+	char name[JOB_OBJECT_MAX];
+	pc_err rc;
+
+	if (!*os) {
+		rc = objstore_open(os, gw->cfg.store_url);
+		if (rc != PC_OK) {
+			log_warn("job %s: cannot open the object store to clean up: %s", id,
+				 pc_strerror(rc));
+			return;
+		}
+	}
+	rc = job_result_object_name(id, name, sizeof(name));
+	if (rc == PC_OK)
+		rc = objstore_discard_incomplete(*os, name);
+	if (rc != PC_OK)
+		log_warn("job %s: cannot remove its incomplete result: %s", id, pc_strerror(rc));
 }
 
 /* True when dir/name is an executable file; its path goes to out. */

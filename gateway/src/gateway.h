@@ -10,6 +10,8 @@
 #include "config.h"
 #include "http/metrics.h"
 #include "picluster/job.h"
+#include "picluster/jobstore.h"
+#include "picluster/objstore.h"
 #include "sched/scheduler.h"
 
 /* Milliseconds every Redis command may take before the store reports PC_EUNAVAILABLE. */
@@ -49,6 +51,23 @@ void gw_watch_add(struct gateway *gw, const char *id);
 
 /* Moves the watch list out: *ids is a new array of *n ids (free()), NULL when empty. */
 void gw_watch_drain(struct gateway *gw, char (**ids)[JOB_ID_LEN + 1], size_t *n);
+
+/*
+ * The calling thread's Redis connection, opened on first use and kept: when *st is NULL,
+ * connects to cfg.redis_url (cfg.key_prefix, GW_REDIS_TIMEOUT_MS) into *st. Every thread
+ * (HTTP handler, submitter, reconciler, keeper) keeps its own handle, freed by the thread.
+ * PC_OK with *st set, else jobstore_open's error with *st still NULL (the next call tries
+ * again).
+ */
+pc_err gw_jobstore_connect(const struct gateway *gw, jobstore **st);
+
+/*
+ * Removes the half-written result of a job whose compute is over (cancelled, or ended without
+ * a word): a temporary file or an unfinished multipart upload (objstore_discard_incomplete).
+ * *os is the calling thread's object-store handle, opened on first use and kept. Failures
+ * only cost disk space: they are logged, not returned.
+ */
+void gw_discard_partial(const struct gateway *gw, objstore **os, const char *id);
 
 /* Finds pi-compute: beside the running executable, else on PATH. PC_ENOTFOUND if neither. */
 pc_err gw_find_compute(char *out, size_t cap);

@@ -36,10 +36,7 @@ jobstore *http_store(struct gw_req *r)
 		http_send_error(r, 500, "internal", NULL, "no thread state");
 		return NULL;
 	}
-	if (r->thr->st)
-		return r->thr->st;
-	rc = jobstore_open(&r->thr->st, r->gw->cfg.redis_url, r->gw->cfg.key_prefix,
-			   GW_REDIS_TIMEOUT_MS);
+	rc = gw_jobstore_connect(r->gw, &r->thr->st);
 	if (rc != PC_OK) {
 		http_send_pc_error(r, rc == PC_EINVAL ? PC_EINTERNAL : PC_EUNAVAILABLE, "redis");
 		return NULL;

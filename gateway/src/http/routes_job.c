@@ -143,8 +143,6 @@ void routes_job_get(struct gw_req *r)
  */
 static void end_compute(struct gw_req *r, const struct job *job)
 {
-	char name[JOB_OBJECT_MAX];
-	objstore *os;
 	pc_err rc;
 
 	if (!job->sched_job_id[0])
@@ -158,15 +156,8 @@ static void end_compute(struct gw_req *r, const struct job *job)
 	if (strcmp(job->sched_name, sched_name(r->gw->sched)) != 0)
 		return; /* e.g. an API-only gateway: its cancel ended nothing */
 	/* The thread's object-store handle, opened here without answering on failure: the
-	 * DELETE itself succeeded. */
-	os = r->thr ? r->thr->os : NULL;
-	if (!os && r->thr && objstore_open(&r->thr->os, r->gw->cfg.store_url) == PC_OK)
-		os = r->thr->os;
-	rc = os ? job_result_object_name(job->id, name, sizeof(name)) : PC_EIO;
-	if (rc == PC_OK)
-		rc = objstore_discard_incomplete(os, name);
-	if (rc != PC_OK)
-		log_warn("job %s: cannot remove its incomplete result: %s", r->id, pc_strerror(rc));
+	 * DELETE itself succeeded. r->thr is set: http_job_load needed it. */
+	gw_discard_partial(r->gw, &r->thr->os, job->id);
 }
 
 void routes_job_delete(struct gw_req *r)

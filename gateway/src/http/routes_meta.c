@@ -6,14 +6,10 @@
 void routes_healthz(struct gw_req *r)
 {
 	jobstore *st = r->thr ? r->thr->st : NULL;
-	pc_err rc;
 
 	/* Opening the store here instead of http_store keeps /healthz's answer its own. */
-	if (!st && r->thr) {
-		rc = jobstore_open(&r->thr->st, r->gw->cfg.redis_url, r->gw->cfg.key_prefix,
-				   GW_REDIS_TIMEOUT_MS);
-		st = rc == PC_OK ? r->thr->st : NULL;
-	}
+	if (!st && r->thr)
+		st = gw_jobstore_connect(r->gw, &r->thr->st) == PC_OK ? r->thr->st : NULL;
 	if (!st || jobstore_ping(st) != PC_OK) {
 		http_send_error(r, 503, "unavailable", "Retry-After: 1\r\n",
 				"Redis at %s is not answering", r->gw->cfg.redis_url);
@@ -35,11 +31,8 @@ void routes_metrics(struct gw_req *r)
 
 	/* Metrics stay available while Redis is down (picluster_redis_up 0): that is when an
 	 * operator needs them. */
-	if (!st && r->thr) {
-		rc = jobstore_open(&r->thr->st, r->gw->cfg.redis_url, r->gw->cfg.key_prefix,
-				   GW_REDIS_TIMEOUT_MS);
-		st = rc == PC_OK ? r->thr->st : NULL;
-	}
+	if (!st && r->thr)
+		st = gw_jobstore_connect(r->gw, &r->thr->st) == PC_OK ? r->thr->st : NULL;
 	if (st && jobstore_count_by_state(st, counts) == PC_OK &&
 	    jobstore_queue_length(st, &depth) == PC_OK)
 		redis_up = true;

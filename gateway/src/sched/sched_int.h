@@ -27,6 +27,20 @@ struct sched {
 	void *backend;		 /* the backend's own state */
 };
 
+/*
+ * pi-compute's command-line arguments for a job, the same under every backend:
+ *   --digits N --job-id ID --redis URL --store URL [--key-prefix P]
+ * --key-prefix is passed whenever the gateway has one, so pi-compute writes the keys the
+ * gateway reads. The strings are borrowed from s and job, digits from the struct itself.
+ */
+#define SCHED_COMPUTE_ARGC_MAX 10
+struct sched_compute_args {
+	char digits[24];
+	const char *argv[SCHED_COMPUTE_ARGC_MAX];
+	size_t argc;
+};
+void sched_compute_args(struct sched_compute_args *a, const sched *s, const struct job *job);
+
 extern const struct sched_ops sched_none_ops;
 extern const struct sched_ops sched_local_ops;
 extern const struct sched_ops sched_slurm_ops;

@@ -25,6 +25,8 @@
 #define KILL_WAIT_MS 3000
 /* Reaped children are remembered this long so the reconciler can see how they ended. */
 #define REAPED_KEEP_MS 120000
+/* mpirun [--allow-run-as-root] --oversubscribe -np R COMPUTE <compute args> NULL */
+#define MPIRUN_ARGC_MAX (6 + SCHED_COMPUTE_ARGC_MAX + 1)
 
 /*
  * Process layout of one job: the gateway posix_spawn's mpirun with POSIX_SPAWN_SETSID, so
@@ -170,15 +172,14 @@ static int open_job_log(const sched *s, const char *job_id)
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
-/* mpirun's command line for a job into argv (room for 24 entries, NULL-terminated); ranks and
- * digits are the caller's buffers, filled here. */
+/* mpirun's command line for a job into argv (room for MPIRUN_ARGC_MAX entries,
+ * NULL-terminated); ranks and args are the caller's, filled here. */
 static void mpirun_argv(const sched *s, const struct job *job, const char **argv, char *ranks,
-			size_t ranks_cap, char *digits, size_t digits_cap)
+			size_t ranks_cap, struct sched_compute_args *args)
 {
 	int argc = 0;
 
 	snprintf(ranks, ranks_cap, "%u", s->cfg.ranks ? s->cfg.ranks : 1);
-	snprintf(digits, digits_cap, "%llu", (unsigned long long)job->digits);
 	argv[argc++] = "mpirun";
 	if (geteuid() == 0)
 		argv[argc++] = "--allow-run-as-root";
@@ -186,18 +187,9 @@ static void mpirun_argv(const sched *s, const struct job *job, const char **argv
 	argv[argc++] = "-np";
 	argv[argc++] = ranks;
 	argv[argc++] = s->cfg.compute_path;
-	argv[argc++] = "--digits";
-	argv[argc++] = digits;
-	argv[argc++] = "--job-id";
-	argv[argc++] = job->id;
-	argv[argc++] = "--redis";
-	argv[argc++] = s->cfg.redis_url;
-	argv[argc++] = "--store";
-	argv[argc++] = s->cfg.store_url;
-	if (s->cfg.key_prefix) { /* else pi-compute's own default, the job store's */
-		argv[argc++] = "--key-prefix";
-		argv[argc++] = s->cfg.key_prefix;
-	}
+	sched_compute_args(args, s, job);
+	for (size_t i = 0; i < args->argc; i++)
+		argv[argc++] = args->argv[i];
 	argv[argc] = NULL;
 }
 
@@ -292,14 +284,15 @@ static pc_err local_submit(sched *s, const struct job *job, char *sched_job_id, 
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	char ranks[16], digits[32];
-	const char *argv[24];
+	char ranks[16];
+	struct sched_compute_args args;
+	const char *argv[MPIRUN_ARGC_MAX];
 	unsigned long long start;
 	int logfd;
 	pid_t pid;
 	pc_err rc;
 
-	mpirun_argv(s, job, argv, ranks, sizeof(ranks), digits, sizeof(digits));
+	mpirun_argv(s, job, argv, ranks, sizeof(ranks), &args);
 	if (posix_spawn_file_actions_init(&fa) != 0) {
 		snprintf(message, message_cap, "out of memory");
 		return PC_ENOMEM;

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -251,10 +250,10 @@ static pc_err find_submitted(struct slurm *sl, const char *name, char *sched_job
  *        SCRIPT --digits N --job-id ID --redis URL --store URL [--key-prefix P]
  */
 static const char **sbatch_argv(const sched *s, const struct job *job, const char *name,
-				const char *ntasks, const char *digits)
+				const char *ntasks, struct sched_compute_args *args)
 {
 	const struct slurm *sl = s->backend;
-	const char **argv = calloc(32 + sl->n_extra, sizeof(*argv));
+	const char **argv = calloc(16 + SCHED_COMPUTE_ARGC_MAX + sl->n_extra, sizeof(*argv));
 	size_t n = 0;
 
 	if (!argv)
@@ -284,18 +283,9 @@ static const char **sbatch_argv(const sched *s, const struct job *job, const cha
 	for (size_t i = 0; i < sl->n_extra; i++)
 		argv[n++] = sl->extra[i];
 	argv[n++] = sl->script;
-	argv[n++] = "--digits";
-	argv[n++] = digits;
-	argv[n++] = "--job-id";
-	argv[n++] = job->id;
-	argv[n++] = "--redis";
-	argv[n++] = s->cfg.redis_url;
-	argv[n++] = "--store";
-	argv[n++] = s->cfg.store_url;
-	if (s->cfg.key_prefix && *s->cfg.key_prefix) {
-		argv[n++] = "--key-prefix";
-		argv[n++] = s->cfg.key_prefix;
-	}
+	sched_compute_args(args, s, job);
+	for (size_t i = 0; i < args->argc; i++)
+		argv[n++] = args->argv[i];
 	argv[n] = NULL;
 	return argv;
 }
@@ -355,7 +345,8 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 			   char *message, size_t message_cap)
 {
 	struct slurm *sl = s->backend;
-	char name[JOB_ID_LEN + 16], ntasks[16], digits[32];
+	char name[JOB_ID_LEN + 16], ntasks[16];
+	struct sched_compute_args args;
 	const char **argv;
 	pc_err rc;
 
@@ -376,8 +367,7 @@ static pc_err slurm_submit(sched *s, const struct job *job, char *sched_job_id, 
 		return rc;
 	}
 	snprintf(ntasks, sizeof(ntasks), "%u", s->cfg.ranks);
-	snprintf(digits, sizeof(digits), "%" PRIu64, job->digits);
-	argv = sbatch_argv(s, job, name, ntasks, digits);
+	argv = sbatch_argv(s, job, name, ntasks, &args);
 	if (!argv)
 		return PC_ENOMEM;
 	rc = run_sbatch(sl, job, argv, sched_job_id, id_cap, message, message_cap);

@@ -108,8 +108,7 @@ void *gw_keeper_main(void *arg)
 	jobstore *st = NULL;
 
 	while (!atomic_load(&gw->stopping)) {
-		if (!st && jobstore_open(&st, gw->cfg.redis_url, gw->cfg.key_prefix,
-					 GW_REDIS_TIMEOUT_MS) != PC_OK) {
+		if (gw_jobstore_connect(gw, &st) != PC_OK) {
 			atomic_store(&gw->instance_held, false);
 			gw_nap(gw, KEEP_INTERVAL_MS);
 			continue;

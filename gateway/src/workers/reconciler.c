@@ -193,28 +193,6 @@ static void update_tracked(struct gateway *gw, jobstore *st, struct tracked *t,
 	t->n = w;
 }
 
-/*
- * Removes what a killed writer of the job's result left in the store (a temporary file, an
- * incomplete multipart upload). Only for a job that just ended errored or cancelled here
- * because the scheduler says its compute is over: nothing can still be writing it. The handle
- * is opened on first use and kept; failures only cost disk space, so they are logged.
- */
-static void discard_partial(struct gateway *gw, objstore **os, const char *id)
-{
-	char name[JOB_OBJECT_MAX];
-	pc_err rc;
-
-	if (!*os && objstore_open(os, gw->cfg.store_url) != PC_OK) {
-		log_warn("job %s: cannot open the object store to clean up", id);
-		return;
-	}
-	rc = job_result_object_name(id, name, sizeof(name));
-	if (rc == PC_OK)
-		rc = objstore_discard_incomplete(*os, name);
-	if (rc != PC_OK)
-		log_warn("job %s: cannot remove its incomplete result: %s", id, pc_strerror(rc));
-}
-
 static void settle(struct gateway *gw, jobstore *st, objstore **os, const struct job *job,
 		   const struct sched_report *rep, unsigned resubmits)
 {
@@ -239,7 +217,9 @@ static void settle(struct gateway *gw, jobstore *st, objstore **os, const struct
 	rc = jobstore_job_transition(st, job->id, to, &expect, &upd, NULL);
 	if (rc == PC_OK) {
 		gw_note_transition(gw, job->id, job_state_name(expect), to, upd.error_message);
-		discard_partial(gw, os, job->id);
+		/* The scheduler says the compute is over: nothing can still be writing what a
+		 * killed writer left in the store. */
+		gw_discard_partial(gw, os, job->id);
 	} else if (rc != PC_ECONFLICT)
 		log_warn("job %s: reconcile failed: %s", job->id, pc_strerror(rc));
 }
@@ -356,8 +336,7 @@ void *gw_reconciler_main(void *arg)
 	jobstore *st = NULL;
 
 	while (!atomic_load(&gw->stopping)) {
-		if (!st && jobstore_open(&st, gw->cfg.redis_url, gw->cfg.key_prefix,
-					 GW_REDIS_TIMEOUT_MS) != PC_OK) {
+		if (gw_jobstore_connect(gw, &st) != PC_OK) {
 			sched_poll(gw->sched, NULL, 0, NULL);
 			gw_nap(gw, RECONCILE_INTERVAL_MS);
 			continue;

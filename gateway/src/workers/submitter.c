@@ -207,8 +207,7 @@ void *gw_submitter_main(void *arg)
 	pc_err rc;
 
 	while (!atomic_load(&gw->stopping)) {
-		if (!st && jobstore_open(&st, gw->cfg.redis_url, gw->cfg.key_prefix,
-					 GW_REDIS_TIMEOUT_MS) != PC_OK) {
+		if (gw_jobstore_connect(gw, &st) != PC_OK) {
 			if (!down_logged)
 				log_warn("submitter: Redis at %s unreachable; retrying",
 					 gw->cfg.redis_url);
