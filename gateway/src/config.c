@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "picluster/jobstore.h"
+#include "sched/scheduler.h"
 
 enum opt_kind {
 	OPT_STR,
@@ -275,9 +276,11 @@ static pc_err apply(struct gw_config *cfg, const struct opt *o, const char *valu
 		}
 		return PC_OK;
 	case OPT_SCHED:
-		if (strcmp(value, "local") && strcmp(value, "none") && strcmp(value, "slurm")) {
-			snprintf(err, err_cap,
-				 "%s: --scheduler wants local, none or slurm, not '%s'", origin,
+		if (!sched_known(value)) {
+			char names[64];
+
+			sched_known_names(names, sizeof(names));
+			snprintf(err, err_cap, "%s: --scheduler wants %s, not '%s'", origin, names,
 				 value);
 			return PC_EINVAL;
 		}

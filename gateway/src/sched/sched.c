@@ -1,20 +1,47 @@
 /* sched.c - picks a scheduler backend by name and forwards the interface calls to it. */
 #include "sched/sched_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "picluster/log.h"
 
+/* Every backend, by name; the one list that --scheduler and sched_new read. */
+static const struct sched_ops *const backends[] = {
+    &sched_local_ops,
+    &sched_none_ops,
+    &sched_slurm_ops,
+};
+#define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
+
 static const struct sched_ops *find_ops(const char *name)
 {
-	if (strcmp(name, "local") == 0)
-		return &sched_local_ops;
-	if (strcmp(name, "none") == 0)
-		return &sched_none_ops;
-	if (strcmp(name, "slurm") == 0)
-		return &sched_slurm_ops;
+	for (size_t i = 0; i < N_BACKENDS; i++)
+		if (strcmp(name, backends[i]->name) == 0)
+			return backends[i];
 	return NULL;
+}
+
+bool sched_known(const char *name)
+{
+	return name && find_ops(name) != NULL;
+}
+
+void sched_known_names(char *out, size_t cap)
+{
+	size_t len = 0;
+
+	if (cap)
+		out[0] = '\0';
+	for (size_t i = 0; i < N_BACKENDS && len < cap; i++) {
+		const char *sep = i == 0 ? "" : i + 1 == N_BACKENDS ? " or " : ", ";
+		int n = snprintf(out + len, cap - len, "%s%s", sep, backends[i]->name);
+
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
 }
 
 /* Copies src into *dst (NULL stays NULL). False when out of memory. */
@@ -51,8 +78,10 @@ pc_err sched_new(sched **out, const struct sched_config *cfg)
 	*out = NULL;
 	ops = cfg->name ? find_ops(cfg->name) : NULL;
 	if (!ops) {
-		log_error("unknown scheduler '%s' (local, none or slurm)",
-			  cfg->name ? cfg->name : "(null)");
+		char names[64];
+
+		sched_known_names(names, sizeof(names));
+		log_error("unknown scheduler '%s' (%s)", cfg->name ? cfg->name : "(null)", names);
 		return PC_EINVAL;
 	}
 	s = calloc(1, sizeof(*s));

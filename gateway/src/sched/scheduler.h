@@ -39,6 +39,12 @@ struct sched_config {
 pc_err sched_new(sched **out, const struct sched_config *cfg);
 void sched_free(sched *s);
 
+/* True when a backend is called name (NULL: false). */
+bool sched_known(const char *name);
+
+/* The backends' names for a message, "local, none or slurm", into out (cut to cap). */
+void sched_known_names(char *out, size_t cap);
+
 /* The backend's name: "local", "slurm" or "none". */
 const char *sched_name(const sched *s);
 
