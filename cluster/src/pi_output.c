@@ -1,4 +1,5 @@
-/* pi_output.c - digits to PATH through a temporary file + fsync + rename, or to stdout. */
+/* pi_output.c - digits to PATH through a temporary file published whole (durable.h), or to
+ * stdout. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "picluster/durable.h"
 
 #include "pi_output.h"
 
@@ -136,43 +139,26 @@ pc_err pi_output_write(struct pi_output *o, const void *buf, size_t len, char *e
 pc_err pi_output_commit(struct pi_output *o, char *err, size_t errcap)
 {
 	char what[32 + PATH_MAX];
-	pc_err rc;
-	int dfd;
+	const char *call;
+	pc_err rc = PC_OK;
+	int fd = o->fd;
 
 	if (o->is_stdout) {
 		free_output(o);
 		return PC_OK;
 	}
-	/* A full disk may show only here (delayed allocation). */
-	if (fsync(o->fd) != 0) {
-		snprintf(what, sizeof(what), "fsync of %s failed", o->temp);
+	o->fd = -1; /* closed by pc_durable_publish whatever happens */
+	if (pc_durable_publish(fd, o->temp, o->path, &call) != PC_OK) {
+		if (strcmp(call, "rename") == 0)
+			snprintf(what, sizeof(what), "rename to %s failed", o->path);
+		else
+			snprintf(what, sizeof(what), "%s of %s failed", call, o->temp);
 		rc = sys_fail(err, errcap, what);
-		goto out_unlink;
+		unlink(o->temp);
+	} else {
+		/* Make the rename itself durable; PATH is whole either way. */
+		(void)pc_durable_sync_dir(o->dir, &call);
 	}
-	if (close(o->fd) != 0) {
-		o->fd = -1;
-		snprintf(what, sizeof(what), "close of %s failed", o->temp);
-		rc = sys_fail(err, errcap, what);
-		goto out_unlink;
-	}
-	o->fd = -1;
-	if (rename(o->temp, o->path) != 0) {
-		snprintf(what, sizeof(what), "rename to %s failed", o->path);
-		rc = sys_fail(err, errcap, what);
-		goto out_unlink;
-	}
-	/* Make the rename itself durable. */
-	dfd = open(o->dir, O_RDONLY | O_DIRECTORY);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	free_output(o);
-	return PC_OK;
-out_unlink:
-	if (o->fd >= 0)
-		close(o->fd);
-	unlink(o->temp);
 	free_output(o);
 	return rc;
 }

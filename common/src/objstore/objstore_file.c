@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "picluster/durable.h"
 #include "picluster/log.h"
 
 /* Reads go through a buffer of this size: memory stays bounded whatever the range. */
@@ -68,16 +69,11 @@ static char *file_path(const struct file_store *fs, const char *name)
 /* fsyncs a directory so that entries created, renamed or removed in it are durable. */
 static pc_err fsync_dir(objstore *os, const char *dir)
 {
-	pc_err err = PC_OK;
-	int fd;
+	const char *call;
 
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return sys_fail(os, "open directory", dir);
-	if (fsync(fd) < 0)
-		err = sys_fail(os, "fsync directory", dir);
-	close(fd);
-	return err;
+	if (pc_durable_sync_dir(dir, &call) != PC_OK)
+		return sys_fail(os, call, dir);
+	return PC_OK;
 }
 
 /* fsyncs the directory holding path (path is a file's absolute path). */
@@ -302,6 +298,7 @@ static void file_abort(objstore_writer *w)
 static pc_err file_commit(objstore_writer *w)
 {
 	struct file_writer *fw = (struct file_writer *)w;
+	const char *call;
 	pc_err err;
 	int fd = fw->fd;
 
@@ -310,20 +307,10 @@ static pc_err file_commit(objstore_writer *w)
 		err = fw->failed;
 		goto out_abort;
 	}
-	/* Data first, then the name: after a crash the name points at whole data or at the
-	 * previous object, never at a partly written file. fsync may be where a full disk
-	 * shows (delayed allocation). */
-	if (fsync(fd) < 0) {
-		err = sys_fail(w->os, "fsync", fw->tmp_path);
-		goto out_abort;
-	}
-	fw->fd = -1;
-	if (close(fd) < 0) {
-		err = sys_fail(w->os, "close", fw->tmp_path);
-		goto out_abort;
-	}
-	if (rename(fw->tmp_path, fw->final_path) < 0) {
-		err = sys_fail(w->os, "rename", fw->tmp_path);
+	/* After a crash the name points at whole data or at the previous object. */
+	fw->fd = -1; /* closed by pc_durable_publish whatever happens */
+	if (pc_durable_publish(fd, fw->tmp_path, fw->final_path, &call) != PC_OK) {
+		err = sys_fail(w->os, call, fw->tmp_path);
 		goto out_abort;
 	}
 	/* The object is visible now; fsync the directory so the rename is durable. */
