@@ -321,7 +321,8 @@ pc_err pi_job_finish(struct pi_job *job, char *err, size_t errcap)
 	} else {
 		snprintf(err, errcap, "job %s: cannot record the result: %s", job->id,
 			 pc_strerror(e));
-		pi_job_set_errored(job, JOB_RUNNING, "store_unavailable", err);
+		/* Redis itself failed the write (not an outage: those returned above). */
+		pi_job_set_errored(job, JOB_RUNNING, "jobstore_write", err);
 	}
 out_free:
 	free_job(job);
