@@ -28,10 +28,10 @@
 
 struct gateway {
 	struct gw_config cfg;
-	sched *sched;		   /* thread-safe; shared by every thread */
-	struct gw_metrics metrics; /* atomic counters */
-	atomic_bool stopping;	   /* set on SIGINT/SIGTERM */
-	atomic_bool instance_held; /* the keeper holds cfg.instance's claim: submitting is ok */
+	sched *sched;		     /* thread-safe; shared by every thread */
+	struct http_metrics metrics; /* atomic counters */
+	atomic_bool stopping;	     /* set on SIGINT/SIGTERM */
+	atomic_bool instance_held;   /* the keeper holds cfg.instance's claim: submitting is ok */
 	char instance_token[GW_INSTANCE_TOKEN_MAX]; /* our claim's value (keeper.c) */
 	char compute_path[PATH_MAX];		    /* pi-compute */
 	/* Ids the submitter handed to the scheduler, for the reconciler to watch until they end

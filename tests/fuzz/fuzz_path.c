@@ -1,4 +1,4 @@
-/* fuzz_path.c - libFuzzer target: request paths and job ids (gw_path_parse, job_id_is_valid). */
+/* fuzz_path.c - libFuzzer target: request paths and job ids (http_path_parse, job_id_is_valid). */
 #include "fuzz.h"
 
 #include "picluster/job.h"
@@ -13,19 +13,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *path = fuzz_strdup(data, size);
 	size_t len = strlen(path);
 	char id[JOB_ID_LEN + 1];
-	enum gw_path kind;
+	enum http_path kind;
 
 	memset(id, 'x', sizeof(id));
-	kind = gw_path_parse(path, id);
-	FUZZ_CHECK(kind >= GW_PATH_UNKNOWN && kind <= GW_PATH_METRICS);
-	if (len > GW_MAX_PATH)
-		FUZZ_CHECK(kind == GW_PATH_TOO_LONG);
-	if (kind == GW_PATH_JOB || kind == GW_PATH_DOWNLOAD) {
+	kind = http_path_parse(path, id);
+	FUZZ_CHECK(kind >= HTTP_PATH_UNKNOWN && kind <= HTTP_PATH_METRICS);
+	if (len > HTTP_MAX_PATH)
+		FUZZ_CHECK(kind == HTTP_PATH_TOO_LONG);
+	if (kind == HTTP_PATH_JOB || kind == HTTP_PATH_DOWNLOAD) {
 		FUZZ_CHECK(job_id_is_valid(id));
 		FUZZ_CHECK(strlen(id) == JOB_ID_LEN);
 		FUZZ_CHECK(len >= JOB_ID_LEN && strcmp(path + len - JOB_ID_LEN, id) == 0);
-		FUZZ_CHECK(strncmp(path, kind == GW_PATH_JOB ? "/job/" : "/job/download/",
-				   kind == GW_PATH_JOB ? 5 : 14) == 0);
+		FUZZ_CHECK(strncmp(path, kind == HTTP_PATH_JOB ? "/job/" : "/job/download/",
+				   kind == HTTP_PATH_JOB ? 5 : 14) == 0);
 	} else {
 		FUZZ_CHECK(id[0] == '\0');
 	}

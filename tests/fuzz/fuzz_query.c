@@ -1,4 +1,4 @@
-/* fuzz_query.c - libFuzzer target: the GET /jobs query string (gw_query_param). */
+/* fuzz_query.c - libFuzzer target: the GET /jobs query string (http_query_param). */
 #include "fuzz.h"
 
 #include "http/request.h"
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cap = (size_t)(data[0] >> 2) * 4 + 1; /* 1 .. 253 */
 	query = fuzz_strdup(data + 1, size - 1);
 	memset(out, 'x', sizeof(out));
-	rc = gw_query_param(query, key, out, cap);
+	rc = http_query_param(query, key, out, cap);
 	FUZZ_CHECK(rc == PC_OK || rc == PC_ENOTFOUND || rc == PC_EINVAL);
 	if (rc == PC_OK) {
 		/* Decoded, NUL-terminated inside cap, and never longer than the raw query. */
@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Nothing past cap is ever written. */
 	for (size_t i = cap; i < sizeof(out); i++)
 		FUZZ_CHECK(out[i] == 'x');
-	FUZZ_CHECK(gw_query_param(NULL, key, out, cap) == PC_ENOTFOUND);
+	FUZZ_CHECK(http_query_param(NULL, key, out, cap) == PC_ENOTFOUND);
 	free(query);
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* fuzz_range.c - libFuzzer target: the Range header of downloads (gw_parse_range). */
+/* fuzz_range.c - libFuzzer target: the Range header of downloads (http_parse_range). */
 #include "fuzz.h"
 
 #include "http/request.h"
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		skip = 1;
 	}
 	header = fuzz_strdup(data + skip, size - skip);
-	rc = gw_parse_range(header, obj_size, &first, &length);
+	rc = http_parse_range(header, obj_size, &first, &length);
 	if (rc == PC_OK) {
 		FUZZ_CHECK(obj_size > 0);
 		FUZZ_CHECK(first < obj_size);

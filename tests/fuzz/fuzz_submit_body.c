@@ -1,4 +1,4 @@
-/* fuzz_submit_body.c - libFuzzer target: the POST /job body parser (gw_parse_submit_body). */
+/* fuzz_submit_body.c - libFuzzer target: the POST /job body parser (http_parse_submit_body). */
 #include "fuzz.h"
 
 #include "http/request.h"
@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size)
 		memcpy(body, data, size);
 	msg[0] = '\0';
-	rc = gw_parse_submit_body(body, size, MAX_DIGITS, &digits, msg, sizeof(msg));
+	rc = http_parse_submit_body(body, size, MAX_DIGITS, &digits, msg, sizeof(msg));
 	if (rc == PC_OK) {
 		FUZZ_CHECK(digits >= 1 && digits <= MAX_DIGITS);
 		/* A valid body is a JSON object: it has at least "{", "}" and "digits". */

@@ -22,23 +22,23 @@ static bool has_line(const char *text, const char *line)
 
 static void test_render(void **state)
 {
-	static struct gw_metrics m; /* zeroed, as in the gateway */
+	static struct http_metrics m; /* zeroed, as in the gateway */
 	uint64_t counts[JOB_STATE_COUNT] = {1, 2, 3, 4, 5, 6};
 	char *text = NULL;
 	size_t len = 0;
 
-	gw_metrics_count_request(&m, GW_ROUTE_POST_JOB, 201);
-	gw_metrics_count_request(&m, GW_ROUTE_POST_JOB, 201);
-	gw_metrics_count_request(&m, GW_ROUTE_POST_JOB, 400);
-	gw_metrics_count_request(&m, GW_ROUTE_DOWNLOAD, 206);
-	gw_metrics_count_request(&m, GW_ROUTE_OTHER, 418); /* not in the table */
-	gw_metrics_count_request(&m, GW_ROUTE_COUNT, 404); /* out of range: "other" */
-	gw_metrics_observe_duration(&m, 50);		   /* <= 0.1 s */
-	gw_metrics_observe_duration(&m, 1000);		   /* <= 1 s (bounds are inclusive) */
-	gw_metrics_observe_duration(&m, 7200000);	   /* > 1 h: +Inf only */
-	gw_metrics_observe_duration(&m, -5);		   /* clock skew counts as 0 */
+	http_metrics_count_request(&m, HTTP_ROUTE_POST_JOB, 201);
+	http_metrics_count_request(&m, HTTP_ROUTE_POST_JOB, 201);
+	http_metrics_count_request(&m, HTTP_ROUTE_POST_JOB, 400);
+	http_metrics_count_request(&m, HTTP_ROUTE_DOWNLOAD, 206);
+	http_metrics_count_request(&m, HTTP_ROUTE_OTHER, 418); /* not in the table */
+	http_metrics_count_request(&m, HTTP_ROUTE_COUNT, 404); /* out of range: "other" */
+	http_metrics_observe_duration(&m, 50);		       /* <= 0.1 s */
+	http_metrics_observe_duration(&m, 1000);	       /* <= 1 s (bounds are inclusive) */
+	http_metrics_observe_duration(&m, 7200000);	       /* > 1 h: +Inf only */
+	http_metrics_observe_duration(&m, -5);		       /* clock skew counts as 0 */
 
-	assert_int_equal(gw_metrics_render(&m, true, counts, 7, &text, &len), PC_OK);
+	assert_int_equal(http_metrics_render(&m, true, counts, 7, &text, &len), PC_OK);
 	assert_non_null(text);
 	assert_int_equal(strlen(text), len);
 	assert_true(
@@ -68,7 +68,7 @@ static void test_render(void **state)
 	free(text);
 
 	/* Redis down: the job gauges are left out, the counters stay. */
-	assert_int_equal(gw_metrics_render(&m, false, counts, 7, &text, &len), PC_OK);
+	assert_int_equal(http_metrics_render(&m, false, counts, 7, &text, &len), PC_OK);
 	assert_true(has_line(text, "picluster_redis_up 0"));
 	assert_null(strstr(text, "picluster_jobs{"));
 	assert_null(strstr(text, "picluster_queue_depth"));
@@ -79,9 +79,9 @@ static void test_render(void **state)
 
 static void test_route_names(void **state)
 {
-	assert_string_equal(gw_route_name(GW_ROUTE_GET_JOB), "get_job");
-	assert_string_equal(gw_route_name(GW_ROUTE_METRICS), "metrics");
-	assert_string_equal(gw_route_name(GW_ROUTE_COUNT), "other");
+	assert_string_equal(http_route_name(HTTP_ROUTE_GET_JOB), "get_job");
+	assert_string_equal(http_route_name(HTTP_ROUTE_METRICS), "metrics");
+	assert_string_equal(http_route_name(HTTP_ROUTE_COUNT), "other");
 }
 
 int main(void)

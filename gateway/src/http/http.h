@@ -15,19 +15,19 @@
 
 /* What each civetweb worker thread owns: its own Redis connection and object store handle,
  * opened on first use (neither is thread-safe). */
-struct gw_thread {
+struct http_thread {
 	jobstore *st;
 	objstore *os;
 	bool error_answered; /* civetweb's error callback answered on the current connection */
 };
 
 /* One request being answered. */
-struct gw_req {
+struct http_req {
 	struct mg_connection *conn;
 	const struct mg_request_info *ri;
 	struct gateway *gw;
-	struct gw_thread *thr;
-	enum gw_route route;
+	struct http_thread *thr;
+	enum http_route route;
 	bool head;		 /* HEAD: send the headers only */
 	bool body_read;		 /* the request body was read to its end */
 	bool close_after;	 /* "Connection: close" was sent: close after this answer */
@@ -46,18 +46,18 @@ void http_server_stop(struct mg_context *ctx);
 
 /* The thread's Redis store, connected on first use; NULL (and a 503 already sent) when Redis
  * cannot be reached. Borrowed: owned by the thread. */
-jobstore *http_store(struct gw_req *r);
+jobstore *http_store(struct http_req *r);
 
 /* Reads the job named by the path (r->id) into *job: the thread's store (borrowed), or NULL
  * after answering 503 (Redis unreachable), 404 (no such job) or 500. */
-jobstore *http_job_load(struct gw_req *r, struct job *job);
+jobstore *http_job_load(struct http_req *r, struct job *job);
 
 /* The thread's object store, opened on first use; NULL (and a 500 already sent) on failure. */
-objstore *http_objstore(struct gw_req *r);
+objstore *http_objstore(struct http_req *r);
 
 /* Fills r->client: the peer's address, or, when the peer is a --trusted-proxy, the last
  * address of its X-Forwarded-For header (if that is an IP address). */
-void http_client_address(struct gw_req *r);
+void http_client_address(struct http_req *r);
 
 /* True when the request's length or framing is ambiguous (duplicate or conflicting
  * Content-Length / Transfer-Encoding, a coding other than chunked, a missing or repeated Host
@@ -69,30 +69,30 @@ bool http_request_has_body(const struct mg_request_info *ri);
 
 /* Sends a whole response: status line, Content-Type, Content-Length, extra header lines
  * (each ending "\r\n", or NULL) and body (not sent for HEAD). */
-void http_send(struct gw_req *r, int status, const char *content_type, const char *extra_headers,
+void http_send(struct http_req *r, int status, const char *content_type, const char *extra_headers,
 	       const void *body, size_t len);
 
 /* Sends j (borrowed) as application/json. */
-void http_send_json(struct gw_req *r, int status, const json_t *j, const char *extra_headers);
+void http_send_json(struct http_req *r, int status, const json_t *j, const char *extra_headers);
 
 /* Sends {"error": {"code": code, "message": ...}} as application/json. */
-void http_send_error(struct gw_req *r, int status, const char *code, const char *extra_headers,
+void http_send_error(struct http_req *r, int status, const char *code, const char *extra_headers,
 		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Sends the error for a failed store or object-store call: 503 when Redis is unreachable,
  * 404 for PC_ENOTFOUND, 500 otherwise. */
-void http_send_pc_error(struct gw_req *r, pc_err err, const char *what);
+void http_send_pc_error(struct http_req *r, pc_err err, const char *what);
 
 /* Reason phrase of a status code ("Not Found"). */
 const char *http_status_text(int status);
 
 /* Route handlers: each sends exactly one response. */
-void routes_job_post(struct gw_req *r);
-void routes_job_get(struct gw_req *r);
-void routes_job_delete(struct gw_req *r);
-void routes_jobs_list(struct gw_req *r);
-void routes_download(struct gw_req *r);
-void routes_healthz(struct gw_req *r);
-void routes_metrics(struct gw_req *r);
+void http_route_job_post(struct http_req *r);
+void http_route_job_get(struct http_req *r);
+void http_route_job_delete(struct http_req *r);
+void http_route_jobs_list(struct http_req *r);
+void http_route_download(struct http_req *r);
+void http_route_healthz(struct http_req *r);
+void http_route_metrics(struct http_req *r);
 
 #endif

@@ -42,7 +42,7 @@ static bool last_forwarded(const char *xff, char *out, size_t cap)
 	return true;
 }
 
-void http_client_address(struct gw_req *r)
+void http_client_address(struct http_req *r)
 {
 	const char *peer = r->ri->remote_addr;
 	const char *xff;

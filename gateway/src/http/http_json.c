@@ -62,7 +62,7 @@ const char *http_status_text(int status)
 	}
 }
 
-void http_send(struct gw_req *r, int status, const char *content_type, const char *extra_headers,
+void http_send(struct http_req *r, int status, const char *content_type, const char *extra_headers,
 	       const void *body, size_t len)
 {
 	char buf[4096];
@@ -104,7 +104,7 @@ void http_send(struct gw_req *r, int status, const char *content_type, const cha
 		r->sent = len;
 }
 
-void http_send_json(struct gw_req *r, int status, const json_t *j, const char *extra_headers)
+void http_send_json(struct http_req *r, int status, const json_t *j, const char *extra_headers)
 {
 	char stackbuf[2048];
 	char *heap = NULL;
@@ -127,7 +127,7 @@ void http_send_json(struct gw_req *r, int status, const json_t *j, const char *e
 	free(heap);
 }
 
-void http_send_error(struct gw_req *r, int status, const char *code, const char *extra_headers,
+void http_send_error(struct http_req *r, int status, const char *code, const char *extra_headers,
 		     const char *fmt, ...)
 {
 	char message[1024];
@@ -146,7 +146,7 @@ void http_send_error(struct gw_req *r, int status, const char *code, const char 
 	json_decref(j);
 }
 
-void http_send_pc_error(struct gw_req *r, pc_err err, const char *what)
+void http_send_pc_error(struct http_req *r, pc_err err, const char *what)
 {
 	switch (err) {
 	case PC_EUNAVAILABLE:

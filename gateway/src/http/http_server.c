@@ -14,12 +14,12 @@ static void *thread_init(const struct mg_context *ctx, int thread_type)
 {
 	if (thread_type != 1)
 		return NULL;
-	return calloc(1, sizeof(struct gw_thread));
+	return calloc(1, sizeof(struct http_thread));
 }
 
 static void thread_exit(const struct mg_context *ctx, int thread_type, void *ptr)
 {
-	struct gw_thread *thr = ptr;
+	struct http_thread *thr = ptr;
 
 	if (!thr)
 		return;
@@ -28,7 +28,7 @@ static void thread_exit(const struct mg_context *ctx, int thread_type, void *ptr
 	free(thr);
 }
 
-jobstore *http_store(struct gw_req *r)
+jobstore *http_store(struct http_req *r)
 {
 	pc_err rc;
 
@@ -44,7 +44,7 @@ jobstore *http_store(struct gw_req *r)
 	return r->thr->st;
 }
 
-jobstore *http_job_load(struct gw_req *r, struct job *job)
+jobstore *http_job_load(struct http_req *r, struct job *job)
 {
 	jobstore *st = http_store(r);
 	pc_err rc;
@@ -59,7 +59,7 @@ jobstore *http_job_load(struct gw_req *r, struct job *job)
 	return st;
 }
 
-objstore *http_objstore(struct gw_req *r)
+objstore *http_objstore(struct http_req *r)
 {
 	pc_err rc;
 
@@ -78,12 +78,12 @@ objstore *http_objstore(struct gw_req *r)
 	return r->thr->os;
 }
 
-static bool method_is(const struct gw_req *r, const char *m)
+static bool method_is(const struct http_req *r, const char *m)
 {
 	return strcmp(r->ri->request_method, m) == 0;
 }
 
-static void method_not_allowed(struct gw_req *r, const char *allow)
+static void method_not_allowed(struct http_req *r, const char *allow)
 {
 	char hdr[96];
 
@@ -93,7 +93,7 @@ static void method_not_allowed(struct gw_req *r, const char *allow)
 }
 
 /* Read-only resources answer GET and HEAD. */
-static bool get_or_head(struct gw_req *r)
+static bool get_or_head(struct http_req *r)
 {
 	if (method_is(r, "GET"))
 		return true;
@@ -105,59 +105,59 @@ static bool get_or_head(struct gw_req *r)
 	return false;
 }
 
-static void route(struct gw_req *r, const char *path)
+static void route(struct http_req *r, const char *path)
 {
-	switch (gw_path_parse(path, r->id)) {
-	case GW_PATH_JOB_NEW:
-		r->route = GW_ROUTE_POST_JOB;
+	switch (http_path_parse(path, r->id)) {
+	case HTTP_PATH_JOB_NEW:
+		r->route = HTTP_ROUTE_POST_JOB;
 		if (method_is(r, "POST"))
-			routes_job_post(r);
+			http_route_job_post(r);
 		else
 			method_not_allowed(r, "POST");
 		return;
-	case GW_PATH_JOB:
+	case HTTP_PATH_JOB:
 		if (method_is(r, "DELETE")) {
-			r->route = GW_ROUTE_DELETE_JOB;
-			routes_job_delete(r);
+			r->route = HTTP_ROUTE_DELETE_JOB;
+			http_route_job_delete(r);
 			return;
 		}
-		r->route = GW_ROUTE_GET_JOB;
+		r->route = HTTP_ROUTE_GET_JOB;
 		if (method_is(r, "GET") || method_is(r, "HEAD")) {
 			r->head = method_is(r, "HEAD");
-			routes_job_get(r);
+			http_route_job_get(r);
 		} else {
 			method_not_allowed(r, "GET, HEAD, DELETE");
 		}
 		return;
-	case GW_PATH_DOWNLOAD:
-		r->route = GW_ROUTE_DOWNLOAD;
+	case HTTP_PATH_DOWNLOAD:
+		r->route = HTTP_ROUTE_DOWNLOAD;
 		if (get_or_head(r))
-			routes_download(r);
+			http_route_download(r);
 		return;
-	case GW_PATH_JOBS:
-		r->route = GW_ROUTE_LIST_JOBS;
+	case HTTP_PATH_JOBS:
+		r->route = HTTP_ROUTE_LIST_JOBS;
 		if (get_or_head(r))
-			routes_jobs_list(r);
+			http_route_jobs_list(r);
 		return;
-	case GW_PATH_HEALTHZ:
-		r->route = GW_ROUTE_HEALTHZ;
+	case HTTP_PATH_HEALTHZ:
+		r->route = HTTP_ROUTE_HEALTHZ;
 		if (get_or_head(r))
-			routes_healthz(r);
+			http_route_healthz(r);
 		return;
-	case GW_PATH_METRICS:
-		r->route = GW_ROUTE_METRICS;
+	case HTTP_PATH_METRICS:
+		r->route = HTTP_ROUTE_METRICS;
 		if (get_or_head(r))
-			routes_metrics(r);
+			http_route_metrics(r);
 		return;
-	case GW_PATH_BAD_ID:
+	case HTTP_PATH_BAD_ID:
 		http_send_error(r, 400, "invalid_job_id", NULL,
 				"a job id is a lowercase UUID (version 4) of 36 characters");
 		return;
-	case GW_PATH_TOO_LONG:
+	case HTTP_PATH_TOO_LONG:
 		http_send_error(r, 414, "uri_too_long", NULL, "the path is longer than %d bytes",
-				GW_MAX_PATH);
+				HTTP_MAX_PATH);
 		return;
-	case GW_PATH_UNKNOWN:
+	case HTTP_PATH_UNKNOWN:
 		break;
 	}
 	http_send_error(r, 404, "not_found", NULL, "no such resource");
@@ -201,7 +201,7 @@ static const char *route_path(const struct mg_request_info *ri)
  * ever be unknown paths. */
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
-	struct gw_req r;
+	struct http_req r;
 	struct timespec t0;
 	char shown[128], why[96];
 	const char *path;
@@ -212,7 +212,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	r.ri = mg_get_request_info(conn);
 	r.gw = cbdata;
 	r.thr = mg_get_thread_pointer(conn);
-	r.route = GW_ROUTE_OTHER;
+	r.route = HTTP_ROUTE_OTHER;
 	http_client_address(&r);
 	path = route_path(r.ri);
 	if (http_framing_is_ambiguous(r.ri, why, sizeof(why)))
@@ -223,14 +223,14 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	 * connection closes after the answer instead, as it does after "Connection: close". */
 	if (r.close_after || (!r.body_read && http_request_has_body(r.ri)))
 		mg_disable_connection_keep_alive(conn);
-	gw_metrics_count_request(&r.gw->metrics, r.route, r.status);
+	http_metrics_count_request(&r.gw->metrics, r.route, r.status);
 	log_safe(path, shown, sizeof(shown));
 	/* POST /job learns its id while it runs: the record names it so a job's whole story
 	 * can be found by grepping the log for its id. */
 	log_info("%s %s %d %llub %.2fms %s%s%s", r.ri->request_method, shown, r.status,
 		 (unsigned long long)r.sent, elapsed_ms(&t0), r.client,
-		 r.route == GW_ROUTE_POST_JOB && r.id[0] ? " job " : "",
-		 r.route == GW_ROUTE_POST_JOB ? r.id : "");
+		 r.route == HTTP_ROUTE_POST_JOB && r.id[0] ? " job " : "",
+		 r.route == HTTP_ROUTE_POST_JOB ? r.id : "");
 	return r.status ? r.status : 500;
 }
 
@@ -246,20 +246,20 @@ static int begin_request(struct mg_connection *conn)
  * civetweb closes the connection after each of them. */
 static int http_error(struct mg_connection *conn, int status, const char *msg)
 {
-	struct gw_req r;
+	struct http_req r;
 	struct mg_context *ctx = mg_get_context(conn);
-	struct gw_thread *thr = mg_get_thread_pointer(conn);
+	struct http_thread *thr = mg_get_thread_pointer(conn);
 
 	memset(&r, 0, sizeof(r));
 	r.conn = conn;
 	r.ri = mg_get_request_info(conn);
 	r.gw = ctx ? mg_get_user_data(ctx) : NULL;
-	r.route = GW_ROUTE_OTHER;
+	r.route = HTTP_ROUTE_OTHER;
 	http_send_error(&r, status, status == 404 ? "not_found" : "bad_request",
 			"Connection: close\r\n", "%s",
 			msg && msg[0] ? msg : http_status_text(status));
 	if (r.gw)
-		gw_metrics_count_request(&r.gw->metrics, r.route, status);
+		http_metrics_count_request(&r.gw->metrics, r.route, status);
 	if (thr)
 		thr->error_answered = true;
 	log_info("civetweb error %d: %s", status, msg ? msg : "");
@@ -279,9 +279,9 @@ static void connection_close(const struct mg_connection *cconn)
 	/* civetweb hands its own mutable connection as const here; writing to it is safe. */
 	struct mg_connection *conn = (struct mg_connection *)cconn;
 	struct mg_context *ctx = mg_get_context(conn);
-	struct gw_thread *thr = mg_get_thread_pointer(conn);
+	struct http_thread *thr = mg_get_thread_pointer(conn);
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	struct gw_req r;
+	struct http_req r;
 	char shown[128];
 	bool answered = thr && thr->error_answered;
 
@@ -293,7 +293,7 @@ static void connection_close(const struct mg_connection *cconn)
 	r.conn = conn;
 	r.ri = ri;
 	r.gw = mg_get_user_data(ctx);
-	r.route = GW_ROUTE_OTHER;
+	r.route = HTTP_ROUTE_OTHER;
 	http_client_address(&r);
 	if (strcmp(ri->request_uri, "*") == 0 && strcmp(ri->request_method, "OPTIONS") == 0)
 		http_send(&r, 200, "application/json",
@@ -305,7 +305,7 @@ static void connection_close(const struct mg_connection *cconn)
 	else
 		http_send_error(&r, 421, "misdirected_request", "Connection: close\r\n",
 				"the target names another server; send a path like /healthz");
-	gw_metrics_count_request(&r.gw->metrics, r.route, r.status);
+	http_metrics_count_request(&r.gw->metrics, r.route, r.status);
 	log_safe(ri->request_uri, shown, sizeof(shown));
 	log_info("%s %s %d %llub %s (unrouted target)", ri->request_method, shown, r.status,
 		 (unsigned long long)r.sent, r.client);

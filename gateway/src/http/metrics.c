@@ -4,51 +4,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const char *const route_names[GW_ROUTE_COUNT] = {
+static const char *const route_names[HTTP_ROUTE_COUNT] = {
     "post_job", "get_job", "delete_job", "list_jobs", "download", "healthz", "metrics", "other",
 };
 
 /* The status codes the gateway answers with; the last slot counts anything else. */
-static const int status_codes[GW_STATUS_SLOTS - 1] = {
+static const int status_codes[HTTP_STATUS_SLOTS - 1] = {
     200, 201, 204, 206, 302, 304, 400, 404, 405, 408, 409, 411,
     410, 413, 414, 415, 416, 429, 431, 500, 501, 502, 503,
 };
 
 /* Upper bounds of the duration buckets in milliseconds; the last one is +Inf. */
-static const int64_t bucket_ms[GW_DURATION_BUCKETS - 1] = {
+static const int64_t bucket_ms[HTTP_DURATION_BUCKETS - 1] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 900000, 3600000,
 };
 
-const char *gw_route_name(enum gw_route route)
+const char *http_route_name(enum http_route route)
 {
-	if ((unsigned)route >= GW_ROUTE_COUNT)
+	if ((unsigned)route >= HTTP_ROUTE_COUNT)
 		return "other";
 	return route_names[route];
 }
 
 static unsigned status_slot(int status)
 {
-	for (unsigned i = 0; i < GW_STATUS_SLOTS - 1; i++)
+	for (unsigned i = 0; i < HTTP_STATUS_SLOTS - 1; i++)
 		if (status_codes[i] == status)
 			return i;
-	return GW_STATUS_SLOTS - 1;
+	return HTTP_STATUS_SLOTS - 1;
 }
 
-void gw_metrics_count_request(struct gw_metrics *m, enum gw_route route, int status)
+void http_metrics_count_request(struct http_metrics *m, enum http_route route, int status)
 {
-	if ((unsigned)route >= GW_ROUTE_COUNT)
-		route = GW_ROUTE_OTHER;
+	if ((unsigned)route >= HTTP_ROUTE_COUNT)
+		route = HTTP_ROUTE_OTHER;
 	atomic_fetch_add_explicit(&m->requests[route][status_slot(status)], 1,
 				  memory_order_relaxed);
 }
 
-void gw_metrics_observe_duration(struct gw_metrics *m, int64_t duration_ms)
+void http_metrics_observe_duration(struct http_metrics *m, int64_t duration_ms)
 {
 	unsigned i = 0;
 
 	if (duration_ms < 0)
 		duration_ms = 0;
-	while (i < GW_DURATION_BUCKETS - 1 && duration_ms > bucket_ms[i])
+	while (i < HTTP_DURATION_BUCKETS - 1 && duration_ms > bucket_ms[i])
 		i++;
 	atomic_fetch_add_explicit(&m->duration_buckets[i], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->duration_count, 1, memory_order_relaxed);
@@ -56,18 +56,18 @@ void gw_metrics_observe_duration(struct gw_metrics *m, int64_t duration_ms)
 }
 
 /* picluster_http_requests_total: one line per route and status seen. */
-static void render_requests(FILE *f, struct gw_metrics *m)
+static void render_requests(FILE *f, struct http_metrics *m)
 {
 	fputs("# HELP picluster_http_requests_total HTTP requests answered, by route and status.\n"
 	      "# TYPE picluster_http_requests_total counter\n",
 	      f);
-	for (unsigned r = 0; r < GW_ROUTE_COUNT; r++) {
-		for (unsigned s = 0; s < GW_STATUS_SLOTS; s++) {
+	for (unsigned r = 0; r < HTTP_ROUTE_COUNT; r++) {
+		for (unsigned s = 0; s < HTTP_STATUS_SLOTS; s++) {
 			uint64_t n = atomic_load_explicit(&m->requests[r][s], memory_order_relaxed);
 
 			if (!n)
 				continue;
-			if (s < GW_STATUS_SLOTS - 1)
+			if (s < HTTP_STATUS_SLOTS - 1)
 				fprintf(f,
 					"picluster_http_requests_total{route=\"%s\",status=\"%d\"} "
 					"%llu\n",
@@ -105,7 +105,7 @@ static void render_redis(FILE *f, bool redis_up, const uint64_t counts[JOB_STATE
 }
 
 /* picluster_job_state_changes_total: the moves this gateway wrote, by target state. */
-static void render_state_changes(FILE *f, struct gw_metrics *m)
+static void render_state_changes(FILE *f, struct http_metrics *m)
 {
 	fputs("# HELP picluster_job_state_changes_total State changes written by this gateway.\n"
 	      "# TYPE picluster_job_state_changes_total counter\n",
@@ -118,7 +118,7 @@ static void render_state_changes(FILE *f, struct gw_metrics *m)
 }
 
 /* picluster_job_duration_seconds: the histogram, buckets cumulative as Prometheus wants. */
-static void render_durations(FILE *f, struct gw_metrics *m)
+static void render_durations(FILE *f, struct http_metrics *m)
 {
 	uint64_t cumulative = 0;
 
@@ -126,9 +126,9 @@ static void render_durations(FILE *f, struct gw_metrics *m)
 	      "gateway saw finish.\n"
 	      "# TYPE picluster_job_duration_seconds histogram\n",
 	      f);
-	for (unsigned i = 0; i < GW_DURATION_BUCKETS; i++) {
+	for (unsigned i = 0; i < HTTP_DURATION_BUCKETS; i++) {
 		cumulative += atomic_load_explicit(&m->duration_buckets[i], memory_order_relaxed);
-		if (i < GW_DURATION_BUCKETS - 1)
+		if (i < HTTP_DURATION_BUCKETS - 1)
 			fprintf(f, "picluster_job_duration_seconds_bucket{le=\"%g\"} %llu\n",
 				(double)bucket_ms[i] / 1000.0, (unsigned long long)cumulative);
 		else
@@ -141,9 +141,9 @@ static void render_durations(FILE *f, struct gw_metrics *m)
 		(unsigned long long)atomic_load_explicit(&m->duration_count, memory_order_relaxed));
 }
 
-pc_err gw_metrics_render(struct gw_metrics *m, bool redis_up,
-			 const uint64_t counts[JOB_STATE_COUNT], uint64_t queue_depth, char **buf,
-			 size_t *len)
+pc_err http_metrics_render(struct http_metrics *m, bool redis_up,
+			   const uint64_t counts[JOB_STATE_COUNT], uint64_t queue_depth, char **buf,
+			   size_t *len)
 {
 	FILE *f;
 	bool failed;

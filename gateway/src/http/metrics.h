@@ -12,33 +12,33 @@
 #include "picluster/job.h"
 
 /* Status codes counted one by one; anything else lands in the last slot (status="other"). */
-#define GW_STATUS_SLOTS	    24
-#define GW_DURATION_BUCKETS 13
+#define HTTP_STATUS_SLOTS     24
+#define HTTP_DURATION_BUCKETS 13
 
-struct gw_metrics {
-	atomic_uint_fast64_t requests[GW_ROUTE_COUNT][GW_STATUS_SLOTS];
-	atomic_uint_fast64_t duration_buckets[GW_DURATION_BUCKETS]; /* cumulative at export */
+struct http_metrics {
+	atomic_uint_fast64_t requests[HTTP_ROUTE_COUNT][HTTP_STATUS_SLOTS];
+	atomic_uint_fast64_t duration_buckets[HTTP_DURATION_BUCKETS]; /* cumulative at export */
 	atomic_uint_fast64_t duration_count;
 	atomic_uint_fast64_t duration_sum_ms;
 	atomic_uint_fast64_t state_changes[JOB_STATE_COUNT]; /* made by this gateway */
 };
 
 /* Label of a route ("post_job"); static. */
-const char *gw_route_name(enum gw_route route);
+const char *http_route_name(enum http_route route);
 
 /* Counts one answered request. Never fails. */
-void gw_metrics_count_request(struct gw_metrics *m, enum gw_route route, int status);
+void http_metrics_count_request(struct http_metrics *m, enum http_route route, int status);
 
 /* Adds one finished job's run time (started_at to finished_at) to the histogram. */
-void gw_metrics_observe_duration(struct gw_metrics *m, int64_t duration_ms);
+void http_metrics_observe_duration(struct http_metrics *m, int64_t duration_ms);
 
 /*
  * Writes the Prometheus text exposition into *buf (a new string the caller frees; NULL and
  * PC_ENOMEM when out of memory). counts and queue_depth come from Redis; redis_up false
  * leaves the job gauges out.
  */
-pc_err gw_metrics_render(struct gw_metrics *m, bool redis_up,
-			 const uint64_t counts[JOB_STATE_COUNT], uint64_t queue_depth, char **buf,
-			 size_t *len);
+pc_err http_metrics_render(struct http_metrics *m, bool redis_up,
+			   const uint64_t counts[JOB_STATE_COUNT], uint64_t queue_depth, char **buf,
+			   size_t *len);
 
 #endif

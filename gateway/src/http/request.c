@@ -11,37 +11,37 @@
 #include "picluster/urlcode.h"
 
 /* Matches "<prefix><one segment>" and validates the segment as a job id. */
-static enum gw_path id_route(const char *rest, enum gw_path kind, char id[JOB_ID_LEN + 1])
+static enum http_path id_route(const char *rest, enum http_path kind, char id[JOB_ID_LEN + 1])
 {
 	if (strchr(rest, '/'))
-		return GW_PATH_UNKNOWN;
+		return HTTP_PATH_UNKNOWN;
 	if (!job_id_is_valid(rest))
-		return GW_PATH_BAD_ID;
+		return HTTP_PATH_BAD_ID;
 	memcpy(id, rest, JOB_ID_LEN);
 	id[JOB_ID_LEN] = '\0';
 	return kind;
 }
 
-enum gw_path gw_path_parse(const char *path, char id[JOB_ID_LEN + 1])
+enum http_path http_path_parse(const char *path, char id[JOB_ID_LEN + 1])
 {
-	size_t len = strnlen(path, GW_MAX_PATH + 1);
+	size_t len = strnlen(path, HTTP_MAX_PATH + 1);
 
 	id[0] = '\0';
-	if (len > GW_MAX_PATH)
-		return GW_PATH_TOO_LONG;
+	if (len > HTTP_MAX_PATH)
+		return HTTP_PATH_TOO_LONG;
 	if (strcmp(path, "/job") == 0)
-		return GW_PATH_JOB_NEW;
+		return HTTP_PATH_JOB_NEW;
 	if (strcmp(path, "/jobs") == 0)
-		return GW_PATH_JOBS;
+		return HTTP_PATH_JOBS;
 	if (strcmp(path, "/healthz") == 0)
-		return GW_PATH_HEALTHZ;
+		return HTTP_PATH_HEALTHZ;
 	if (strcmp(path, "/metrics") == 0)
-		return GW_PATH_METRICS;
+		return HTTP_PATH_METRICS;
 	if (strncmp(path, "/job/download/", 14) == 0)
-		return id_route(path + 14, GW_PATH_DOWNLOAD, id);
+		return id_route(path + 14, HTTP_PATH_DOWNLOAD, id);
 	if (strncmp(path, "/job/", 5) == 0)
-		return id_route(path + 5, GW_PATH_JOB, id);
-	return GW_PATH_UNKNOWN;
+		return id_route(path + 5, HTTP_PATH_JOB, id);
+	return HTTP_PATH_UNKNOWN;
 }
 
 /* URL-decodes [s, s + n) into out ('+' is a space); any failure is a bad request. */
@@ -50,7 +50,7 @@ static pc_err url_decode(const char *s, size_t n, char *out, size_t cap)
 	return url_percent_decode(s, n, true, out, cap) == PC_OK ? PC_OK : PC_EINVAL;
 }
 
-pc_err gw_query_param(const char *query, const char *key, char *out, size_t cap)
+pc_err http_query_param(const char *query, const char *key, char *out, size_t cap)
 {
 	size_t klen = strlen(key);
 	const char *p = query;
@@ -107,8 +107,8 @@ static bool json_depth_is_within(const char *s, size_t len, unsigned max)
 	return true;
 }
 
-pc_err gw_parse_submit_body(const char *body, size_t len, uint64_t max_digits, uint64_t *digits,
-			    char *msg, size_t msg_cap)
+pc_err http_parse_submit_body(const char *body, size_t len, uint64_t max_digits, uint64_t *digits,
+			      char *msg, size_t msg_cap)
 {
 	json_error_t jerr;
 	json_t *root, *value;
@@ -116,8 +116,8 @@ pc_err gw_parse_submit_body(const char *body, size_t len, uint64_t max_digits, u
 	pc_err rc = PC_EINVAL;
 
 	*digits = 0;
-	if (!json_depth_is_within(body, len, GW_MAX_JSON_DEPTH)) {
-		snprintf(msg, msg_cap, "body is nested deeper than %d levels", GW_MAX_JSON_DEPTH);
+	if (!json_depth_is_within(body, len, HTTP_MAX_JSON_DEPTH)) {
+		snprintf(msg, msg_cap, "body is nested deeper than %d levels", HTTP_MAX_JSON_DEPTH);
 		return PC_EINVAL;
 	}
 	/* Without JSON_DECODE_ANY the top level must be an object or array; without
@@ -176,7 +176,7 @@ static pc_err parse_digits(const char **p, uint64_t *out)
 	return PC_OK;
 }
 
-pc_err gw_parse_range(const char *header, uint64_t size, uint64_t *first, uint64_t *length)
+pc_err http_parse_range(const char *header, uint64_t size, uint64_t *first, uint64_t *length)
 {
 	const char *p = header;
 	uint64_t a, b;

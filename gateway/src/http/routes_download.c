@@ -11,7 +11,7 @@
 /* A proxied download: the head waits in `head` until the store produces its first bytes, so a
  * store that fails at once (object gone, S3 down) still gets a proper JSON error. */
 struct download {
-	struct gw_req *r;
+	struct http_req *r;
 	char head[384];
 	size_t head_len;
 	bool head_sent;
@@ -34,7 +34,7 @@ static pc_err to_socket(void *ctx, const void *buf, size_t len)
 }
 
 /* 409 with a code saying why the job has no digits to give. */
-static void not_downloadable(struct gw_req *r, const struct job *job)
+static void not_downloadable(struct http_req *r, const struct job *job)
 {
 	switch (job->state) {
 	case JOB_CANCELLED:
@@ -53,7 +53,7 @@ static void not_downloadable(struct gw_req *r, const struct job *job)
 	}
 }
 
-static void redirect(struct gw_req *r, objstore *os, const struct job *job)
+static void redirect(struct http_req *r, objstore *os, const struct job *job)
 {
 	char *url = NULL;
 	char *hdr = NULL;
@@ -77,7 +77,7 @@ out_free_url:
 }
 
 /* Loads the job and checks it has a well-formed result to give; false after answering. */
-static bool load_finished(struct gw_req *r, struct job *job)
+static bool load_finished(struct http_req *r, struct job *job)
 {
 	if (!http_job_load(r, job))
 		return false;
@@ -97,7 +97,7 @@ static bool load_finished(struct gw_req *r, struct job *job)
 
 /* Stats the stored result and checks its size against the job's record; false after
  * answering (410 gone, 502 damaged, 500). */
-static bool stat_result(struct gw_req *r, objstore *os, const struct job *job,
+static bool stat_result(struct http_req *r, objstore *os, const struct job *job,
 			struct objstore_stat *stat)
 {
 	pc_err rc = objstore_stat(os, job->result_object, stat);
@@ -126,7 +126,7 @@ static bool stat_result(struct gw_req *r, objstore *os, const struct job *job,
 
 /* Reads the Range header into first/length (the whole object without one) and the status
  * (200 or 206); false after answering 416. */
-static bool read_range(struct gw_req *r, uint64_t size, uint64_t *first, uint64_t *length,
+static bool read_range(struct http_req *r, uint64_t size, uint64_t *first, uint64_t *length,
 		       int *status)
 {
 	const char *range = mg_get_header(r->conn, "Range");
@@ -137,7 +137,7 @@ static bool read_range(struct gw_req *r, uint64_t size, uint64_t *first, uint64_
 	*status = 200;
 	if (!range)
 		return true;
-	if (gw_parse_range(range, size, first, length) != PC_OK) {
+	if (http_parse_range(range, size, first, length) != PC_OK) {
 		snprintf(headers, sizeof(headers), "Content-Range: bytes */%llu\r\n",
 			 (unsigned long long)size);
 		http_send_error(r, 416, "range_not_satisfiable", headers,
@@ -174,7 +174,7 @@ static void format_head(struct download *d, int status, uint64_t first, uint64_t
 
 /* Streams the bytes from the store behind the head in d; a failure before the head left is
  * an error answer, after it a closed connection. */
-static void stream(struct gw_req *r, objstore *os, const struct job *job, uint64_t first,
+static void stream(struct http_req *r, objstore *os, const struct job *job, uint64_t first,
 		   uint64_t length, struct download *d)
 {
 	pc_err rc = objstore_read(os, job->result_object, first, length, to_socket, d);
@@ -194,7 +194,7 @@ static void stream(struct gw_req *r, objstore *os, const struct job *job, uint64
 		 (unsigned long long)r->sent, (unsigned long long)length, pc_strerror(rc));
 }
 
-void routes_download(struct gw_req *r)
+void http_route_download(struct http_req *r)
 {
 	struct download d = {.r = r, .head_sent = false};
 	struct objstore_stat stat;

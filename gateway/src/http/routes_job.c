@@ -13,7 +13,7 @@
 #define LIST_MAX_LIMIT	   1000
 
 /* Sends the job as JSON with the given status. */
-static void send_job(struct gw_req *r, int status, const struct job *job, const char *headers)
+static void send_job(struct http_req *r, int status, const struct job *job, const char *headers)
 {
 	json_t *j = job_to_json(job);
 
@@ -26,18 +26,18 @@ static void send_job(struct gw_req *r, int status, const struct job *job, const 
 }
 
 /*
- * Reads the request body into buf (cap bytes, at least GW_MAX_BODY + 1). Returns the length,
+ * Reads the request body into buf (cap bytes, at least HTTP_MAX_BODY + 1). Returns the length,
  * or -1 after sending 413 (too large) or 400 (the client went away mid-body). A body left
  * unread closes the connection after the answer (dispatch), instead of civetweb draining it.
  */
-static long read_body(struct gw_req *r, char *buf, size_t cap)
+static long read_body(struct http_req *r, char *buf, size_t cap)
 {
 	long long declared = r->ri->content_length;
 	size_t got = 0;
 
-	if (declared > GW_MAX_BODY) {
+	if (declared > HTTP_MAX_BODY) {
 		http_send_error(r, 413, "body_too_large", "Connection: close\r\n",
-				"the body may hold at most %d bytes", GW_MAX_BODY);
+				"the body may hold at most %d bytes", HTTP_MAX_BODY);
 		return -1;
 	}
 	/* Without Content-Length (chunked), read one byte past the limit to detect excess. */
@@ -48,9 +48,9 @@ static long read_body(struct gw_req *r, char *buf, size_t cap)
 			break;
 		got += (size_t)n;
 	}
-	if (got > GW_MAX_BODY) {
+	if (got > HTTP_MAX_BODY) {
 		http_send_error(r, 413, "body_too_large", "Connection: close\r\n",
-				"the body may hold at most %d bytes", GW_MAX_BODY);
+				"the body may hold at most %d bytes", HTTP_MAX_BODY);
 		return -1;
 	}
 	if (declared >= 0 && got != (size_t)declared) {
@@ -64,23 +64,23 @@ static long read_body(struct gw_req *r, char *buf, size_t cap)
 
 /* Reads and checks the body of POST /job; false after answering 400 or 413. The body lives on
  * the heap: worker threads have small stacks. */
-static bool read_submit(struct gw_req *r, uint64_t *digits)
+static bool read_submit(struct http_req *r, uint64_t *digits)
 {
 	char msg[256];
 	char *body;
 	long len;
 	bool ok = false;
 
-	body = malloc(GW_MAX_BODY + 1);
+	body = malloc(HTTP_MAX_BODY + 1);
 	if (!body) {
 		http_send_error(r, 500, "internal", NULL, "out of memory");
 		return false;
 	}
-	len = read_body(r, body, GW_MAX_BODY + 1);
+	len = read_body(r, body, HTTP_MAX_BODY + 1);
 	if (len < 0)
 		goto out_free_body;
-	if (gw_parse_submit_body(body, (size_t)len, r->gw->cfg.max_digits, digits, msg,
-				 sizeof(msg)) != PC_OK) {
+	if (http_parse_submit_body(body, (size_t)len, r->gw->cfg.max_digits, digits, msg,
+				   sizeof(msg)) != PC_OK) {
 		http_send_error(r, 400, "invalid_body", NULL, "%s", msg);
 		goto out_free_body;
 	}
@@ -90,7 +90,7 @@ out_free_body:
 	return ok;
 }
 
-void routes_job_post(struct gw_req *r)
+void http_route_job_post(struct http_req *r)
 {
 	char location[64];
 	struct job job;
@@ -125,7 +125,7 @@ void routes_job_post(struct gw_req *r)
 	send_job(r, 201, &job, location);
 }
 
-void routes_job_get(struct gw_req *r)
+void http_route_job_get(struct http_req *r)
 {
 	struct job job;
 
@@ -141,7 +141,7 @@ void routes_job_get(struct gw_req *r)
  * the job's state every 250 ms, and on "cancelled" removes its partial object and ends every
  * rank with MPI_Abort (cluster/src/pi_job.c).
  */
-static void end_compute(struct gw_req *r, const struct job *job)
+static void end_compute(struct http_req *r, const struct job *job)
 {
 	pc_err rc;
 
@@ -160,7 +160,7 @@ static void end_compute(struct gw_req *r, const struct job *job)
 	gw_discard_partial(r->gw, &r->thr->os, job->id);
 }
 
-void routes_job_delete(struct gw_req *r)
+void http_route_job_delete(struct http_req *r)
 {
 	struct job job;
 	jobstore *st = http_job_load(r, &job);
@@ -208,7 +208,7 @@ static bool parse_limit(const char *s, size_t *out)
 	return true;
 }
 
-void routes_jobs_list(struct gw_req *r)
+void http_route_jobs_list(struct http_req *r)
 {
 	const char *q = r->ri->query_string;
 	char state_s[32], limit_s[32], cursor[256], next[256];
@@ -221,7 +221,7 @@ void routes_jobs_list(struct gw_req *r)
 	pc_err rc;
 
 	/* An empty value (state=&limit=) means the parameter's default. */
-	rc = gw_query_param(q, "state", state_s, sizeof(state_s));
+	rc = http_query_param(q, "state", state_s, sizeof(state_s));
 	if (rc == PC_OK && state_s[0]) {
 		if (job_state_parse(state_s, &state) != PC_OK) {
 			http_send_error(r, 400, "invalid_query", NULL,
@@ -234,7 +234,7 @@ void routes_jobs_list(struct gw_req *r)
 		http_send_error(r, 400, "invalid_query", NULL, "malformed state");
 		return;
 	}
-	rc = gw_query_param(q, "limit", limit_s, sizeof(limit_s));
+	rc = http_query_param(q, "limit", limit_s, sizeof(limit_s));
 	if (rc == PC_OK && !limit_s[0])
 		rc = PC_ENOTFOUND;
 	if (rc == PC_OK ? !parse_limit(limit_s, &limit) : rc != PC_ENOTFOUND) {
@@ -242,7 +242,7 @@ void routes_jobs_list(struct gw_req *r)
 				LIST_MAX_LIMIT);
 		return;
 	}
-	rc = gw_query_param(q, "cursor", cursor, sizeof(cursor));
+	rc = http_query_param(q, "cursor", cursor, sizeof(cursor));
 	if (rc == PC_ENOTFOUND) {
 		cursor[0] = '\0';
 	} else if (rc != PC_OK) {

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-void routes_healthz(struct gw_req *r)
+void http_route_healthz(struct http_req *r)
 {
 	jobstore *st = r->thr ? r->thr->st : NULL;
 
@@ -19,7 +19,7 @@ void routes_healthz(struct gw_req *r)
 	http_send(r, 200, "application/json", NULL, ok, sizeof(ok) - 1);
 }
 
-void routes_metrics(struct gw_req *r)
+void http_route_metrics(struct http_req *r)
 {
 	uint64_t counts[JOB_STATE_COUNT] = {0};
 	uint64_t depth = 0;
@@ -36,7 +36,7 @@ void routes_metrics(struct gw_req *r)
 	if (st && jobstore_count_by_state(st, counts) == PC_OK &&
 	    jobstore_queue_length(st, &depth) == PC_OK)
 		redis_up = true;
-	rc = gw_metrics_render(&r->gw->metrics, redis_up, counts, depth, &text, &len);
+	rc = http_metrics_render(&r->gw->metrics, redis_up, counts, depth, &text, &len);
 	if (rc != PC_OK) {
 		http_send_error(r, 500, "internal", NULL, "out of memory");
 		return;

@@ -187,8 +187,8 @@ static void update_tracked(struct gateway *gw, jobstore *st, struct tracked *t,
 		    (job.state == JOB_ERRORED && strcmp(job.error_code, "compute_lost") != 0))
 			note_seen(e, &job);
 		if (job.state == JOB_FINISHED && job.started_at_ms && job.finished_at_ms)
-			gw_metrics_observe_duration(&gw->metrics,
-						    job.finished_at_ms - job.started_at_ms);
+			http_metrics_observe_duration(&gw->metrics,
+						      job.finished_at_ms - job.started_at_ms);
 	}
 	t->n = w;
 }
