@@ -49,6 +49,30 @@ def expect_error(resp, status, what):
     return hdr, doc
 
 
+def raw_exchange(port, request):
+    """Sends request whole on a new connection and reads one answer up to EOF; returns
+    (status, lower-case headers, body) like Gateway.request."""
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        try:
+            while True:
+                got = sock.recv(65536)
+                if not got:
+                    break
+                data += got
+        except ConnectionResetError:
+            pass  # the gateway closed with our unread bytes: the answer came before the RST
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", len(body)))
+    return int(lines[0].split()[1]), headers, body[:length]
+
+
 def check_job_shape(job):
     assert JOB_KEYS <= set(job), job
     assert UUID4.match(job["id"]), job["id"]
@@ -101,13 +125,14 @@ def case_api():
         # 413: a body over 16 KiB, declared and chunked.
         big = b'{"digits": 5, "pad": "' + b"x" * 17000 + b'"}'
         expect_error(g.request("POST", "/job", big), 413, "big body")
-        c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=30)
-        c.request("POST", "/job", body=iter([big[:9000], big[9000:]]), encode_chunked=True,
-                  headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
-        r = c.getresponse()
-        expect_error((r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()), 413,
-                     "chunked big body")
-        c.close()
+        # Chunked, sent whole before the gateway reads it: it answers 413 once 16 KiB are in
+        # and closes without reading the rest, so a client still sending chunks then may get
+        # EPIPE (http.client did, now and then); the answer itself is already ours to read.
+        chunked = (b"POST /job HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for part in (big[:9000], big[9000:]):
+            chunked += b"%x\r\n%s\r\n" % (len(part), part)
+        expect_error(raw_exchange(g.port, chunked + b"0\r\n\r\n"), 413, "chunked big body")
 
         # 405 with Allow.
         for method, path, allow in [("PUT", "/job", "POST"), ("GET", "/job", "POST"),
