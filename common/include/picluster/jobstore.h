@@ -196,4 +196,55 @@ pc_err jobstore_instance_recover_orphans(jobstore *st, uint64_t *moved);
  * instances were tracked, e.g. by an older gateway), so recovery finds them too. */
 pc_err jobstore_instance_adopt_lists(jobstore *st);
 
+/*
+ * API keys. A key is a random secret that only its holder knows; the store keeps its SHA-256
+ * (never the secret) and what the key may do. Keys (under the store's prefix):
+ *   apikey:<sha256 hex>       hash: name, admin ("1"/"0"), created_at (unix ms), and
+ *                             max_queued, max_running, max_digits, digits_per_day when set
+ *   apikeys                   hash: name -> sha256 hex (names are unique; revoke by name)
+ *   usage:<name>:<YYYY-MM-DD> digits accepted for that key on that UTC day (TTL 2 days)
+ * Create and revoke are one Lua script each, so a revoked key is gone for every gateway at
+ * once.
+ */
+#define API_KEY_NAME_MAX 64
+#define API_KEY_HASH_LEN 32
+
+struct api_key {
+	char name[API_KEY_NAME_MAX + 1];
+	bool admin;
+	/* Per-key limits; 0 means "the gateway's global default". */
+	uint64_t max_queued;
+	uint64_t max_running;
+	uint64_t max_digits;
+	uint64_t digits_per_day;
+	int64_t created_at_ms;
+};
+
+/* True when name is 1..API_KEY_NAME_MAX characters of [A-Za-z0-9._-]. */
+bool jobstore_key_name_is_valid(const char *name);
+
+/*
+ * Stores key k under its secret's SHA-256 hash, atomically with its name. PC_EINVAL for an
+ * invalid name, PC_EEXISTS when the name is taken (by another hash), PC_EUNAVAILABLE /
+ * PC_EAUTH as for every call.
+ */
+pc_err jobstore_key_create(jobstore *st, const struct api_key *k,
+			   const uint8_t hash[API_KEY_HASH_LEN]);
+
+/* Reads the key whose secret hashes to hash into *out. PC_ENOTFOUND when there is none (never
+ * created, or revoked), PC_EPROTO for a damaged record. */
+pc_err jobstore_key_lookup(jobstore *st, const uint8_t hash[API_KEY_HASH_LEN], struct api_key *out);
+
+/* Every key, sorted by name: *keys is a new array of *count keys (free with free()); NULL
+ * when there are none. On failure *keys is NULL and *count 0. */
+pc_err jobstore_key_list(jobstore *st, struct api_key **keys, size_t *count);
+
+/* Deletes the key named name (its record and its name, in one step). PC_ENOTFOUND when no
+ * key has that name, PC_EINVAL for an invalid name. */
+pc_err jobstore_key_revoke(jobstore *st, const char *name);
+
+/* The digits counted for key name on UTC day day ("YYYY-MM-DD") into *digits (0 when none).
+ * PC_EINVAL for an invalid name or day. */
+pc_err jobstore_key_usage(jobstore *st, const char *name, const char *day, uint64_t *digits);
+
 #endif

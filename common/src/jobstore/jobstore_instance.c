@@ -39,13 +39,11 @@ static const char script_orphans[] =
     "end\n"
     "return moved\n";
 
-/* Runs script text with EVAL (Redis caches it by its SHA after the first call); safe to
- * resend, as each script is idempotent. */
-static pc_err eval(jobstore *st, const char *script, int nkeys, int nargs, const char **args,
-		   redisReply **out)
+pc_err jobstore_eval_text(jobstore *st, const char *script, int nkeys, int nargs, const char **args,
+			  redisReply **out)
 {
-	const char *argv[12];
-	size_t lens[12];
+	const char *argv[16];
+	size_t lens[16];
 	char nk[8];
 	int argc = 0;
 
@@ -96,7 +94,7 @@ pc_err jobstore_instance_hold(jobstore *st, const char *owner, const char *token
 	args[3] = ttl;
 	args[4] = owner;
 	args[5] = replace ? replace : "";
-	rc = eval(st, script_hold, 2, 6, args, &r);
+	rc = jobstore_eval_text(st, script_hold, 2, 6, args, &r);
 	/* holder is written only once the script has run: replace may point into it. */
 	if (holder_cap)
 		holder[0] = '\0';
@@ -127,7 +125,7 @@ pc_err jobstore_instance_recover_orphans(jobstore *st, uint64_t *moved)
 	args[0] = set;
 	args[1] = st->queue_key;
 	args[2] = st->prefix;
-	rc = eval(st, script_orphans, 2, 3, args, &r);
+	rc = jobstore_eval_text(st, script_orphans, 2, 3, args, &r);
 	if (rc != PC_OK)
 		return rc;
 	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0)

@@ -104,6 +104,12 @@ pc_err jobstore_call(jobstore *st, int argc, const char **argv, size_t *lens,
 pc_err jobstore_eval(jobstore *st, enum jobstore_script script, int argc, const char **argv,
 		     size_t *lens, enum jobstore_retry retry, int flag_idx, redisReply **out);
 
+/* Runs script text with EVAL (Redis caches it by its SHA after the first call) with nkeys
+ * keys and nargs arguments in total (at most 13); resent on a fresh connection, so every
+ * script run this way must be idempotent. */
+pc_err jobstore_eval_text(jobstore *st, const char *script, int nkeys, int nargs, const char **args,
+			  redisReply **out);
+
 /* An argument vector under construction (jobstore.c, jobstore_list.c, jobstore_queue.c). */
 struct jobstore_args {
 	int n;
