@@ -54,7 +54,7 @@ static const struct opt opts[] = {
     STR_OPT("store", store_url, "object store: file:///absolute/dir or s3://BUCKET/PREFIX?..."),
     {"scheduler", OPT_SCHED, 0, 0, 0, 0, "local | none | slurm (default local)"},
     NUM_OPT("ranks", OPT_UINT, ranks, 1, 4096, "MPI ranks per job (default 2)"),
-    NUM_OPT("max-digits", OPT_U64, max_digits, 1, UINT64_C(1000000000000),
+    NUM_OPT("max-digits", OPT_U64, max_digits, 1, GW_MAX_DIGITS_LIMIT,
 	    "largest accepted digits (default 100000000)"),
     NUM_OPT("max-queued", OPT_U64, max_queued, 0, UINT64_MAX,
 	    "created+queued jobs before POST answers 429 (default 10000; 0: no limit)"),
@@ -310,33 +310,30 @@ static pc_err apply(struct gw_config *cfg, const struct opt *o, const char *valu
 	return PC_EINVAL;
 }
 
-/*
- * Takes the Redis password out of the URL (one place holds it: redis_password), or reads
- * --redis-password-file, or keeps PICLUSTER_REDIS_PASSWORD's value. Also checks the URL, so
- * a malformed --redis is refused here, with a reason that never quotes it.
- */
-static pc_err take_redis_password(struct gw_config *cfg, char *err, size_t err_cap)
+pc_err gw_redis_password_take(char *redis_url, size_t url_cap, const char *password_file,
+			      char *password, size_t password_cap, char *err, size_t err_cap)
 {
 	char clean[GW_CONFIG_STR_MAX], why[GW_CONFIG_STR_MAX + 128];
 	const char *env;
 	pc_err rc;
 
-	rc = jobstore_url_split_password(cfg->redis_url, clean, sizeof(clean), cfg->redis_password,
-					 sizeof(cfg->redis_password), why, sizeof(why));
+	password[0] = '\0';
+	rc = jobstore_url_split_password(redis_url, clean, sizeof(clean), password, password_cap,
+					 why, sizeof(why));
 	if (rc != PC_OK) {
 		snprintf(err, err_cap, "--redis: %s", rc == PC_ERANGE ? "password too long" : why);
 		return PC_EINVAL;
 	}
-	snprintf(cfg->redis_url, sizeof(cfg->redis_url), "%s", clean);
-	if (cfg->redis_password_file[0]) {
-		if (cfg->redis_password[0]) {
+	snprintf(redis_url, url_cap, "%s", clean);
+	if (password_file && password_file[0]) {
+		if (password[0]) {
 			snprintf(err, err_cap,
 				 "--redis-password-file and a password in --redis: give one");
 			rc = PC_EINVAL;
 			goto out_clear;
 		}
-		rc = jobstore_password_file_read(cfg->redis_password_file, cfg->redis_password,
-						 sizeof(cfg->redis_password), why, sizeof(why));
+		rc = jobstore_password_file_read(password_file, password, password_cap, why,
+						 sizeof(why));
 		if (rc != PC_OK) {
 			snprintf(err, err_cap, "--redis-password-file: %s", why);
 			rc = PC_EINVAL;
@@ -344,15 +341,14 @@ static pc_err take_redis_password(struct gw_config *cfg, char *err, size_t err_c
 		}
 	}
 	env = getenv(JOBSTORE_PASSWORD_ENV);
-	if (!cfg->redis_password[0] && env && env[0] &&
-	    snprintf(cfg->redis_password, sizeof(cfg->redis_password), "%s", env) >=
-		(int)sizeof(cfg->redis_password)) {
+	if (!password[0] && env && env[0] &&
+	    snprintf(password, password_cap, "%s", env) >= (int)password_cap) {
 		snprintf(err, err_cap, "%s: password too long", JOBSTORE_PASSWORD_ENV);
 		rc = PC_EINVAL;
 	}
 out_clear:
 	if (rc != PC_OK)
-		explicit_bzero(cfg->redis_password, sizeof(cfg->redis_password));
+		explicit_bzero(password, password_cap);
 	return rc;
 }
 
@@ -444,5 +440,7 @@ pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, 
 	}
 	if (!cfg->instance[0])
 		default_instance(cfg);
-	return take_redis_password(cfg, err, err_cap);
+	return gw_redis_password_take(cfg->redis_url, sizeof(cfg->redis_url),
+				      cfg->redis_password_file, cfg->redis_password,
+				      sizeof(cfg->redis_password), err, err_cap);
 }

@@ -14,6 +14,8 @@
 enum gw_download_mode { GW_DOWNLOAD_PROXY, GW_DOWNLOAD_REDIRECT };
 
 #define GW_CONFIG_STR_MAX 1024
+/* The largest --max-digits the gateway accepts (and so the largest per-key limit). */
+#define GW_MAX_DIGITS_LIMIT UINT64_C(1000000000000)
 /* Most addresses --trusted-proxy accepts. */
 #define GW_MAX_TRUSTED_PROXIES 16
 
@@ -65,6 +67,16 @@ struct gw_config {
  * thread-safe; it may be called several times (it resets getopt).
  */
 pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, size_t err_cap);
+
+/*
+ * The Redis password step of the gateway's flags, also used by `pi-gateway key`: takes the
+ * password out of redis_url (rewritten in place without it; url_cap bytes), else reads
+ * password_file (NULL or "" for none; refused together with a URL password), else takes
+ * JOBSTORE_PASSWORD_ENV's value, into password ("" for none). Checks the URL on the way. On
+ * PC_EINVAL err holds a message that never quotes the password, and password is zeroed.
+ */
+pc_err gw_redis_password_take(char *redis_url, size_t url_cap, const char *password_file,
+			      char *password, size_t password_cap, char *err, size_t err_cap);
 
 /* Prints the usage text for --help. */
 void gw_config_usage(FILE *out, const char *program);

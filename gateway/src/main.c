@@ -8,6 +8,7 @@
 
 #include "gateway.h"
 #include "http/http.h"
+#include "keys/keys.h"
 #include "picluster/log.h"
 #include "picluster/objstore.h"
 #include "picluster/jobstore.h"
@@ -162,12 +163,17 @@ int main(int argc, char **argv)
 	int status = 1, sig = 0, rc;
 	bool with_password;
 
+	/* `pi-gateway key ...` manages API keys and exits; everything else is the server. */
+	if (argc > 1 && strcmp(argv[1], "key") == 0)
+		return gw_keys_main(argc - 1, argv + 1);
 	if (gw_config_parse(&gw.cfg, argc, argv, err, sizeof(err)) != PC_OK) {
 		fprintf(stderr, "pi-gateway: %s\n", err);
 		return 2;
 	}
 	if (gw.cfg.help) {
 		gw_config_usage(stdout, "pi-gateway");
+		fputc('\n', stdout);
+		gw_keys_usage(stdout, "pi-gateway");
 		return 0;
 	}
 	log_init("pi-gateway", LOG_LEVEL_INFO);
