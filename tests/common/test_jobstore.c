@@ -1062,6 +1062,86 @@ static void finish_busy(redisContext *c)
  * run (write token) and report success instead of EXISTS or CONFLICT. Queue takes are never
  * resent, and whatever the lost take moved is recovered.
  */
+/* API keys: create, lookup by hash, a taken name, list sorted, usage, revoke by name. */
+static void test_api_keys(void **state)
+{
+	uint8_t ha[API_KEY_HASH_LEN], hb[API_KEY_HASH_LEN];
+	struct api_key k, got, *list = NULL;
+	size_t n = 99;
+	uint64_t used = 99;
+	redisReply *r;
+
+	memset(ha, 0xa1, sizeof(ha));
+	memset(hb, 0xb2, sizeof(hb));
+	assert_int_equal(jobstore_key_list(st, &list, &n), PC_OK);
+	assert_null(list);
+	assert_int_equal(n, 0);
+
+	memset(&k, 0, sizeof(k));
+	snprintf(k.name, sizeof(k.name), "zed");
+	k.admin = true;
+	k.max_digits = 5000;
+	k.created_at_ms = 1700000000000;
+	assert_int_equal(jobstore_key_create(st, &k, ha), PC_OK);
+	assert_int_equal(jobstore_key_create(st, &k, ha), PC_OK); /* its own write, resent */
+	assert_int_equal(jobstore_key_create(st, &k, hb), PC_EEXISTS);
+	snprintf(k.name, sizeof(k.name), "bad name");
+	assert_int_equal(jobstore_key_create(st, &k, hb), PC_EINVAL);
+	memset(&k, 0, sizeof(k));
+	snprintf(k.name, sizeof(k.name), "amy");
+	k.max_queued = 3;
+	k.max_running = 1;
+	k.digits_per_day = 77;
+	assert_int_equal(jobstore_key_create(st, &k, hb), PC_OK);
+
+	assert_int_equal(jobstore_key_lookup(st, ha, &got), PC_OK);
+	assert_string_equal(got.name, "zed");
+	assert_true(got.admin);
+	assert_int_equal(got.max_digits, 5000);
+	assert_int_equal(got.max_queued, 0);
+	assert_int_equal(got.created_at_ms, 1700000000000);
+	assert_int_equal(jobstore_key_lookup(st, hb, &got), PC_OK);
+	assert_string_equal(got.name, "amy");
+	assert_false(got.admin);
+	assert_int_equal(got.max_queued, 3);
+	assert_int_equal(got.max_running, 1);
+	assert_int_equal(got.digits_per_day, 77);
+
+	assert_int_equal(jobstore_key_list(st, &list, &n), PC_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "amy");
+	assert_string_equal(list[1].name, "zed");
+	free(list);
+
+	assert_int_equal(jobstore_key_usage(st, "amy", "2026-01-02", &used), PC_OK);
+	assert_int_equal(used, 0);
+	r = redisCommand(raw, "SET picluster:usage:amy:2026-01-02 4242");
+	assert_non_null(r);
+	freeReplyObject(r);
+	assert_int_equal(jobstore_key_usage(st, "amy", "2026-01-02", &used), PC_OK);
+	assert_int_equal(used, 4242);
+	assert_int_equal(jobstore_key_usage(st, "amy", "2026-1-2", &used), PC_EINVAL);
+
+	/* A damaged record is a protocol error, not a key. */
+	r = redisCommand(raw, "HSET picluster:apikey:%s max_queued x",
+			 "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2");
+	assert_non_null(r);
+	freeReplyObject(r);
+	assert_int_equal(jobstore_key_lookup(st, hb, &got), PC_EPROTO);
+
+	assert_int_equal(jobstore_key_revoke(st, "zed"), PC_OK);
+	assert_int_equal(jobstore_key_lookup(st, ha, &got), PC_ENOTFOUND);
+	assert_int_equal(jobstore_key_revoke(st, "zed"), PC_ENOTFOUND);
+	assert_int_equal(jobstore_key_revoke(st, "no/such"), PC_EINVAL);
+	assert_int_equal(jobstore_key_revoke(st, "amy"), PC_OK);
+	assert_int_equal(jobstore_key_list(st, &list, &n), PC_OK);
+	assert_int_equal(n, 0);
+	r = redisCommand(raw, "EXISTS picluster:apikeys");
+	assert_non_null(r);
+	assert_int_equal(r->integer, 0);
+	freeReplyObject(r);
+}
+
 static void test_lost_replies(void **state)
 {
 	jobstore *s;
@@ -1234,6 +1314,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_ids_in_state, flush),
 	    cmocka_unit_test_setup(test_queue, flush),
 	    cmocka_unit_test_setup(test_instances, flush),
+	    cmocka_unit_test_setup(test_api_keys, flush),
 	    cmocka_unit_test_setup(test_lost_replies, flush),
 	    cmocka_unit_test_setup(test_redis_down_and_back, flush),
 	};
