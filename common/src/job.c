@@ -277,7 +277,7 @@ json_t *job_to_json(const struct job *job)
 	} else {
 		ok = put(obj, "scheduler", json_null());
 	}
-	if (!ok)
+	if (!ok || !put(obj, "owner", job->owner[0] ? json_text(job->owner) : json_null()))
 		goto out_free_obj;
 	return obj;
 

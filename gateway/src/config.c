@@ -20,6 +20,8 @@ enum opt_kind {
 	OPT_SCHED,
 	OPT_DOWNLOAD,
 	OPT_PROXIES,
+	OPT_AUTH,
+	OPT_BOOL,
 	OPT_HELP
 };
 
@@ -62,6 +64,10 @@ static const struct opt opts[] = {
 	    "local scheduler: jobs running at once (default 2)"),
     STR_OPT("key-prefix", key_prefix, "Redis key prefix (default picluster:)"),
     STR_OPT("instance", instance, "name of this submitter's processing list (default HOSTNAME)"),
+    {"auth", OPT_AUTH, 0, 0, 0, 0,
+     "keys | none (default none): with keys every route but /healthz wants an API key"},
+    {"metrics-public", OPT_BOOL, offsetof(struct gw_config, metrics_public), 0, 0, 0,
+     "GET /metrics without an admin key (environment: 1 or 0)"},
     {"download", OPT_DOWNLOAD, 0, 0, 0, 0, "proxy | redirect (default proxy)"},
     NUM_OPT("presign-expiry", OPT_UINT, presign_expiry, 1, 604800,
 	    "seconds a redirect URL stays valid (default 900)"),
@@ -99,6 +105,9 @@ static const char *metavar(const struct opt *o)
 		return "MODE";
 	case OPT_PROXIES:
 		return "IPV4[,IPV4...]";
+	case OPT_AUTH:
+		return "MODE";
+	case OPT_BOOL:
 	case OPT_HELP:
 		return "";
 	case OPT_STR:
@@ -129,7 +138,8 @@ void gw_config_usage(FILE *out, const char *program)
 		char flag[64];
 
 		snprintf(flag, sizeof(flag), "--%s%s%s", opts[i].name,
-			 opts[i].kind == OPT_HELP ? "" : " ", metavar(&opts[i]));
+			 opts[i].kind == OPT_HELP || opts[i].kind == OPT_BOOL ? "" : " ",
+			 metavar(&opts[i]));
 		fprintf(out, "  %-28s %s\n", flag, opts[i].help);
 	}
 }
@@ -148,6 +158,7 @@ static void set_defaults(struct gw_config *cfg)
 	cfg->max_running = 2;
 	snprintf(cfg->key_prefix, sizeof(cfg->key_prefix), "%s", JOBSTORE_DEFAULT_PREFIX);
 	cfg->download = GW_DOWNLOAD_PROXY;
+	cfg->auth = GW_AUTH_NONE;
 	cfg->presign_expiry = 900;
 	cfg->http_threads = 64;
 	cfg->request_timeout_ms = 10000;
@@ -297,6 +308,30 @@ static pc_err apply(struct gw_config *cfg, const struct opt *o, const char *valu
 			return PC_EINVAL;
 		}
 		return PC_OK;
+	case OPT_AUTH:
+		if (strcmp(value, "keys") == 0) {
+			cfg->auth = GW_AUTH_KEYS;
+		} else if (strcmp(value, "none") == 0) {
+			cfg->auth = GW_AUTH_NONE;
+		} else {
+			snprintf(err, err_cap, "%s: --auth wants keys or none, not '%s'", origin,
+				 value);
+			return PC_EINVAL;
+		}
+		return PC_OK;
+	case OPT_BOOL:
+		/* On the command line the flag alone means yes (value NULL); the environment
+		 * says 1 or 0. */
+		if (!value || strcmp(value, "1") == 0) {
+			*(bool *)(void *)(base + o->offset) = true;
+		} else if (strcmp(value, "0") == 0) {
+			*(bool *)(void *)(base + o->offset) = false;
+		} else {
+			snprintf(err, err_cap, "%s: --%s wants 1 or 0, not '%s'", origin, o->name,
+				 value);
+			return PC_EINVAL;
+		}
+		return PC_OK;
 	case OPT_PROXIES:
 		if (parse_proxies(cfg, value) != PC_OK) {
 			snprintf(err, err_cap,
@@ -352,6 +387,13 @@ out_clear:
 	return rc;
 }
 
+bool gw_config_listen_is_loopback(const struct gw_config *cfg)
+{
+	struct in_addr a;
+
+	return inet_pton(AF_INET, cfg->listen_host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 /* "max-queued" -> "PICLUSTER_MAX_QUEUED". */
 static void env_name(const char *flag, char *out, size_t cap)
 {
@@ -399,7 +441,9 @@ pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, 
 
 	for (size_t i = 0; i < N_OPTS; i++) {
 		longopts[i].name = opts[i].name;
-		longopts[i].has_arg = opts[i].kind == OPT_HELP ? no_argument : required_argument;
+		longopts[i].has_arg = opts[i].kind == OPT_HELP || opts[i].kind == OPT_BOOL
+					  ? no_argument
+					  : required_argument;
 		longopts[i].flag = NULL;
 		longopts[i].val = 0;
 	}

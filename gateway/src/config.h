@@ -13,6 +13,9 @@
 
 enum gw_download_mode { GW_DOWNLOAD_PROXY, GW_DOWNLOAD_REDIRECT };
 
+/* --auth: keys (every route but GET /healthz wants an API key) or none (no checks). */
+enum gw_auth_mode { GW_AUTH_NONE, GW_AUTH_KEYS };
+
 #define GW_CONFIG_STR_MAX 1024
 /* The largest --max-digits the gateway accepts (and so the largest per-key limit). */
 #define GW_MAX_DIGITS_LIMIT UINT64_C(1000000000000)
@@ -42,6 +45,8 @@ struct gw_config {
 	char key_prefix[256];
 	char instance[256]; /* owner name of this submitter's processing list */
 	enum gw_download_mode download;
+	enum gw_auth_mode auth;
+	bool metrics_public; /* --metrics-public: GET /metrics without an admin key */
 	unsigned presign_expiry;
 	unsigned http_threads;
 	unsigned request_timeout_ms;	/* civetweb request_timeout_ms: a stalled client's cost */
@@ -67,6 +72,10 @@ struct gw_config {
  * thread-safe; it may be called several times (it resets getopt).
  */
 pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, size_t err_cap);
+
+/* True when cfg.listen_host is a loopback address (127.0.0.0/8): only this machine can
+ * connect. --auth none on any other address gets a warning at start-up. */
+bool gw_config_listen_is_loopback(const struct gw_config *cfg);
 
 /*
  * The Redis password step of the gateway's flags, also used by `pi-gateway key`: takes the

@@ -132,6 +132,10 @@ static int set_up(struct gateway *gw)
 		rc = check_redis(&gw->cfg);
 	if (rc)
 		return rc;
+	if (gw->cfg.auth == GW_AUTH_NONE && !gw_config_listen_is_loopback(&gw->cfg))
+		log_warn("--auth none on %s: anyone who can reach this address may list, read and "
+			 "cancel every job; use --auth keys (pi-gateway key create)",
+			 gw->cfg.listen);
 	if (gw->cfg.state_dir[0] && mkdir(gw->cfg.state_dir, 0755) != 0 && errno != EEXIST) {
 		fprintf(stderr, "pi-gateway: cannot create --state-dir %s: %s\n", gw->cfg.state_dir,
 			strerror(errno));

@@ -280,7 +280,7 @@ static void test_json_new_job(void **unused)
 {
 	static const char *const keys[] = {"id",	 "state",      "digits",      "created_at",
 					   "updated_at", "started_at", "finished_at", "progress",
-					   "result",	 "error",      "scheduler"};
+					   "result",	 "error",      "scheduler",   "owner"};
 	struct job job;
 	json_t *j;
 
@@ -308,6 +308,7 @@ static void test_json_new_job(void **unused)
 	assert_true(json_is_null(json_object_get(j, "result")));
 	assert_true(json_is_null(json_object_get(j, "error")));
 	assert_true(json_is_null(json_object_get(j, "scheduler")));
+	assert_true(json_is_null(json_object_get(j, "owner")));
 	json_decref(j);
 }
 
@@ -353,6 +354,14 @@ static void test_json_finished_and_errored(void **unused)
 	assert_string_equal(str_of(sub, "name"), "local");
 	assert_string_equal(str_of(sub, "job_id"), "1234:5678");
 	json_decref(j);
+
+	/* A job made with an API key names it. */
+	snprintf(job.owner, sizeof(job.owner), "alice");
+	j = job_to_json(&job);
+	assert_non_null(j);
+	assert_string_equal(str_of(j, "owner"), "alice");
+	json_decref(j);
+	job.owner[0] = '\0';
 
 	/* Errored, with a message that is not valid UTF-8 (it came from a scheduler). */
 	job.state = JOB_ERRORED;

@@ -761,9 +761,9 @@ static size_t list_all(const enum job_state *filter, size_t limit, char (*seen)[
 		struct job *jobs;
 		size_t count;
 
-		assert_int_equal(
-		    jobstore_job_list(st, filter, limit, cursor, &jobs, &count, next, sizeof(next)),
-		    PC_OK);
+		assert_int_equal(jobstore_job_list(st, NULL, filter, limit, cursor, &jobs, &count,
+						   next, sizeof(next)),
+				 PC_OK);
 		assert_true(count <= limit);
 		for (size_t i = 0; i < count; i++) {
 			/* Strictly descending in (created_at, id). */
@@ -825,8 +825,9 @@ static void test_listing(void **state)
 	}
 
 	/* A cursor stays good when its job leaves the filtered set between pages. */
-	assert_int_equal(jobstore_job_list(st, &filter, 2, NULL, &page, &count, next, sizeof(next)),
-			 PC_OK);
+	assert_int_equal(
+	    jobstore_job_list(st, NULL, &filter, 2, NULL, &page, &count, next, sizeof(next)),
+	    PC_OK);
 	assert_int_equal(count, 2);
 	assert_int_equal(jobstore_job_transition(st, page[1].id, JOB_RUNNING, NULL, NULL, NULL),
 			 PC_OK);
@@ -838,8 +839,8 @@ static void test_listing(void **state)
 
 		memcpy(cursor, next, sizeof(cursor));
 		while (cursor[0]) {
-			assert_int_equal(jobstore_job_list(st, &filter, 2, cursor, &page, &count,
-							   next, sizeof(next)),
+			assert_int_equal(jobstore_job_list(st, NULL, &filter, 2, cursor, &page,
+							   &count, next, sizeof(next)),
 					 PC_OK);
 			for (size_t i = 0; i < count; i++)
 				memcpy(rest[got++], page[i].id, JOB_ID_LEN + 1);
@@ -865,9 +866,9 @@ static void test_listing(void **state)
 			    PC_ECONFLICT); /* created -/-> running */
 			drive_to(same[i].id, JOB_RUNNING);
 		}
-		assert_int_equal(
-		    jobstore_job_list(st, &running, 2, NULL, &page, &count, next, sizeof(next)),
-		    PC_OK);
+		assert_int_equal(jobstore_job_list(st, NULL, &running, 2, NULL, &page, &count, next,
+						   sizeof(next)),
+				 PC_OK);
 		assert_int_equal(count, 2);
 		memcpy(seen_ids[got++], page[0].id, JOB_ID_LEN + 1);
 		memcpy(finished, page[1].id, JOB_ID_LEN + 1);
@@ -876,8 +877,8 @@ static void test_listing(void **state)
 		free(page);
 		memcpy(cursor, next, sizeof(cursor));
 		while (cursor[0]) {
-			assert_int_equal(jobstore_job_list(st, &running, 2, cursor, &page, &count,
-							   next, sizeof(next)),
+			assert_int_equal(jobstore_job_list(st, NULL, &running, 2, cursor, &page,
+							   &count, next, sizeof(next)),
 					 PC_OK);
 			for (size_t i = 0; i < count; i++) {
 				assert_true(got < 8);
@@ -898,20 +899,22 @@ static void test_listing(void **state)
 	}
 
 	/* Bad input. */
-	assert_int_equal(jobstore_job_list(st, NULL, 0, NULL, &page, &count, next, sizeof(next)),
-			 PC_EINVAL);
 	assert_int_equal(
-	    jobstore_job_list(st, NULL, 5, "garbage", &page, &count, next, sizeof(next)),
+	    jobstore_job_list(st, NULL, NULL, 0, NULL, &page, &count, next, sizeof(next)),
 	    PC_EINVAL);
-	assert_int_equal(jobstore_job_list(st, NULL, 5, "17_..", &page, &count, next, sizeof(next)),
-			 PC_EINVAL);
+	assert_int_equal(
+	    jobstore_job_list(st, NULL, NULL, 5, "garbage", &page, &count, next, sizeof(next)),
+	    PC_EINVAL);
+	assert_int_equal(
+	    jobstore_job_list(st, NULL, NULL, 5, "17_..", &page, &count, next, sizeof(next)),
+	    PC_EINVAL);
 	assert_null(page);
 	assert_int_equal(count, 0);
 
 	/* Empty set: no jobs, no cursor. */
 	filter = JOB_ERRORED;
-	assert_int_equal(jobstore_job_list(st, &filter, 5, "", &page, &count, next, sizeof(next)),
-			 PC_OK);
+	assert_int_equal(
+	    jobstore_job_list(st, NULL, &filter, 5, "", &page, &count, next, sizeof(next)), PC_OK);
 	assert_null(page);
 	assert_int_equal(count, 0);
 	assert_string_equal(next, "");

@@ -18,16 +18,28 @@
 	gw_config_parse(cfg, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), err, sizeof(err))
 
 static const char *const env_vars[] = {
-    "PICLUSTER_LISTEN",		 "PICLUSTER_REDIS",
-    "PICLUSTER_STORE",		 "PICLUSTER_SCHEDULER",
-    "PICLUSTER_RANKS",		 "PICLUSTER_MAX_DIGITS",
-    "PICLUSTER_MAX_QUEUED",	 "PICLUSTER_MAX_RUNNING",
-    "PICLUSTER_KEY_PREFIX",	 "PICLUSTER_INSTANCE",
-    "PICLUSTER_DOWNLOAD",	 "PICLUSTER_PRESIGN_EXPIRY",
-    "PICLUSTER_STATE_DIR",	 "PICLUSTER_SLURM_PARTITION",
-    "PICLUSTER_SLURM_ARGS",	 "PICLUSTER_TRUSTED_PROXY",
-    "PICLUSTER_REQUEST_TIMEOUT", "PICLUSTER_KEEP_ALIVE_TIMEOUT",
-    "PICLUSTER_REDIS_PASSWORD",	 "PICLUSTER_REDIS_PASSWORD_FILE",
+    "PICLUSTER_LISTEN",
+    "PICLUSTER_REDIS",
+    "PICLUSTER_STORE",
+    "PICLUSTER_SCHEDULER",
+    "PICLUSTER_RANKS",
+    "PICLUSTER_MAX_DIGITS",
+    "PICLUSTER_MAX_QUEUED",
+    "PICLUSTER_MAX_RUNNING",
+    "PICLUSTER_KEY_PREFIX",
+    "PICLUSTER_INSTANCE",
+    "PICLUSTER_DOWNLOAD",
+    "PICLUSTER_PRESIGN_EXPIRY",
+    "PICLUSTER_STATE_DIR",
+    "PICLUSTER_SLURM_PARTITION",
+    "PICLUSTER_SLURM_ARGS",
+    "PICLUSTER_TRUSTED_PROXY",
+    "PICLUSTER_REQUEST_TIMEOUT",
+    "PICLUSTER_KEEP_ALIVE_TIMEOUT",
+    "PICLUSTER_REDIS_PASSWORD",
+    "PICLUSTER_REDIS_PASSWORD_FILE",
+    "PICLUSTER_AUTH",
+    "PICLUSTER_METRICS_PUBLIC",
 };
 
 static int clear_env(void **state)
@@ -263,12 +275,57 @@ static void test_redis_password(void **state)
 	assert_null(strstr(err, "s3cret"));
 }
 
+/* --auth keys|none, --metrics-public (a flag without a value; 1 or 0 in the environment), and
+ * the loopback test behind the --auth none warning. */
+static void test_auth_flags(void **state)
+{
+	struct gw_config cfg;
+	char err[256];
+
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
+	assert_int_equal(cfg.auth, GW_AUTH_NONE);
+	assert_false(cfg.metrics_public);
+	assert_true(gw_config_listen_is_loopback(&cfg));
+	assert_int_equal(
+	    PARSE(&cfg, err, "--store", "file:///s", "--auth", "keys", "--metrics-public"), PC_OK);
+	assert_int_equal(cfg.auth, GW_AUTH_KEYS);
+	assert_true(cfg.metrics_public);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--auth", "Keys"), PC_EINVAL);
+	assert_non_null(strstr(err, "--auth wants keys or none"));
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--metrics-public=1"), PC_EINVAL);
+	setenv("PICLUSTER_AUTH", "keys", 1);
+	setenv("PICLUSTER_METRICS_PUBLIC", "1", 1);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
+	assert_int_equal(cfg.auth, GW_AUTH_KEYS);
+	assert_true(cfg.metrics_public);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--auth", "none"), PC_OK);
+	assert_int_equal(cfg.auth, GW_AUTH_NONE);
+	setenv("PICLUSTER_METRICS_PUBLIC", "yes", 1);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_EINVAL);
+	setenv("PICLUSTER_METRICS_PUBLIC", "0", 1);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
+	assert_false(cfg.metrics_public);
+
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--listen", "127.8.9.1:0"),
+			 PC_OK);
+	assert_true(gw_config_listen_is_loopback(&cfg));
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--listen", "0.0.0.0:80"), PC_OK);
+	assert_false(gw_config_listen_is_loopback(&cfg));
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--listen", "10.1.2.3:80"),
+			 PC_OK);
+	assert_false(gw_config_listen_is_loopback(&cfg));
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--listen", "128.0.0.1:80"),
+			 PC_OK);
+	assert_false(gw_config_listen_is_loopback(&cfg));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_defaults, clear_env),
 	    cmocka_unit_test_setup(test_all_flags, clear_env),
 	    cmocka_unit_test_setup(test_exposure_flags, clear_env),
+	    cmocka_unit_test_setup(test_auth_flags, clear_env),
 	    cmocka_unit_test_setup(test_env_and_flags_win, clear_env),
 	    cmocka_unit_test_setup(test_bad_env, clear_env),
 	    cmocka_unit_test_setup(test_rejects, clear_env),

@@ -116,6 +116,8 @@ bool job_id_is_valid(const char *s);
 #define JOB_ERROR_MESSAGE_MAX 512
 #define JOB_SCHED_NAME_MAX    16
 #define JOB_SCHED_ID_MAX      64
+/* An owner is an API key's name: 1..64 of [A-Za-z0-9._-]. */
+#define JOB_OWNER_MAX 65
 
 /*
  * One job as stored. Times are milliseconds since the Unix epoch, 0 meaning "has not
@@ -142,6 +144,7 @@ struct job {
 
 	char sched_name[JOB_SCHED_NAME_MAX]; /* "" until submitted, then "local" or "slurm" */
 	char sched_job_id[JOB_SCHED_ID_MAX]; /* the scheduler's own id for it, "" if none */
+	char owner[JOB_OWNER_MAX]; /* the API key that created it; "" without --auth keys */
 };
 
 /* Initialises a new job in state created with a fresh id, the given digits and
@@ -161,7 +164,8 @@ void job_format_time(int64_t ms, char out[32]);
  * Returns the job as the API shows it (new reference, NULL only when out of memory):
  * {"id", "state", "digits", "created_at", "updated_at", "started_at", "finished_at",
  *  "progress", "result": null | {"object", "bytes", "sha256", "download"},
- *  "error": null | {"code", "message"}, "scheduler": null | {"name", "job_id"}}
+ *  "error": null | {"code", "message"}, "scheduler": null | {"name", "job_id"},
+ *  "owner": null | "NAME"}
  * result.download is "/job/download/<id>".
  */
 json_t *job_to_json(const struct job *job);

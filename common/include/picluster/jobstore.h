@@ -138,13 +138,15 @@ pc_err jobstore_job_set_sched(jobstore *st, const char *id, const char *sched_na
 			      const char *sched_job_id);
 
 /*
- * Lists jobs newest first. filter NULL lists every state. cursor NULL or "" starts at the
- * newest; next_cursor receives an opaque cursor for the following page, "" at the end.
- * *jobs is a new array of *count jobs (free with free()); NULL when empty.
+ * Lists jobs newest first. owner NULL lists every owner's jobs; else only the jobs created
+ * with that owner (read from its index <prefix>owner:<owner>:jobs; PC_EINVAL for an invalid
+ * name). filter NULL lists every state. cursor NULL or "" starts at the newest; next_cursor
+ * receives an opaque cursor for the following page, "" at the end. *jobs is a new array of
+ * *count jobs (free with free()); NULL when empty.
  */
-pc_err jobstore_job_list(jobstore *st, const enum job_state *filter, size_t limit,
-			 const char *cursor, struct job **jobs, size_t *count, char *next_cursor,
-			 size_t next_cursor_cap);
+pc_err jobstore_job_list(jobstore *st, const char *owner, const enum job_state *filter,
+			 size_t limit, const char *cursor, struct job **jobs, size_t *count,
+			 char *next_cursor, size_t next_cursor_cap);
 
 /* Fills counts[s] with the number of jobs in state s. */
 pc_err jobstore_count_by_state(jobstore *st, uint64_t counts[JOB_STATE_COUNT]);

@@ -209,6 +209,8 @@ pc_err jobstore_parse_job(const redisReply *r, struct job *job)
 			copy_field(job->sched_name, sizeof(job->sched_name), v);
 		} else if (field_is(k, "sched_job_id")) {
 			copy_field(job->sched_job_id, sizeof(job->sched_job_id), v);
+		} else if (field_is(k, "owner")) {
+			copy_field(job->owner, sizeof(job->owner), v);
 		}
 		/* Other fields (write_id) are the store's own. */
 	}
@@ -285,15 +287,18 @@ static pc_err create_status(const redisReply *r)
 pc_err jobstore_job_create(jobstore *st, const struct job *job, uint64_t max_queued)
 {
 	char key[JOBSTORE_KEY_MAX], maxq[24], created[24], updated[24], digits[24], token[48];
-	char bytes[24];
+	char bytes[24], owner_key[JOBSTORE_KEY_MAX];
 	struct jobstore_args a = {.n = 2};
 	redisReply *r;
 	pc_err err;
 	int retry_idx;
 
-	if (job->state != JOB_CREATED)
+	if (job->state != JOB_CREATED || (job->owner[0] && !jobstore_key_name_is_valid(job->owner)))
 		return PC_EINVAL;
 	err = job_key(st, job->id, key, sizeof(key));
+	if (err)
+		return err;
+	err = jobstore_owner_key(st, job->owner, owner_key, sizeof(owner_key));
 	if (err)
 		return err;
 	snprintf(maxq, sizeof(maxq), "%" PRIu64, max_queued);
@@ -302,12 +307,15 @@ pc_err jobstore_job_create(jobstore *st, const struct job *job, uint64_t max_que
 	snprintf(digits, sizeof(digits), "%" PRIu64, job->digits);
 	jobstore_next_token(st, token, sizeof(token));
 
-	jobstore_arg(&a, "5");
+	/* A job with an owner is also indexed under owner:<name>:jobs (KEYS[6]). */
+	jobstore_arg(&a, job->owner[0] ? "6" : "5");
 	jobstore_arg(&a, key);
 	jobstore_arg(&a, st->state_key[JOB_CREATED]);
 	jobstore_arg(&a, st->state_key[JOB_QUEUED]);
 	jobstore_arg(&a, st->jobs_key);
 	jobstore_arg(&a, st->queue_key);
+	if (job->owner[0])
+		jobstore_arg(&a, owner_key);
 	jobstore_arg(&a, job->id);
 	jobstore_arg(&a, maxq);
 	jobstore_arg(&a, created);
@@ -336,6 +344,10 @@ pc_err jobstore_job_create(jobstore *st, const struct job *job, uint64_t max_que
 		arg_error(&a, job->error_code, job->error_message);
 	if (job->sched_name[0])
 		arg_sched(&a, job->sched_name, job->sched_job_id);
+	if (job->owner[0]) {
+		jobstore_arg(&a, "owner");
+		jobstore_arg(&a, job->owner);
+	}
 	err = jobstore_eval(st, JOBSTORE_SCRIPT_CREATE, a.n, a.v, a.len, JOBSTORE_RETRY_FLAG,
 			    retry_idx, &r);
 	if (err)

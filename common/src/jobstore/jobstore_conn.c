@@ -351,6 +351,7 @@ static const char script_create[] =
     "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])\n"
     "redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])\n"
     "redis.call('LPUSH', KEYS[5], ARGV[1])\n"
+    "if KEYS[6] then redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1]) end\n"
     "return 'OK'\n";
 
 /* KEYS: job. ARGV: progress, now_ms. Only while running. */
@@ -424,6 +425,51 @@ static const char script_list[] =
     "end\n"
     "return out\n";
 
+/*
+ * KEYS: an owner's index. ARGV: want, cursor score|'', cursor id, job key prefix, state|''.
+ * The same order and cursor as script_list, but only jobs in `state` (when given) count
+ * towards want: the index is walked from the cursor's rank in batches, each job's hash read
+ * once, until want jobs matched or the index ends. The walk starts after the cursor: at the
+ * number of entries up to and including (score, id) in (score desc, id desc) order, i.e.
+ * higher scores, and equal scores with an id not below the cursor's.
+ */
+static const char script_list_filtered[] =
+    "local key, want, state = KEYS[1], tonumber(ARGV[1]), ARGV[5]\n"
+    "local function lt(a, b)\n"
+    "  local n = math.min(#a, #b)\n"
+    "  for i = 1, n do\n"
+    "    local x, y = string.byte(a, i), string.byte(b, i)\n"
+    "    if x ~= y then return x < y end\n"
+    "  end\n"
+    "  return #a < #b\n"
+    "end\n"
+    "local start = 0\n"
+    "if ARGV[2] ~= '' then\n"
+    "  local s, cid = ARGV[2], ARGV[3]\n"
+    "  start = redis.call('ZCOUNT', key, '(' .. s, '+inf')\n"
+    "  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, s, s)) do\n"
+    "    if not lt(m, cid) then start = start + 1 end\n"
+    "  end\n"
+    "end\n"
+    "local out, n = {}, 0\n"
+    "while n < want do\n"
+    "  local r = redis.call('ZREVRANGE', key, start, start + 99, 'WITHSCORES')\n"
+    "  if #r == 0 then break end\n"
+    "  for i = 1, #r, 2 do\n"
+    "    if n >= want then break end\n"
+    "    local h = redis.call('HGETALL', ARGV[4] .. r[i])\n"
+    "    local ok = state == ''\n"
+    "    for j = 1, #h, 2 do\n"
+    "      if h[j] == 'state' then ok = ok or h[j + 1] == state end\n"
+    "    end\n"
+    "    if ok then\n"
+    "      out[#out + 1] = r[i]; out[#out + 1] = r[i + 1]; out[#out + 1] = h; n = n + 1\n"
+    "    end\n"
+    "  end\n"
+    "  start = start + 100\n"
+    "end\n"
+    "return out\n";
+
 /* KEYS: the six state sets. */
 static const char script_counts[] =
     "local out = {}\n"
@@ -438,10 +484,14 @@ static const char script_recover[] =
     "return n\n";
 
 static const char *const script_bodies[JOBSTORE_SCRIPT_COUNT] = {
-    [JOBSTORE_SCRIPT_CREATE] = script_create,	  [JOBSTORE_SCRIPT_TRANSITION] = script_transition,
-    [JOBSTORE_SCRIPT_PROGRESS] = script_progress, [JOBSTORE_SCRIPT_SCHED] = script_sched,
-    [JOBSTORE_SCRIPT_LIST] = script_list,	  [JOBSTORE_SCRIPT_COUNTS] = script_counts,
+    [JOBSTORE_SCRIPT_CREATE] = script_create,
+    [JOBSTORE_SCRIPT_TRANSITION] = script_transition,
+    [JOBSTORE_SCRIPT_PROGRESS] = script_progress,
+    [JOBSTORE_SCRIPT_SCHED] = script_sched,
+    [JOBSTORE_SCRIPT_LIST] = script_list,
+    [JOBSTORE_SCRIPT_COUNTS] = script_counts,
     [JOBSTORE_SCRIPT_RECOVER] = script_recover,
+    [JOBSTORE_SCRIPT_LIST_FILTERED] = script_list_filtered,
 };
 
 /* Appends to buf (size cap, used *len); false when it does not fit. */

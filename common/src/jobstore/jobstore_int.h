@@ -38,6 +38,7 @@ enum jobstore_script {
 	JOBSTORE_SCRIPT_PROGRESS,
 	JOBSTORE_SCRIPT_SCHED,
 	JOBSTORE_SCRIPT_LIST,
+	JOBSTORE_SCRIPT_LIST_FILTERED,
 	JOBSTORE_SCRIPT_COUNTS,
 	JOBSTORE_SCRIPT_RECOVER,
 	JOBSTORE_SCRIPT_COUNT
@@ -129,6 +130,10 @@ static inline void jobstore_arg(struct jobstore_args *a, const char *s)
  * for the longest prefix and name). */
 pc_err jobstore_key_of(const jobstore *st, char *out, size_t cap, const char *what,
 		       const char *name);
+
+/* The index of owner's jobs, "<prefix>owner:<owner>:jobs" (a sorted set by created_at, written
+ * with the job), into out; "" for owner "". PC_EINVAL for an invalid name or no room. */
+pc_err jobstore_owner_key(const jobstore *st, const char *owner, char *out, size_t cap);
 
 /*
  * Fills *job from an HGETALL reply (field, value, ...). PC_ENOTFOUND for an empty hash,

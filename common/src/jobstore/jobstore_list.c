@@ -102,11 +102,26 @@ out_free_jobs:
 	return err;
 }
 
-pc_err jobstore_job_list(jobstore *st, const enum job_state *filter, size_t limit,
-			 const char *cursor, struct job **jobs, size_t *count, char *next_cursor,
-			 size_t next_cursor_cap)
+pc_err jobstore_owner_key(const jobstore *st, const char *owner, char *out, size_t cap)
+{
+	int n;
+
+	if (!owner[0]) {
+		out[0] = '\0';
+		return PC_OK;
+	}
+	if (!jobstore_key_name_is_valid(owner))
+		return PC_EINVAL;
+	n = snprintf(out, cap, "%sowner:%s:jobs", st->prefix, owner);
+	return n > 0 && (size_t)n < cap ? PC_OK : PC_EINVAL;
+}
+
+pc_err jobstore_job_list(jobstore *st, const char *owner, const enum job_state *filter,
+			 size_t limit, const char *cursor, struct job **jobs, size_t *count,
+			 char *next_cursor, size_t next_cursor_cap)
 {
 	char score[24] = "", cid[JOB_ID_LEN + 1] = "", want[24];
+	char owner_key[JOBSTORE_KEY_MAX];
 	struct jobstore_args a = {.n = 2};
 	redisReply *r;
 	pc_err err;
@@ -120,14 +135,23 @@ pc_err jobstore_job_list(jobstore *st, const enum job_state *filter, size_t limi
 		return PC_EINVAL;
 	if (cursor && cursor[0] && parse_cursor(cursor, score, cid) != PC_OK)
 		return PC_EINVAL;
+	if (owner && (!owner[0] || jobstore_owner_key(st, owner, owner_key, sizeof(owner_key))))
+		return PC_EINVAL;
 	snprintf(want, sizeof(want), "%zu", limit + 1);
 	jobstore_arg(&a, "1");
-	jobstore_arg(&a, filter ? st->state_key[*filter] : st->jobs_key);
+	if (owner)
+		jobstore_arg(&a, owner_key);
+	else
+		jobstore_arg(&a, filter ? st->state_key[*filter] : st->jobs_key);
 	jobstore_arg(&a, want);
 	jobstore_arg(&a, score);
 	jobstore_arg(&a, cid);
 	jobstore_arg(&a, st->job_key_prefix);
-	err = jobstore_eval(st, JOBSTORE_SCRIPT_LIST, a.n, a.v, a.len, JOBSTORE_RETRY_SAFE, -1, &r);
+	/* An owner's page walks that owner's index, checking the state of each job. */
+	if (owner)
+		jobstore_arg(&a, filter ? job_state_name(*filter) : "");
+	err = jobstore_eval(st, owner ? JOBSTORE_SCRIPT_LIST_FILTERED : JOBSTORE_SCRIPT_LIST, a.n,
+			    a.v, a.len, JOBSTORE_RETRY_SAFE, -1, &r);
 	if (err)
 		return err;
 	err = read_page(r, limit, jobs, count, next_cursor, next_cursor_cap);

@@ -35,6 +35,10 @@ struct http_req {
 	uint64_t sent;		 /* body bytes sent */
 	char id[JOB_ID_LEN + 1]; /* the job id of the path, "" if none */
 	char client[48];	 /* the client's address (http_client_address) */
+	/* Who asks (http_authenticate): the API key's name ("" with --auth none) and whether
+	 * it may see and cancel every job (an admin key, or --auth none). */
+	char key_name[API_KEY_NAME_MAX + 1];
+	bool admin;
 };
 
 /* Starts civetweb on cfg.listen with the gateway's routes. *out NULL on failure
@@ -49,8 +53,17 @@ void http_server_stop(struct mg_context *ctx);
 jobstore *http_store(struct http_req *r);
 
 /* Reads the job named by the path (r->id) into *job: the thread's store (borrowed), or NULL
- * after answering 503 (Redis unreachable), 404 (no such job) or 500. */
+ * after answering 503 (Redis unreachable), 404 (no such job, or one of another key when the
+ * caller is not an admin: the same answer, so existence is not leaked) or 500. */
 jobstore *http_job_load(struct http_req *r, struct job *job);
+
+/*
+ * --auth keys: checks the request's Authorization: Bearer <secret> against the key store
+ * (verified keys cached for a second) and fills r->key_name and r->admin. True when the
+ * request may go on; false after answering 401 (missing, malformed, unknown or revoked key,
+ * with WWW-Authenticate: Bearer) or 503 (Redis unreachable). --auth none: true, as admin.
+ */
+bool http_authenticate(struct http_req *r);
 
 /* The thread's object store, opened on first use; NULL (and a 500 already sent) on failure. */
 objstore *http_objstore(struct http_req *r);

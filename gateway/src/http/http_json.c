@@ -23,6 +23,10 @@ const char *http_status_text(int status)
 		return "Found";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:

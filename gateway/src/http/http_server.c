@@ -52,6 +52,9 @@ jobstore *http_job_load(struct http_req *r, struct job *job)
 	if (!st)
 		return NULL;
 	rc = jobstore_job_get(st, r->id, job);
+	/* Another key's job is answered exactly as an unknown id. */
+	if (rc == PC_OK && !r->admin && strcmp(job->owner, r->key_name) != 0)
+		rc = PC_ENOTFOUND;
 	if (rc != PC_OK) {
 		http_send_pc_error(r, rc, r->id);
 		return NULL;
@@ -105,9 +108,33 @@ static bool get_or_head(struct http_req *r)
 	return false;
 }
 
+/*
+ * Who may ask: GET /healthz is open; GET /metrics wants an admin key unless --metrics-public;
+ * everything else wants a key (http_authenticate). A path too long to route is refused
+ * before any key is looked at, like the framing checks. False after answering.
+ */
+static bool allowed(struct http_req *r, enum http_path kind)
+{
+	if (kind == HTTP_PATH_HEALTHZ || kind == HTTP_PATH_TOO_LONG)
+		return true;
+	if (kind == HTTP_PATH_METRICS && r->gw->cfg.metrics_public)
+		return true;
+	if (!http_authenticate(r))
+		return false;
+	if (kind == HTTP_PATH_METRICS && !r->admin) {
+		http_send_error(r, 403, "forbidden", NULL, "/metrics needs an admin key");
+		return false;
+	}
+	return true;
+}
+
 static void route(struct http_req *r, const char *path)
 {
-	switch (http_path_parse(path, r->id)) {
+	enum http_path kind = http_path_parse(path, r->id);
+
+	if (!allowed(r, kind))
+		return;
+	switch (kind) {
 	case HTTP_PATH_JOB_NEW:
 		r->route = HTTP_ROUTE_POST_JOB;
 		if (method_is(r, "POST"))

@@ -108,6 +108,7 @@ void http_route_job_post(struct http_req *r)
 		http_send_pc_error(r, rc, "new job");
 		return;
 	}
+	snprintf(job.owner, sizeof(job.owner), "%s", r->key_name);
 	rc = jobstore_job_create(st, &job, r->gw->cfg.max_queued);
 	if (rc == PC_EFULL) {
 		http_send_error(r, 429, "queue_full", "Retry-After: 5\r\n",
@@ -211,7 +212,8 @@ static bool parse_limit(const char *s, size_t *out)
 void http_route_jobs_list(struct http_req *r)
 {
 	const char *q = r->ri->query_string;
-	char state_s[32], limit_s[32], cursor[256], next[256];
+	char state_s[32], limit_s[32], cursor[256], next[256], owner[API_KEY_NAME_MAX + 2];
+	const char *only = NULL;
 	enum job_state state;
 	const enum job_state *filter = NULL;
 	size_t limit = LIST_DEFAULT_LIMIT, count = 0;
@@ -249,11 +251,34 @@ void http_route_jobs_list(struct http_req *r)
 		http_send_error(r, 400, "invalid_cursor", NULL, "malformed cursor");
 		return;
 	}
+	/* owner=NAME filters; a key that is not an admin key lists only its own jobs, and may
+	 * name only itself. */
+	rc = http_query_param(q, "owner", owner, sizeof(owner));
+	if (rc == PC_OK && owner[0]) {
+		if (!jobstore_key_name_is_valid(owner)) {
+			http_send_error(r, 400, "invalid_query", NULL,
+					"owner must be a key name: 1 to %d of A-Za-z0-9._-",
+					API_KEY_NAME_MAX);
+			return;
+		}
+		only = owner;
+	} else if (rc != PC_OK && rc != PC_ENOTFOUND) {
+		http_send_error(r, 400, "invalid_query", NULL, "malformed owner");
+		return;
+	}
+	if (!r->admin) {
+		if (only && strcmp(only, r->key_name) != 0) {
+			http_send_error(r, 403, "forbidden", NULL,
+					"only an admin key may list the jobs of another key");
+			return;
+		}
+		only = r->key_name;
+	}
 	st = http_store(r);
 	if (!st)
 		return;
 	next[0] = '\0';
-	rc = jobstore_job_list(st, filter, limit, cursor, &jobs, &count, next, sizeof(next));
+	rc = jobstore_job_list(st, only, filter, limit, cursor, &jobs, &count, next, sizeof(next));
 	if (rc == PC_EINVAL) {
 		http_send_error(r, 400, "invalid_cursor", NULL,
 				"cursor is not one this server handed out");

@@ -1,0 +1,154 @@
+/* http_auth.c - --auth keys: the Authorization: Bearer check, with a short cache of keys. */
+#include "http/http.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "keys/keys.h"
+#include "picluster/clock.h"
+#include "picluster/log.h"
+
+/*
+ * Verified keys, by the SHA-256 of their secret, for HTTP_AUTH_CACHE_MS: a request with a
+ * cached key costs no Redis round trip, and a revoked key is refused at most that long
+ * after `pi-gateway key revoke`. Only keys Redis confirmed are kept (an unknown secret is
+ * asked about every time), in a small table that evicts the entry nearest expiry.
+ */
+#define HTTP_AUTH_CACHE_MS    1000
+#define HTTP_AUTH_CACHE_SLOTS 64
+
+struct auth_slot {
+	uint8_t hash[API_KEY_HASH_LEN];
+	struct api_key key;
+	int64_t expires_ms; /* 0: empty */
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct auth_slot cache[HTTP_AUTH_CACHE_SLOTS];
+
+static bool cache_get(const uint8_t hash[API_KEY_HASH_LEN], int64_t now, struct api_key *out)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&cache_lock);
+	for (size_t i = 0; i < HTTP_AUTH_CACHE_SLOTS && !hit; i++) {
+		if (cache[i].expires_ms > now &&
+		    memcmp(cache[i].hash, hash, API_KEY_HASH_LEN) == 0) {
+			*out = cache[i].key;
+			hit = true;
+		}
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return hit;
+}
+
+static void cache_put(const uint8_t hash[API_KEY_HASH_LEN], int64_t now, const struct api_key *k)
+{
+	size_t victim = 0;
+
+	pthread_mutex_lock(&cache_lock);
+	for (size_t i = 0; i < HTTP_AUTH_CACHE_SLOTS; i++) {
+		if (memcmp(cache[i].hash, hash, API_KEY_HASH_LEN) == 0 ||
+		    cache[i].expires_ms <= now) {
+			victim = i;
+			break;
+		}
+		if (cache[i].expires_ms < cache[victim].expires_ms)
+			victim = i;
+	}
+	memcpy(cache[victim].hash, hash, API_KEY_HASH_LEN);
+	cache[victim].key = *k;
+	cache[victim].expires_ms = now + HTTP_AUTH_CACHE_MS;
+	pthread_mutex_unlock(&cache_lock);
+}
+
+/* 401 with the challenge; the body never repeats what the client sent. */
+static void unauthorized(struct http_req *r, const char *why)
+{
+	http_send_error(r, 401, "unauthorized", "WWW-Authenticate: Bearer\r\n", "%s", why);
+}
+
+/*
+ * The secret of the request's one Authorization header, "Bearer" (any case), one or more
+ * spaces, then the token (RFC 7235 section 2.1, RFC 6750 section 2.1): *secret and *len, or
+ * NULL with why set. A second Authorization header is malformed too.
+ */
+static const char *bearer_secret(const struct mg_request_info *ri, size_t *len, const char **why)
+{
+	const char *value = NULL, *p;
+	int seen = 0;
+
+	for (int i = 0; i < ri->num_headers; i++) {
+		if (strcasecmp(ri->http_headers[i].name, "Authorization") == 0) {
+			value = ri->http_headers[i].value;
+			seen++;
+		}
+	}
+	if (seen == 0 || !value) {
+		*why = "this request needs an API key: Authorization: Bearer <secret>";
+		return NULL;
+	}
+	if (seen > 1) {
+		*why = "send one Authorization header";
+		return NULL;
+	}
+	if (strncasecmp(value, "Bearer", 6) != 0 || value[6] != ' ') {
+		*why = "the Authorization header must be Bearer <secret>";
+		return NULL;
+	}
+	p = value + 6;
+	while (*p == ' ')
+		p++;
+	*len = strlen(p);
+	if (!gw_key_secret_is_wellformed(p, *len)) {
+		*why = "the API key is malformed";
+		return NULL;
+	}
+	return p;
+}
+
+bool http_authenticate(struct http_req *r)
+{
+	uint8_t hash[API_KEY_HASH_LEN];
+	struct api_key key;
+	const char *secret, *why = NULL;
+	size_t len = 0;
+	int64_t now;
+	jobstore *st;
+	pc_err rc;
+
+	if (r->gw->cfg.auth != GW_AUTH_KEYS) {
+		r->admin = true; /* --auth none: everyone may do everything, as before keys */
+		return true;
+	}
+	secret = bearer_secret(r->ri, &len, &why);
+	if (!secret) {
+		unauthorized(r, why);
+		return false;
+	}
+	if (gw_key_secret_hash(secret, len, hash) != PC_OK) {
+		http_send_error(r, 500, "internal", NULL, "cannot hash the key");
+		return false;
+	}
+	now = pc_monotonic_ms();
+	if (!cache_get(hash, now, &key)) {
+		st = http_store(r);
+		if (!st)
+			return false;
+		rc = jobstore_key_lookup(st, hash, &key);
+		if (rc == PC_ENOTFOUND) {
+			unauthorized(r, "unknown or revoked API key");
+			return false;
+		}
+		if (rc != PC_OK) {
+			http_send_pc_error(r, rc, "API key");
+			return false;
+		}
+		cache_put(hash, now, &key);
+	}
+	snprintf(r->key_name, sizeof(r->key_name), "%s", key.name);
+	r->admin = key.admin;
+	return true;
+}
