@@ -120,12 +120,12 @@ static void copy_field(char *dst, size_t cap, const redisReply *v)
 	/* A NUL inside a Redis value ends the C string there, which is what the reader sees. */
 }
 
-static bool parse_u64(const redisReply *v, uint64_t *out)
+bool jobstore_reply_u64(const redisReply *v, uint64_t *out)
 {
 	char *end;
 	unsigned long long x;
 
-	if (v->len == 0 || v->str[0] < '0' || v->str[0] > '9')
+	if (v->type != REDIS_REPLY_STRING || v->len == 0 || v->str[0] < '0' || v->str[0] > '9')
 		return false;
 	errno = 0;
 	x = strtoull(v->str, &end, 10);
@@ -150,11 +150,11 @@ static bool parse_i64(const redisReply *v, int64_t *out)
 	return true;
 }
 
-static bool field_is(const redisReply *k, const char *name)
+bool jobstore_reply_field_is(const redisReply *k, const char *name)
 {
 	size_t n = strlen(name);
 
-	return k->len == n && memcmp(k->str, name, n) == 0;
+	return k->type == REDIS_REPLY_STRING && k->len == n && memcmp(k->str, name, n) == 0;
 }
 
 pc_err jobstore_parse_job(const redisReply *r, struct job *job)
@@ -172,44 +172,44 @@ pc_err jobstore_parse_job(const redisReply *r, struct job *job)
 
 		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
 			return PC_EPROTO;
-		if (field_is(k, "id")) {
+		if (jobstore_reply_field_is(k, "id")) {
 			copy_field(job->id, sizeof(job->id), v);
 			have_id = job_id_is_valid(job->id);
-		} else if (field_is(k, "state")) {
+		} else if (jobstore_reply_field_is(k, "state")) {
 			have_state = job_state_parse(v->str, &job->state) == PC_OK;
-		} else if (field_is(k, "digits")) {
-			have_digits = parse_u64(v, &job->digits);
-		} else if (field_is(k, "created_at")) {
+		} else if (jobstore_reply_field_is(k, "digits")) {
+			have_digits = jobstore_reply_u64(v, &job->digits);
+		} else if (jobstore_reply_field_is(k, "created_at")) {
 			have_created = parse_i64(v, &job->created_at_ms);
-		} else if (field_is(k, "updated_at")) {
+		} else if (jobstore_reply_field_is(k, "updated_at")) {
 			ok = parse_i64(v, &job->updated_at_ms);
-		} else if (field_is(k, "started_at")) {
+		} else if (jobstore_reply_field_is(k, "started_at")) {
 			ok = parse_i64(v, &job->started_at_ms);
-		} else if (field_is(k, "finished_at")) {
+		} else if (jobstore_reply_field_is(k, "finished_at")) {
 			ok = parse_i64(v, &job->finished_at_ms);
-		} else if (field_is(k, "progress")) {
+		} else if (jobstore_reply_field_is(k, "progress")) {
 			char *end;
 
 			job->progress = strtod(v->str, &end);
 			ok = v->len > 0 && end == v->str + v->len && job->progress >= 0 &&
 			     job->progress <= 1;
-		} else if (field_is(k, "result_object")) {
+		} else if (jobstore_reply_field_is(k, "result_object")) {
 			job->has_result = true;
 			copy_field(job->result_object, sizeof(job->result_object), v);
-		} else if (field_is(k, "result_bytes")) {
-			ok = parse_u64(v, &job->result_bytes);
-		} else if (field_is(k, "result_sha256")) {
+		} else if (jobstore_reply_field_is(k, "result_bytes")) {
+			ok = jobstore_reply_u64(v, &job->result_bytes);
+		} else if (jobstore_reply_field_is(k, "result_sha256")) {
 			copy_field(job->result_sha256, sizeof(job->result_sha256), v);
-		} else if (field_is(k, "error_code")) {
+		} else if (jobstore_reply_field_is(k, "error_code")) {
 			job->has_error = true;
 			copy_field(job->error_code, sizeof(job->error_code), v);
-		} else if (field_is(k, "error_message")) {
+		} else if (jobstore_reply_field_is(k, "error_message")) {
 			copy_field(job->error_message, sizeof(job->error_message), v);
-		} else if (field_is(k, "sched_name")) {
+		} else if (jobstore_reply_field_is(k, "sched_name")) {
 			copy_field(job->sched_name, sizeof(job->sched_name), v);
-		} else if (field_is(k, "sched_job_id")) {
+		} else if (jobstore_reply_field_is(k, "sched_job_id")) {
 			copy_field(job->sched_job_id, sizeof(job->sched_job_id), v);
-		} else if (field_is(k, "owner")) {
+		} else if (jobstore_reply_field_is(k, "owner")) {
 			copy_field(job->owner, sizeof(job->owner), v);
 		}
 		/* Other fields (write_id) are the store's own. */

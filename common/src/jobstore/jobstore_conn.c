@@ -299,6 +299,7 @@ void jobstore_next_token(jobstore *st, char *out, size_t cap)
  *   local states = {'created', ...}          -- index i is KEYS[i + 1] where sets are passed
  *   local legal = {created = {queued = true, errored = true, cancelled = true}, ...}
  *   local terminal = {finished = true, ...}
+ *   local function lt(a, b) ... end          -- ids in Redis's order within one score
  * so Redis refuses exactly what job_transition_is_legal refuses.
  */
 
@@ -384,14 +385,6 @@ static const char script_sched[] =
  */
 static const char script_list[] =
     "local key, want = KEYS[1], tonumber(ARGV[1])\n"
-    "local function lt(a, b)\n"
-    "  local n = math.min(#a, #b)\n"
-    "  for i = 1, n do\n"
-    "    local x, y = string.byte(a, i), string.byte(b, i)\n"
-    "    if x ~= y then return x < y end\n"
-    "  end\n"
-    "  return #a < #b\n"
-    "end\n"
     "local ids, scores = {}, {}\n"
     "local function add(r, after)\n"
     "  for i = 1, #r, 2 do\n"
@@ -435,14 +428,6 @@ static const char script_list[] =
  */
 static const char script_list_filtered[] =
     "local key, want, state = KEYS[1], tonumber(ARGV[1]), ARGV[5]\n"
-    "local function lt(a, b)\n"
-    "  local n = math.min(#a, #b)\n"
-    "  for i = 1, n do\n"
-    "    local x, y = string.byte(a, i), string.byte(b, i)\n"
-    "    if x ~= y then return x < y end\n"
-    "  end\n"
-    "  return #a < #b\n"
-    "end\n"
     "local start = 0\n"
     "if ARGV[2] ~= '' then\n"
     "  local s, cid = ARGV[2], ARGV[3]\n"
@@ -537,7 +522,16 @@ static bool build_prelude(char *buf, size_t cap)
 			ok = ok && append(buf, cap, &len, "%s%s = true", n++ ? ", " : "",
 					  job_state_name(s));
 	}
-	return ok && append(buf, cap, &len, "}\n");
+	/* lt(a, b): bytewise order of ids, as Redis orders the members of one score. */
+	return ok && append(buf, cap, &len,
+			    "}\nlocal function lt(a, b)\n"
+			    "  local n = math.min(#a, #b)\n"
+			    "  for i = 1, n do\n"
+			    "    local x, y = string.byte(a, i), string.byte(b, i)\n"
+			    "    if x ~= y then return x < y end\n"
+			    "  end\n"
+			    "  return #a < #b\n"
+			    "end\n");
 }
 
 void jobstore_scripts_free(jobstore *st)
@@ -550,7 +544,7 @@ void jobstore_scripts_free(jobstore *st)
 
 pc_err jobstore_scripts_init(jobstore *st)
 {
-	char prelude[1024];
+	char prelude[2048];
 	redisReply *r;
 	pc_err err;
 

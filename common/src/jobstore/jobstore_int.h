@@ -141,6 +141,11 @@ pc_err jobstore_owner_key(const jobstore *st, const char *owner, char *out, size
  */
 pc_err jobstore_parse_job(const redisReply *r, struct job *job);
 
+/* Hash replies as the job and key records read them (jobstore.c): true when k is the string
+ * name; true with *out set when v is a decimal string of digits only (no sign, no space). */
+bool jobstore_reply_field_is(const redisReply *k, const char *name);
+bool jobstore_reply_u64(const redisReply *v, uint64_t *out);
+
 /* "<prefix>processing:<owner>" into out; PC_EINVAL unless owner is 1..64 of [A-Za-z0-9._:-]
  * (the owner names of the submit queue and of submitter instances). */
 pc_err jobstore_processing_key(const jobstore *st, const char *owner, char *out, size_t cap);

@@ -1,7 +1,6 @@
 /* jobstore_keys.c - API keys in Redis: create, look up, list and revoke, and daily usage. */
 #include "jobstore_int.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,29 +115,6 @@ pc_err jobstore_key_create(jobstore *st, const struct api_key *k,
 	return rc;
 }
 
-/* A decimal value of a key record: digits only, no sign; false when malformed. */
-static bool parse_count(const redisReply *v, uint64_t *out)
-{
-	char *end;
-	unsigned long long x;
-
-	if (v->type != REDIS_REPLY_STRING || v->len == 0 || v->str[0] < '0' || v->str[0] > '9')
-		return false;
-	errno = 0;
-	x = strtoull(v->str, &end, 10);
-	if (errno || end != v->str + v->len)
-		return false;
-	*out = x;
-	return true;
-}
-
-static bool field_is(const redisReply *k, const char *name)
-{
-	size_t n = strlen(name);
-
-	return k->type == REDIS_REPLY_STRING && k->len == n && memcmp(k->str, name, n) == 0;
-}
-
 /* Fills *out from an HGETALL reply of apikey:<hex>: PC_ENOTFOUND when empty, PC_EPROTO when
  * the name is missing or invalid or a number is malformed. */
 static pc_err parse_key(const redisReply *r, struct api_key *out)
@@ -157,24 +133,24 @@ static pc_err parse_key(const redisReply *r, struct api_key *out)
 
 		if (v->type != REDIS_REPLY_STRING)
 			return PC_EPROTO;
-		if (field_is(k, "name")) {
+		if (jobstore_reply_field_is(k, "name")) {
 			if (v->len > API_KEY_NAME_MAX)
 				return PC_EPROTO;
 			memcpy(out->name, v->str, v->len);
 			out->name[v->len] = '\0';
 			have_name = jobstore_key_name_is_valid(out->name);
-		} else if (field_is(k, "admin")) {
+		} else if (jobstore_reply_field_is(k, "admin")) {
 			out->admin = v->len == 1 && v->str[0] == '1';
-		} else if (field_is(k, "created_at")) {
-			ok = parse_count(v, &created) && created <= INT64_MAX;
-		} else if (field_is(k, "max_queued")) {
-			ok = parse_count(v, &out->max_queued);
-		} else if (field_is(k, "max_running")) {
-			ok = parse_count(v, &out->max_running);
-		} else if (field_is(k, "max_digits")) {
-			ok = parse_count(v, &out->max_digits);
-		} else if (field_is(k, "digits_per_day")) {
-			ok = parse_count(v, &out->digits_per_day);
+		} else if (jobstore_reply_field_is(k, "created_at")) {
+			ok = jobstore_reply_u64(v, &created) && created <= INT64_MAX;
+		} else if (jobstore_reply_field_is(k, "max_queued")) {
+			ok = jobstore_reply_u64(v, &out->max_queued);
+		} else if (jobstore_reply_field_is(k, "max_running")) {
+			ok = jobstore_reply_u64(v, &out->max_running);
+		} else if (jobstore_reply_field_is(k, "max_digits")) {
+			ok = jobstore_reply_u64(v, &out->max_digits);
+		} else if (jobstore_reply_field_is(k, "digits_per_day")) {
+			ok = jobstore_reply_u64(v, &out->digits_per_day);
 		}
 		if (!ok)
 			return PC_EPROTO;
@@ -340,7 +316,7 @@ pc_err jobstore_key_usage(jobstore *st, const char *name, const char *day, uint6
 	if (rc)
 		return rc;
 	if (r->type == REDIS_REPLY_STRING) {
-		if (!parse_count(r, digits))
+		if (!jobstore_reply_u64(r, digits))
 			rc = PC_EPROTO;
 	} else if (r->type != REDIS_REPLY_NIL) {
 		rc = PC_EPROTO;
