@@ -62,6 +62,9 @@ static const struct opt opts[] = {
 	    "created+queued jobs before POST answers 429 (default 10000; 0: no limit)"),
     NUM_OPT("max-running", OPT_UINT, max_running, 1, 65536,
 	    "local scheduler: jobs running at once (default 2)"),
+    NUM_OPT("digits-per-day", OPT_U64, digits_per_day, 0, GW_DIGITS_PER_DAY_LIMIT,
+	    "digits one API key may submit per UTC day, unless its own limit says otherwise "
+	    "(default 10000000000; 0: no limit)"),
     STR_OPT("key-prefix", key_prefix, "Redis key prefix (default picluster:)"),
     STR_OPT("instance", instance, "name of this submitter's processing list (default HOSTNAME)"),
     {"auth", OPT_AUTH, 0, 0, 0, 0,
@@ -156,6 +159,7 @@ static void set_defaults(struct gw_config *cfg)
 	cfg->max_digits = 100000000;
 	cfg->max_queued = 10000;
 	cfg->max_running = 2;
+	cfg->digits_per_day = 10000000000ULL;
 	snprintf(cfg->key_prefix, sizeof(cfg->key_prefix), "%s", JOBSTORE_DEFAULT_PREFIX);
 	cfg->download = GW_DOWNLOAD_PROXY;
 	cfg->auth = GW_AUTH_NONE;

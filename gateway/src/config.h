@@ -19,6 +19,9 @@ enum gw_auth_mode { GW_AUTH_NONE, GW_AUTH_KEYS };
 #define GW_CONFIG_STR_MAX 1024
 /* The largest --max-digits the gateway accepts (and so the largest per-key limit). */
 #define GW_MAX_DIGITS_LIMIT UINT64_C(1000000000000)
+/* The largest daily budget: it must print as a structured-field Integer (15 digits) in the
+ * RateLimit headers. */
+#define GW_DIGITS_PER_DAY_LIMIT UINT64_C(999999999999999)
 /* Most addresses --trusted-proxy accepts. */
 #define GW_MAX_TRUSTED_PROXIES 16
 
@@ -42,6 +45,7 @@ struct gw_config {
 	uint64_t max_digits;
 	uint64_t max_queued;
 	unsigned max_running;
+	uint64_t digits_per_day; /* a key's daily digits unless the key sets its own (0: none) */
 	char key_prefix[256];
 	char instance[256]; /* owner name of this submitter's processing list */
 	enum gw_download_mode download;

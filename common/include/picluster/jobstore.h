@@ -1,10 +1,11 @@
-/* store.h - jobs in Redis: atomic state transitions, listing, and the reliable submit queue. */
+/* jobstore.h - jobs in Redis: atomic state transitions, listing, and the reliable submit queue. */
 #ifndef PICLUSTER_JOBSTORE_H
 #define PICLUSTER_JOBSTORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "picluster/error.h"
 #include "picluster/job.h"
@@ -20,6 +21,10 @@
  *   <prefix>jobs                sorted set of all ids, score created_at_ms (for listing)
  *   <prefix>queue               list of ids waiting to be submitted (state created)
  *   <prefix>processing:<owner>  list of ids one submitter has taken and not yet acked
+ *   <prefix>owner:<name>:jobs   sorted set of one API key's job ids, score created_at_ms
+ *   <prefix>owner:<name>:states hash: that key's jobs per unended state (created, queued,
+ *                               running), moved by the same scripts as the state
+ *   <prefix>idem:<name>:<hash>  hash: job, request; an Idempotency-Key's first job (24 h)
  * Every write of a job's state goes through one Lua script that checks the transition
  * against the state machine in job.h, so no illegal transition is ever stored, whoever
  * writes.
@@ -86,9 +91,58 @@ pc_err jobstore_ping(jobstore *st);
 /*
  * Records a new job (state created) and appends its id to the submit queue, atomically.
  * PC_EFULL when max_queued > 0 and at least that many jobs are created or queued;
- * PC_EEXISTS if the id is taken.
+ * PC_EEXISTS if the id is taken. jobstore_job_admit without per-owner limits.
  */
 pc_err jobstore_job_create(jobstore *st, const struct job *job, uint64_t max_queued);
+
+/*
+ * What admitting a job checks besides the job itself. Every limit is 0 for "none". The
+ * per-owner limits and the daily count apply only to a job with an owner; the idempotency
+ * record is scoped to the owner ("" under --auth none).
+ */
+struct jobstore_admit {
+	uint64_t max_queued;	       /* created + queued jobs of all owners */
+	uint64_t owner_max_queued;     /* created + queued jobs of the job's owner */
+	uint64_t owner_max_running;    /* running jobs of the job's owner */
+	uint64_t owner_digits_per_day; /* digits accepted for the owner on day `day` */
+	const char *day;	       /* the UTC day "YYYY-MM-DD" the digits count toward */
+	/* Idempotency: the SHA-256 of the client's Idempotency-Key (NULL: none) and what makes
+	 * two requests the same (e.g. "digits=1000"; at most 128 bytes). */
+	const uint8_t *idem_key_hash;
+	const char *idem_request;
+};
+
+enum jobstore_admit_outcome {
+	JOBSTORE_ADMITTED,	/* the job was created */
+	JOBSTORE_REPLAYED,	/* the idempotency key named an earlier job: job_id */
+	JOBSTORE_IDEM_MISMATCH, /* the idempotency key was used with another request */
+	JOBSTORE_FULL,		/* max_queued reached */
+	JOBSTORE_OWNER_QUEUED,	/* owner_max_queued reached (count = the owner's jobs) */
+	JOBSTORE_OWNER_RUNNING, /* owner_max_running reached (count = running jobs) */
+	JOBSTORE_OWNER_DAILY,	/* the job's digits would pass owner_digits_per_day */
+};
+
+struct jobstore_admit_result {
+	enum jobstore_admit_outcome outcome;
+	char job_id[JOB_ID_LEN + 1]; /* JOBSTORE_REPLAYED: the first request's job */
+	uint64_t count;		     /* the count that reached the refused limit */
+	uint64_t digits_today;	     /* the owner's digits on `day` after this call */
+};
+
+/*
+ * jobstore_job_create with the per-owner quotas and idempotency, all in one atomic step:
+ * a replay is recognised first (so a retried request is answered even when its owner is now
+ * at a limit), then the limits are checked, then the job is created, counted toward the
+ * owner's day and, with an idempotency key, remembered for 24 hours. PC_OK with *res telling
+ * what happened (nothing is written unless res->outcome is JOBSTORE_ADMITTED); PC_EEXISTS if
+ * the id is taken; PC_EINVAL for a bad owner, day or request.
+ */
+pc_err jobstore_job_admit(jobstore *st, const struct job *job, const struct jobstore_admit *lim,
+			  struct jobstore_admit_result *res);
+
+/* The UTC day of unix time t, "YYYY-MM-DD": the day digits count toward. */
+#define JOBSTORE_DAY_LEN 10
+void jobstore_day_of(time_t t, char out[JOBSTORE_DAY_LEN + 1]);
 
 /* Reads a job. PC_ENOTFOUND if there is none with that id. */
 pc_err jobstore_job_get(jobstore *st, const char *id, struct job *out);

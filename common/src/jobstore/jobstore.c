@@ -47,6 +47,9 @@ pc_err jobstore_open(jobstore **out, const char *url, const char *prefix, int ti
 	if (!err)
 		err = jobstore_key_of(st, st->queue_key, sizeof(st->queue_key), "queue", "");
 	if (!err)
+		err = jobstore_key_of(st, st->owner_key_prefix, sizeof(st->owner_key_prefix),
+				      "owner:", "");
+	if (!err)
 		err =
 		    jobstore_key_of(st, st->job_key_prefix, sizeof(st->job_key_prefix), "job:", "");
 	if (!err)
@@ -220,7 +223,7 @@ pc_err jobstore_parse_job(const redisReply *r, struct job *job)
 }
 
 /* Builds "<prefix>job:<id>" into out; PC_EINVAL for an invalid id. */
-static pc_err job_key(const jobstore *st, const char *id, char *out, size_t cap)
+pc_err jobstore_job_key(const jobstore *st, const char *id, char *out, size_t cap)
 {
 	int n;
 
@@ -240,8 +243,8 @@ static void arg_field(struct jobstore_args *a, const char *s, size_t cap)
 
 /* The result fields (result_object, result_bytes, result_sha256) as field/value arguments;
  * `bytes` holds the number's text and must live until the call. */
-static void arg_result(struct jobstore_args *a, char bytes[24], const char *object, uint64_t nbytes,
-		       const char *sha256)
+void jobstore_arg_result(struct jobstore_args *a, char bytes[24], const char *object,
+			 uint64_t nbytes, const char *sha256)
 {
 	snprintf(bytes, 24, "%" PRIu64, nbytes);
 	jobstore_arg(a, "result_object");
@@ -253,7 +256,7 @@ static void arg_result(struct jobstore_args *a, char bytes[24], const char *obje
 }
 
 /* The error fields (error_code, error_message) as field/value arguments. */
-static void arg_error(struct jobstore_args *a, const char *code, const char *message)
+void jobstore_arg_error(struct jobstore_args *a, const char *code, const char *message)
 {
 	jobstore_arg(a, "error_code");
 	arg_field(a, code, JOB_ERROR_CODE_MAX);
@@ -262,99 +265,12 @@ static void arg_error(struct jobstore_args *a, const char *code, const char *mes
 }
 
 /* The scheduler fields (sched_name, sched_job_id) as field/value arguments. */
-static void arg_sched(struct jobstore_args *a, const char *name, const char *job_id)
+void jobstore_arg_sched(struct jobstore_args *a, const char *name, const char *job_id)
 {
 	jobstore_arg(a, "sched_name");
 	arg_field(a, name, JOB_SCHED_NAME_MAX);
 	jobstore_arg(a, "sched_job_id");
 	arg_field(a, job_id, JOB_SCHED_ID_MAX);
-}
-
-/* Maps the create script's status word. */
-static pc_err create_status(const redisReply *r)
-{
-	if (r->type != REDIS_REPLY_STRING)
-		return PC_EPROTO;
-	if (strcmp(r->str, "OK") == 0)
-		return PC_OK;
-	if (strcmp(r->str, "EXISTS") == 0)
-		return PC_EEXISTS;
-	if (strcmp(r->str, "FULL") == 0)
-		return PC_EFULL;
-	return PC_EPROTO;
-}
-
-pc_err jobstore_job_create(jobstore *st, const struct job *job, uint64_t max_queued)
-{
-	char key[JOBSTORE_KEY_MAX], maxq[24], created[24], updated[24], digits[24], token[48];
-	char bytes[24], owner_key[JOBSTORE_KEY_MAX];
-	struct jobstore_args a = {.n = 2};
-	redisReply *r;
-	pc_err err;
-	int retry_idx;
-
-	if (job->state != JOB_CREATED || (job->owner[0] && !jobstore_key_name_is_valid(job->owner)))
-		return PC_EINVAL;
-	err = job_key(st, job->id, key, sizeof(key));
-	if (err)
-		return err;
-	err = jobstore_owner_key(st, job->owner, owner_key, sizeof(owner_key));
-	if (err)
-		return err;
-	snprintf(maxq, sizeof(maxq), "%" PRIu64, max_queued);
-	snprintf(created, sizeof(created), "%" PRId64, job->created_at_ms);
-	snprintf(updated, sizeof(updated), "%" PRId64, job->updated_at_ms);
-	snprintf(digits, sizeof(digits), "%" PRIu64, job->digits);
-	jobstore_next_token(st, token, sizeof(token));
-
-	/* A job with an owner is also indexed under owner:<name>:jobs (KEYS[6]). */
-	jobstore_arg(&a, job->owner[0] ? "6" : "5");
-	jobstore_arg(&a, key);
-	jobstore_arg(&a, st->state_key[JOB_CREATED]);
-	jobstore_arg(&a, st->state_key[JOB_QUEUED]);
-	jobstore_arg(&a, st->jobs_key);
-	jobstore_arg(&a, st->queue_key);
-	if (job->owner[0])
-		jobstore_arg(&a, owner_key);
-	jobstore_arg(&a, job->id);
-	jobstore_arg(&a, maxq);
-	jobstore_arg(&a, created);
-	jobstore_arg(&a, token);
-	retry_idx = a.n;
-	jobstore_arg(&a, "0");
-	jobstore_arg(&a, "id");
-	jobstore_arg(&a, job->id);
-	jobstore_arg(&a, "state");
-	jobstore_arg(&a, job_state_name(JOB_CREATED));
-	jobstore_arg(&a, "digits");
-	jobstore_arg(&a, digits);
-	jobstore_arg(&a, "created_at");
-	jobstore_arg(&a, created);
-	jobstore_arg(&a, "updated_at");
-	jobstore_arg(&a, updated);
-	jobstore_arg(&a, "started_at");
-	jobstore_arg(&a, "0");
-	jobstore_arg(&a, "finished_at");
-	jobstore_arg(&a, "0");
-	jobstore_arg(&a, "progress");
-	jobstore_arg(&a, "0");
-	if (job->has_result)
-		arg_result(&a, bytes, job->result_object, job->result_bytes, job->result_sha256);
-	if (job->has_error)
-		arg_error(&a, job->error_code, job->error_message);
-	if (job->sched_name[0])
-		arg_sched(&a, job->sched_name, job->sched_job_id);
-	if (job->owner[0]) {
-		jobstore_arg(&a, "owner");
-		jobstore_arg(&a, job->owner);
-	}
-	err = jobstore_eval(st, JOBSTORE_SCRIPT_CREATE, a.n, a.v, a.len, JOBSTORE_RETRY_FLAG,
-			    retry_idx, &r);
-	if (err)
-		return err;
-	err = create_status(r);
-	freeReplyObject(r);
-	return err;
 }
 
 pc_err jobstore_job_get(jobstore *st, const char *id, struct job *out)
@@ -363,7 +279,7 @@ pc_err jobstore_job_get(jobstore *st, const char *id, struct job *out)
 	const char *argv[2] = {"HGETALL", key};
 	size_t lens[2] = {7, 0};
 	redisReply *r;
-	pc_err err = job_key(st, id, key, sizeof(key));
+	pc_err err = jobstore_job_key(st, id, key, sizeof(key));
 
 	if (err)
 		return err;
@@ -402,7 +318,7 @@ pc_err jobstore_job_transition(jobstore *st, const char *id, enum job_state to,
 
 	if ((unsigned)to >= JOB_STATE_COUNT || (expect && (unsigned)*expect >= JOB_STATE_COUNT))
 		return PC_EINVAL;
-	err = job_key(st, id, key, sizeof(key));
+	err = jobstore_job_key(st, id, key, sizeof(key));
 	if (err)
 		return err;
 	if (upd && ((upd->set_result && (!upd->result_object || !upd->result_sha256)) ||
@@ -424,12 +340,14 @@ pc_err jobstore_job_transition(jobstore *st, const char *id, enum job_state to,
 	retry_idx = a.n;
 	jobstore_arg(&a, "0");
 	jobstore_arg(&a, after ? "1" : "0");
+	jobstore_arg(&a, st->owner_key_prefix);
 	if (upd && upd->set_result)
-		arg_result(&a, bytes, upd->result_object, upd->result_bytes, upd->result_sha256);
+		jobstore_arg_result(&a, bytes, upd->result_object, upd->result_bytes,
+				    upd->result_sha256);
 	if (upd && upd->set_error)
-		arg_error(&a, upd->error_code, upd->error_message);
+		jobstore_arg_error(&a, upd->error_code, upd->error_message);
 	if (upd && upd->set_sched)
-		arg_sched(&a, upd->sched_name, upd->sched_job_id);
+		jobstore_arg_sched(&a, upd->sched_name, upd->sched_job_id);
 	err = jobstore_eval(st, JOBSTORE_SCRIPT_TRANSITION, a.n, a.v, a.len, JOBSTORE_RETRY_FLAG,
 			    retry_idx, &r);
 	if (err)
@@ -478,7 +396,7 @@ pc_err jobstore_job_set_progress(jobstore *st, const char *id, double progress)
 {
 	char key[JOBSTORE_KEY_MAX], value[32], now[24];
 	struct jobstore_args a = {.n = 2};
-	pc_err err = job_key(st, id, key, sizeof(key));
+	pc_err err = jobstore_job_key(st, id, key, sizeof(key));
 
 	if (err)
 		return err;
@@ -501,7 +419,7 @@ pc_err jobstore_job_get_state(jobstore *st, const char *id, enum job_state *out)
 	const char *argv[3] = {"HGET", key, "state"};
 	size_t lens[3] = {4, 0, 5};
 	redisReply *r;
-	pc_err err = job_key(st, id, key, sizeof(key));
+	pc_err err = jobstore_job_key(st, id, key, sizeof(key));
 
 	if (err)
 		return err;
@@ -522,7 +440,7 @@ pc_err jobstore_job_set_sched(jobstore *st, const char *id, const char *sched_na
 {
 	char key[JOBSTORE_KEY_MAX], now[24];
 	struct jobstore_args a = {.n = 2};
-	pc_err err = job_key(st, id, key, sizeof(key));
+	pc_err err = jobstore_job_key(st, id, key, sizeof(key));
 
 	if (err)
 		return err;

@@ -304,10 +304,11 @@ void jobstore_next_token(jobstore *st, char *out, size_t cap)
  */
 
 /* KEYS: job, state sets x6. ARGV: id, to, expect|'', now_ms, token, retry, want_after,
- * then field/value pairs. Returns {status} or {status, HGETALL}. */
+ * "<prefix>owner:", then field/value pairs. Returns {status} or {status, HGETALL}. A job with
+ * an owner also moves in owner:<name>:states, the owner's count of jobs per unended state. */
 static const char script_transition[] =
     "local v = redis.call('HMGET', KEYS[1], 'state', 'write_id', 'updated_at', "
-    "'created_at')\n"
+    "'created_at', 'owner')\n"
     "local cur, to = v[1], ARGV[2]\n"
     "if not cur then return {'NOTFOUND'} end\n"
     "local function reply(status)\n"
@@ -324,36 +325,19 @@ static const char script_transition[] =
     "if to == 'running' then h[#h + 1] = 'started_at'; h[#h + 1] = now end\n"
     "if terminal[to] then h[#h + 1] = 'finished_at'; h[#h + 1] = now end\n"
     "if to == 'finished' then h[#h + 1] = 'progress'; h[#h + 1] = '1' end\n"
-    "for i = 8, #ARGV do h[#h + 1] = ARGV[i] end\n"
+    "for i = 9, #ARGV do h[#h + 1] = ARGV[i] end\n"
     "redis.call('HSET', KEYS[1], unpack(h))\n"
+    "if v[5] and v[5] ~= '' then\n"
+    "  local counts = ARGV[8] .. v[5] .. ':states'\n"
+    "  if redis.call('HINCRBY', counts, cur, -1) < 0 then redis.call('HSET', counts, cur, 0) end\n"
+    "  if not terminal[to] then redis.call('HINCRBY', counts, to, 1) end\n"
+    "end\n"
     "local score = v[4] or '0'\n"
     "for i, s in ipairs(states) do\n"
     "  if s == cur then redis.call('ZREM', KEYS[i + 1], ARGV[1]) end\n"
     "  if s == to then redis.call('ZADD', KEYS[i + 1], score, ARGV[1]) end\n"
     "end\n"
     "return reply('OK')\n";
-
-/* KEYS: job, state:created, state:queued, jobs, queue. ARGV: id, max_queued, created_at,
- * token, retry, then field/value pairs. Returns OK, EXISTS or FULL. */
-static const char script_create[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
-    "  if ARGV[5] == '1' and redis.call('HGET', KEYS[1], 'write_id') == ARGV[4] then\n"
-    "    return 'OK'\n"
-    "  end\n"
-    "  return 'EXISTS'\n"
-    "end\n"
-    "local max = tonumber(ARGV[2])\n"
-    "if max > 0 and redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= max then\n"
-    "  return 'FULL'\n"
-    "end\n"
-    "local h = {'write_id', ARGV[4]}\n"
-    "for i = 6, #ARGV do h[#h + 1] = ARGV[i] end\n"
-    "redis.call('HSET', KEYS[1], unpack(h))\n"
-    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])\n"
-    "redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])\n"
-    "redis.call('LPUSH', KEYS[5], ARGV[1])\n"
-    "if KEYS[6] then redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1]) end\n"
-    "return 'OK'\n";
 
 /* KEYS: job. ARGV: progress, now_ms. Only while running. */
 static const char script_progress[] =
@@ -469,7 +453,7 @@ static const char script_recover[] =
     "return n\n";
 
 static const char *const script_bodies[JOBSTORE_SCRIPT_COUNT] = {
-    [JOBSTORE_SCRIPT_CREATE] = script_create,
+    [JOBSTORE_SCRIPT_ADMIT] = jobstore_script_admit,
     [JOBSTORE_SCRIPT_TRANSITION] = script_transition,
     [JOBSTORE_SCRIPT_PROGRESS] = script_progress,
     [JOBSTORE_SCRIPT_SCHED] = script_sched,

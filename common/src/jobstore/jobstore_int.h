@@ -33,7 +33,7 @@ struct jobstore_url {
 
 /* The Lua scripts; their text is generated in jobstore_conn.c from job.h's state machine. */
 enum jobstore_script {
-	JOBSTORE_SCRIPT_CREATE,
+	JOBSTORE_SCRIPT_ADMIT,
 	JOBSTORE_SCRIPT_TRANSITION,
 	JOBSTORE_SCRIPT_PROGRESS,
 	JOBSTORE_SCRIPT_SCHED,
@@ -68,6 +68,7 @@ struct jobstore {
 	char state_key[JOB_STATE_COUNT][JOBSTORE_KEY_MAX]; /* <prefix>state:<name> */
 	char jobs_key[JOBSTORE_KEY_MAX];		   /* <prefix>jobs */
 	char queue_key[JOBSTORE_KEY_MAX];		   /* <prefix>queue */
+	char owner_key_prefix[JOBSTORE_KEY_MAX];	   /* <prefix>owner: */
 	char job_key_prefix[JOBSTORE_KEY_MAX];		   /* <prefix>job: */
 
 	/* Write tokens: a random per-store base and a counter, so a retried script can tell
@@ -145,6 +146,25 @@ pc_err jobstore_parse_job(const redisReply *r, struct job *job);
  * name; true with *out set when v is a decimal string of digits only (no sign, no space). */
 bool jobstore_reply_field_is(const redisReply *k, const char *name);
 bool jobstore_reply_u64(const redisReply *v, uint64_t *out);
+
+/* Builds "<prefix>job:<id>" into out; PC_EINVAL for an invalid id. */
+pc_err jobstore_job_key(const jobstore *st, const char *id, char *out, size_t cap);
+
+/* Job fields as field/value arguments, each cut to its field's capacity (jobstore.c): the
+ * result (`bytes` holds the number's text and must outlive the call), the error, the
+ * scheduler's identity. */
+void jobstore_arg_result(struct jobstore_args *a, char bytes[24], const char *object,
+			 uint64_t nbytes, const char *sha256);
+void jobstore_arg_error(struct jobstore_args *a, const char *code, const char *message);
+void jobstore_arg_sched(struct jobstore_args *a, const char *name, const char *job_id);
+
+/* "<prefix>usage:<name>:<day>", the digits accepted for key name on UTC day day; PC_EINVAL
+ * for an invalid name or a day not shaped "YYYY-MM-DD" (jobstore_keys.c). */
+pc_err jobstore_usage_key(const jobstore *st, const char *name, const char *day, char *out,
+			  size_t cap);
+
+/* The admit script's body (jobstore_admit.c), registered as JOBSTORE_SCRIPT_ADMIT. */
+extern const char jobstore_script_admit[];
 
 /* "<prefix>processing:<owner>" into out; PC_EINVAL unless owner is 1..64 of [A-Za-z0-9._:-]
  * (the owner names of the submit queue and of submitter instances). */

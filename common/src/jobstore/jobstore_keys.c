@@ -295,19 +295,27 @@ static bool day_is_valid(const char *day)
 	return true;
 }
 
+pc_err jobstore_usage_key(const jobstore *st, const char *name, const char *day, char *out,
+			  size_t cap)
+{
+	char what[API_KEY_NAME_MAX + 16];
+
+	if (!jobstore_key_name_is_valid(name) || !day_is_valid(day))
+		return PC_EINVAL;
+	snprintf(what, sizeof(what), "%s:%s", name, day);
+	return jobstore_key_of(st, out, cap, "usage:", what);
+}
+
 pc_err jobstore_key_usage(jobstore *st, const char *name, const char *day, uint64_t *digits)
 {
-	char key[JOBSTORE_KEY_MAX], what[API_KEY_NAME_MAX + 16];
+	char key[JOBSTORE_KEY_MAX];
 	const char *argv[2] = {"GET", key};
 	size_t lens[2];
 	redisReply *r = NULL;
 	pc_err rc;
 
 	*digits = 0;
-	if (!jobstore_key_name_is_valid(name) || !day_is_valid(day))
-		return PC_EINVAL;
-	snprintf(what, sizeof(what), "%s:%s", name, day);
-	rc = jobstore_key_of(st, key, sizeof(key), "usage:", what);
+	rc = jobstore_usage_key(st, name, day, key, sizeof(key));
 	if (rc)
 		return rc;
 	lens[0] = strlen(argv[0]);

@@ -39,6 +39,10 @@ struct http_req {
 	 * it may see and cancel every job (an admin key, or --auth none). */
 	char key_name[API_KEY_NAME_MAX + 1];
 	bool admin;
+	struct api_key key; /* the caller's key and its limits (--auth keys; else zeroed) */
+	/* RateLimit-Policy and RateLimit header lines for the key's daily digit budget, sent
+	 * with every answer (http_quota_headers); "" without a key. */
+	char ratelimit[192];
 };
 
 /* Starts civetweb on cfg.listen with the gateway's routes. *out NULL on failure
@@ -65,6 +69,30 @@ jobstore *http_job_load(struct http_req *r, struct job *job);
  */
 bool http_authenticate(struct http_req *r);
 
+/*
+ * A key's effective limits: its own where it has one, else the gateway's defaults (0: none).
+ * max_digits is never above the gateway's --max-digits.
+ */
+struct http_limits {
+	uint64_t max_digits;
+	uint64_t max_queued;
+	uint64_t max_running;
+	uint64_t digits_per_day;
+};
+void http_limits_of(const struct http_req *r, struct http_limits *out);
+
+/*
+ * Fills r->ratelimit for an authenticated request: the key's daily budget and what is left
+ * of it today (read from Redis at most once a second per key; left out when Redis cannot
+ * say). http_quota_note records a count the admit script returned, so the answer to a POST
+ * shows the budget after it.
+ */
+void http_quota_headers(struct http_req *r);
+void http_quota_note(struct http_req *r, const char *day, uint64_t digits_today);
+
+/* Seconds until the next UTC midnight, when a day's digit budget starts again (1..86400). */
+unsigned http_quota_reset_s(void);
+
 /* The thread's object store, opened on first use; NULL (and a 500 already sent) on failure. */
 objstore *http_objstore(struct http_req *r);
 
@@ -87,6 +115,9 @@ void http_send(struct http_req *r, int status, const char *content_type, const c
 
 /* Sends j (borrowed) as application/json. */
 void http_send_json(struct http_req *r, int status, const json_t *j, const char *extra_headers);
+
+/* Sends job as JSON (application/json) with status and extra header lines (or NULL). */
+void http_send_job(struct http_req *r, int status, const struct job *job, const char *headers);
 
 /* Sends {"error": {"code": code, "message": ...}} as application/json. */
 void http_send_error(struct http_req *r, int status, const char *code, const char *extra_headers,

@@ -150,5 +150,7 @@ bool http_authenticate(struct http_req *r)
 	}
 	snprintf(r->key_name, sizeof(r->key_name), "%s", key.name);
 	r->admin = key.admin;
+	r->key = key;
+	http_quota_headers(r);
 	return true;
 }

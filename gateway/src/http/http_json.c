@@ -77,9 +77,9 @@ void http_send(struct http_req *r, int status, const char *content_type, const c
 		     "Content-Type: %s\r\n"
 		     "Content-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\n"
-		     "%s"
+		     "%s%s"
 		     "\r\n",
-		     status, http_status_text(status), content_type, len,
+		     status, http_status_text(status), content_type, len, r->ratelimit,
 		     extra_headers ? extra_headers : "");
 	r->status = status;
 	if (extra_headers && strcasestr(extra_headers, "Connection: close"))

@@ -12,7 +12,7 @@
  * store that fails at once (object gone, S3 down) still gets a proper JSON error. */
 struct download {
 	struct http_req *r;
-	char head[384];
+	char head[640]; /* the fixed lines, a 64-hex ETag, RateLimit lines */
 	size_t head_len;
 	bool head_sent;
 };
@@ -162,8 +162,10 @@ static void format_head(struct download *d, int status, uint64_t first, uint64_t
 		     "Content-Length: %llu\r\n"
 		     "Accept-Ranges: bytes\r\n"
 		     "Cache-Control: no-store\r\n"
-		     "ETag: \"%s\"\r\n",
-		     status, http_status_text(status), (unsigned long long)length, sha256);
+		     "ETag: \"%s\"\r\n"
+		     "%s",
+		     status, http_status_text(status), (unsigned long long)length, sha256,
+		     d->r->ratelimit);
 	if (status == 206)
 		n += snprintf(d->head + n, sizeof(d->head) - (size_t)n,
 			      "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,

@@ -1,4 +1,4 @@
-/* routes_job.c - POST /job, GET and DELETE /job/<id>, GET /jobs: the job resource. */
+/* routes_job.c - GET and DELETE /job/<id>, GET /jobs: the job resource. */
 #include "http/http.h"
 
 #include <errno.h>
@@ -12,8 +12,7 @@
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT	   1000
 
-/* Sends the job as JSON with the given status. */
-static void send_job(struct http_req *r, int status, const struct job *job, const char *headers)
+void http_send_job(struct http_req *r, int status, const struct job *job, const char *headers)
 {
 	json_t *j = job_to_json(job);
 
@@ -25,113 +24,12 @@ static void send_job(struct http_req *r, int status, const struct job *job, cons
 	json_decref(j);
 }
 
-/*
- * Reads the request body into buf (cap bytes, at least HTTP_MAX_BODY + 1). Returns the length,
- * or -1 after sending 413 (too large) or 400 (the client went away mid-body). A body left
- * unread closes the connection after the answer (dispatch), instead of civetweb draining it.
- */
-static long read_body(struct http_req *r, char *buf, size_t cap)
-{
-	long long declared = r->ri->content_length;
-	size_t got = 0;
-
-	if (declared > HTTP_MAX_BODY) {
-		http_send_error(r, 413, "body_too_large", "Connection: close\r\n",
-				"the body may hold at most %d bytes", HTTP_MAX_BODY);
-		return -1;
-	}
-	/* Without Content-Length (chunked), read one byte past the limit to detect excess. */
-	while (got < cap) {
-		int n = mg_read(r->conn, buf + got, cap - got);
-
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got > HTTP_MAX_BODY) {
-		http_send_error(r, 413, "body_too_large", "Connection: close\r\n",
-				"the body may hold at most %d bytes", HTTP_MAX_BODY);
-		return -1;
-	}
-	if (declared >= 0 && got != (size_t)declared) {
-		http_send_error(r, 400, "bad_request", "Connection: close\r\n",
-				"the body ended before Content-Length bytes");
-		return -1;
-	}
-	r->body_read = true;
-	return (long)got;
-}
-
-/* Reads and checks the body of POST /job; false after answering 400 or 413. The body lives on
- * the heap: worker threads have small stacks. */
-static bool read_submit(struct http_req *r, uint64_t *digits)
-{
-	char msg[256];
-	char *body;
-	long len;
-	bool ok = false;
-
-	body = malloc(HTTP_MAX_BODY + 1);
-	if (!body) {
-		http_send_error(r, 500, "internal", NULL, "out of memory");
-		return false;
-	}
-	len = read_body(r, body, HTTP_MAX_BODY + 1);
-	if (len < 0)
-		goto out_free_body;
-	if (http_parse_submit_body(body, (size_t)len, r->gw->cfg.max_digits, digits, msg,
-				   sizeof(msg)) != PC_OK) {
-		http_send_error(r, 400, "invalid_body", NULL, "%s", msg);
-		goto out_free_body;
-	}
-	ok = true;
-out_free_body:
-	free(body);
-	return ok;
-}
-
-void http_route_job_post(struct http_req *r)
-{
-	char location[64];
-	struct job job;
-	uint64_t digits;
-	jobstore *st;
-	pc_err rc;
-
-	if (!read_submit(r, &digits))
-		return;
-	st = http_store(r);
-	if (!st)
-		return;
-	rc = job_init_new(&job, digits);
-	if (rc != PC_OK) {
-		http_send_pc_error(r, rc, "new job");
-		return;
-	}
-	snprintf(job.owner, sizeof(job.owner), "%s", r->key_name);
-	rc = jobstore_job_create(st, &job, r->gw->cfg.max_queued);
-	if (rc == PC_EFULL) {
-		http_send_error(r, 429, "queue_full", "Retry-After: 5\r\n",
-				"%llu jobs are already waiting; try again later",
-				(unsigned long long)r->gw->cfg.max_queued);
-		return;
-	}
-	if (rc != PC_OK) {
-		http_send_pc_error(r, rc, "create job");
-		return;
-	}
-	memcpy(r->id, job.id, sizeof(r->id));
-	gw_note_transition(r->gw, job.id, NULL, JOB_CREATED, "accepted over HTTP");
-	snprintf(location, sizeof(location), "Location: /job/%s\r\n", job.id);
-	send_job(r, 201, &job, location);
-}
-
 void http_route_job_get(struct http_req *r)
 {
 	struct job job;
 
 	if (http_job_load(r, &job))
-		send_job(r, 200, &job, NULL);
+		http_send_job(r, 200, &job, NULL);
 }
 
 /*
@@ -190,7 +88,7 @@ void http_route_job_delete(struct http_req *r)
 	/* Redis says cancelled first, so a compute that has not started yet never will (its
 	 * queued -> running is refused); then end whatever already runs. */
 	end_compute(r, &job);
-	send_job(r, 200, &job, NULL);
+	http_send_job(r, 200, &job, NULL);
 }
 
 /* Parses limit: 1..LIST_MAX_LIMIT. */

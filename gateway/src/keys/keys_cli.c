@@ -139,6 +139,7 @@ static bool apply_flag(struct keys_args *a, int c, const char *v, char *err, siz
 	case OPT_PER_DAY:
 		limit = &a->key.digits_per_day;
 		flag = "--digits-per-day";
+		max = GW_DIGITS_PER_DAY_LIMIT;
 		break;
 	default:
 		snprintf(err, cap, "unknown option");
