@@ -920,6 +920,46 @@ static void test_listing(void **state)
 	assert_string_equal(next, "");
 }
 
+/*
+ * An owner's filtered listing reads at most 1000 jobs per call: 1500 jobs of one owner with
+ * the only cancelled one oldest, listed by state, come as a short page with a cursor, then
+ * the page that holds it, then the end, and nothing is missed.
+ */
+static void test_listing_bounded_scan(void **state)
+{
+	enum job_state cancelled = JOB_CANCELLED;
+	char next[64] = "", cursor[64];
+	struct job job, oldest, *page = NULL;
+	size_t count = 0, calls = 0, found = 0;
+
+	(void)state;
+	for (int i = 0; i < 1500; i++) {
+		assert_int_equal(job_init_new(&job, 10), PC_OK);
+		snprintf(job.owner, sizeof(job.owner), "scan");
+		job.created_at_ms = job.updated_at_ms = 1000 + i; /* distinct, oldest first */
+		assert_int_equal(jobstore_job_create(st, &job, 0), PC_OK);
+		if (i == 0)
+			oldest = job;
+	}
+	assert_int_equal(jobstore_job_transition(st, oldest.id, JOB_CANCELLED, NULL, NULL, NULL),
+			 PC_OK);
+	do {
+		snprintf(cursor, sizeof(cursor), "%s", next);
+		assert_int_equal(jobstore_job_list(st, "scan", &cancelled, 10, cursor, &page,
+						   &count, next, sizeof(next)),
+				 PC_OK);
+		for (size_t i = 0; i < count; i++) {
+			assert_string_equal(page[i].id, oldest.id);
+			found++;
+		}
+		free(page);
+		page = NULL;
+		calls++;
+	} while (next[0] && calls < 10);
+	assert_int_equal(found, 1);
+	assert_int_equal(calls, 2); /* 1000 read without a match, then the other 500 */
+}
+
 static void test_ids_in_state(void **state)
 {
 	struct job a, b, c;
@@ -1314,6 +1354,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_script_cache_flushed, flush),
 	    cmocka_unit_test_setup(test_concurrent_writers, flush),
 	    cmocka_unit_test_setup(test_listing, flush),
+	    cmocka_unit_test_setup(test_listing_bounded_scan, flush),
 	    cmocka_unit_test_setup(test_ids_in_state, flush),
 	    cmocka_unit_test_setup(test_queue, flush),
 	    cmocka_unit_test_setup(test_instances, flush),

@@ -135,7 +135,9 @@ struct jobstore_admit_result {
  * at a limit), then the limits are checked, then the job is created, counted toward the
  * owner's day and, with an idempotency key, remembered for 24 hours. PC_OK with *res telling
  * what happened (nothing is written unless res->outcome is JOBSTORE_ADMITTED); PC_EEXISTS if
- * the id is taken; PC_EINVAL for a bad owner, day or request.
+ * the id is taken; PC_EINVAL for a bad owner, a job with an owner but a day not shaped
+ * "YYYY-MM-DD" (a job without owner ignores day), or an idempotency hash without request.
+ * For JOBSTORE_OWNER_DAILY, res->digits_today holds the count and res->count stays 0.
  */
 pc_err jobstore_job_admit(jobstore *st, const struct job *job, const struct jobstore_admit *lim,
 			  struct jobstore_admit_result *res);

@@ -406,7 +406,9 @@ static const char script_list[] =
  * KEYS: an owner's index. ARGV: want, cursor score|'', cursor id, job key prefix, state|''.
  * The same order and cursor as script_list, but only jobs in `state` (when given) count
  * towards want: the index is walked from the cursor's rank in batches, each job's hash read
- * once, until want jobs matched or the index ends. The walk starts after the cursor: at the
+ * once, until want jobs matched or the index ends. One call reads at most 1000 jobs: when
+ * that is reached first, the reply ends with {last id read, its score, 'MORE'} and the page
+ * is continued from there. The walk starts after the cursor: at the
  * number of entries up to and including (score, id) in (score desc, id desc) order, i.e.
  * higher scores, and equal scores with an id not below the cursor's.
  */
@@ -420,12 +422,17 @@ static const char script_list_filtered[] =
     "    if not lt(m, cid) then start = start + 1 end\n"
     "  end\n"
     "end\n"
-    "local out, n = {}, 0\n"
+    "local out, n, budget, last_id, last_score = {}, 0, 1000, nil, nil\n"
     "while n < want do\n"
     "  local r = redis.call('ZREVRANGE', key, start, start + 99, 'WITHSCORES')\n"
     "  if #r == 0 then break end\n"
     "  for i = 1, #r, 2 do\n"
     "    if n >= want then break end\n"
+    "    if budget == 0 then\n"
+    "      out[#out + 1] = last_id; out[#out + 1] = last_score; out[#out + 1] = 'MORE'\n"
+    "      return out\n"
+    "    end\n"
+    "    budget, last_id, last_score = budget - 1, r[i], r[i + 1]\n"
     "    local h = redis.call('HGETALL', ARGV[4] .. r[i])\n"
     "    local ok = state == ''\n"
     "    for j = 1, #h, 2 do\n"

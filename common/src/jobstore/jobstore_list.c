@@ -49,7 +49,9 @@ static pc_err format_cursor(const char *score, const char *id, char *out, size_t
 /*
  * The list script's reply, (id, score, HGETALL) triples of up to limit + 1 jobs, as the page:
  * *jobs (malloc'd, NULL when empty) and *count; a job gone meanwhile or unreadable is skipped.
- * When there are more, next_cursor gets the cursor after the page's last job.
+ * When there are more, next_cursor gets the cursor after the page's last job. A last triple
+ * (id, score, "MORE") says the script stopped reading at id: the page may be short, and the
+ * next one starts after id.
  */
 static pc_err read_page(const redisReply *r, size_t limit, struct job **jobs, size_t *count,
 			char *next_cursor, size_t next_cursor_cap)
@@ -73,6 +75,15 @@ static pc_err read_page(const redisReply *r, size_t limit, struct job **jobs, si
 		if (idr->type != REDIS_REPLY_STRING || sc->type != REDIS_REPLY_STRING) {
 			err = PC_EPROTO;
 			goto out_free_jobs;
+		}
+		if (r->element[3 * i + 2]->type == REDIS_REPLY_STRING) {
+			/* "MORE": the scan budget ran out here. */
+			err = next_cursor
+				  ? format_cursor(sc->str, idr->str, next_cursor, next_cursor_cap)
+				  : PC_OK;
+			if (err)
+				goto out_free_jobs;
+			break;
 		}
 		perr = jobstore_parse_job(r->element[3 * i + 2], &out[n]);
 		if (perr == PC_OK) {
