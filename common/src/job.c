@@ -216,11 +216,39 @@ static bool put(json_t *obj, const char *key, json_t *value)
 	return value && json_object_set_new(obj, key, value) == 0;
 }
 
+/* The "result" object of a job that has one (new reference; NULL when out of memory).
+ * expires_at and expired appear only when they say something: a result kept forever has no
+ * expires_at, a live one no expired. */
+static json_t *result_to_json(const struct job *job)
+{
+	json_t *sub = json_object();
+	char download[64];
+	bool ok;
+
+	if (!sub)
+		return NULL;
+	snprintf(download, sizeof(download), "/job/download/%s", job->id);
+	ok = put(sub, "object", json_text(job->result_object)) &&
+	     put(sub, "bytes",
+		 json_integer(job->result_bytes > INT64_MAX ? INT64_MAX
+							    : (json_int_t)job->result_bytes)) &&
+	     put(sub, "sha256", json_text(job->result_sha256)) &&
+	     put(sub, "download", json_text(download));
+	if (ok && job->result_expires_at_ms)
+		ok = put(sub, "expires_at", json_time(job->result_expires_at_ms));
+	if (ok && job->result_expired)
+		ok = put(sub, "expired", json_true());
+	if (!ok) {
+		json_decref(sub);
+		sub = NULL;
+	}
+	return sub;
+}
+
 json_t *job_to_json(const struct job *job)
 {
 	json_t *obj = json_object();
 	json_t *sub;
-	char download[64];
 	bool ok;
 
 	if (!obj)
@@ -237,22 +265,7 @@ json_t *job_to_json(const struct job *job)
 	if (!ok)
 		goto out_free_obj;
 
-	if (job->has_result) {
-		snprintf(download, sizeof(download), "/job/download/%s", job->id);
-		sub = json_object();
-		if (!put(obj, "result", sub))
-			goto out_free_obj;
-		ok = put(sub, "object", json_text(job->result_object)) &&
-		     put(sub, "bytes",
-			 json_integer(job->result_bytes > INT64_MAX
-					  ? INT64_MAX
-					  : (json_int_t)job->result_bytes)) &&
-		     put(sub, "sha256", json_text(job->result_sha256)) &&
-		     put(sub, "download", json_text(download));
-	} else {
-		ok = put(obj, "result", json_null());
-	}
-	if (!ok)
+	if (!put(obj, "result", job->has_result ? result_to_json(job) : json_null()))
 		goto out_free_obj;
 
 	if (job->has_error) {

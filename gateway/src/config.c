@@ -74,6 +74,10 @@ static const struct opt opts[] = {
     {"download", OPT_DOWNLOAD, 0, 0, 0, 0, "proxy | redirect (default proxy)"},
     NUM_OPT("presign-expiry", OPT_UINT, presign_expiry, 1, 604800,
 	    "seconds a redirect URL stays valid (default 900)"),
+    NUM_OPT("result-ttl", OPT_U64, result_ttl_s, 0, GW_TTL_MAX_S,
+	    "seconds after finished_at until a result is deleted (default 604800; 0: never)"),
+    NUM_OPT("job-ttl", OPT_U64, job_ttl_s, 0, GW_TTL_MAX_S,
+	    "seconds after a job ended until its record is deleted (default 2592000; 0: never)"),
     NUM_OPT("http-threads", OPT_UINT, http_threads, 2, 1024,
 	    "HTTP worker threads, one keep-alive connection each (default 64)"),
     NUM_OPT("request-timeout", OPT_UINT, request_timeout_ms, 100, 3600000,
@@ -99,6 +103,8 @@ static const char *metavar(const struct opt *o)
 	switch (o->kind) {
 	case OPT_UINT:
 	case OPT_U64:
+		if (strstr(o->name, "ttl"))
+			return "SECONDS";
 		return strstr(o->name, "timeout") ? "MS" : "N";
 	case OPT_LISTEN:
 		return "IPV4:PORT";
@@ -164,6 +170,8 @@ static void set_defaults(struct gw_config *cfg)
 	cfg->download = GW_DOWNLOAD_PROXY;
 	cfg->auth = GW_AUTH_NONE;
 	cfg->presign_expiry = 900;
+	cfg->result_ttl_s = 604800; /* 7 days */
+	cfg->job_ttl_s = 2592000;   /* 30 days */
 	cfg->http_threads = 64;
 	cfg->request_timeout_ms = 10000;
 	cfg->keep_alive_timeout_ms = 2000;

@@ -22,6 +22,8 @@ enum gw_auth_mode { GW_AUTH_NONE, GW_AUTH_KEYS };
 /* The largest daily budget: it must print as a structured-field Integer (15 digits) in the
  * RateLimit headers. */
 #define GW_DIGITS_PER_DAY_LIMIT UINT64_C(999999999999999)
+/* The longest --result-ttl and --job-ttl: 100 years, so that every time stays in range. */
+#define GW_TTL_MAX_S UINT64_C(3153600000)
 /* Most addresses --trusted-proxy accepts. */
 #define GW_MAX_TRUSTED_PROXIES 16
 
@@ -52,6 +54,10 @@ struct gw_config {
 	enum gw_auth_mode auth;
 	bool metrics_public; /* --metrics-public: GET /metrics without an admin key */
 	unsigned presign_expiry;
+	/* Retention (workers/retention.c), seconds; 0 means never. --result-ttl counts from
+	 * finished_at, --job-ttl from the moment the job became terminal. */
+	uint64_t result_ttl_s;
+	uint64_t job_ttl_s;
 	unsigned http_threads;
 	unsigned request_timeout_ms;	/* civetweb request_timeout_ms: a stalled client's cost */
 	unsigned keep_alive_timeout_ms; /* an idle keep-alive connection is closed after this */

@@ -137,6 +137,10 @@ struct job {
 	char result_object[JOB_OBJECT_MAX]; /* name in the object store: jobs/<id>/pi.txt */
 	uint64_t result_bytes;
 	char result_sha256[JOB_SHA256_HEX + 1]; /* lowercase hex of the downloadable bytes */
+	bool result_expired; /* deleted from the store by retention (stored: result_expired 1) */
+	/* When retention deletes (or deleted) the result: finished_at + pi-gateway's
+	 * --result-ttl; 0 for never. Not stored: the gateway sets it before showing the job. */
+	int64_t result_expires_at_ms;
 
 	bool has_error;
 	char error_code[JOB_ERROR_CODE_MAX];
@@ -163,10 +167,12 @@ void job_format_time(int64_t ms, char out[32]);
 /*
  * Returns the job as the API shows it (new reference, NULL only when out of memory):
  * {"id", "state", "digits", "created_at", "updated_at", "started_at", "finished_at",
- *  "progress", "result": null | {"object", "bytes", "sha256", "download"},
+ *  "progress", "result": null | {"object", "bytes", "sha256", "download"[, "expires_at"]
+ *  [, "expired": true]},
  *  "error": null | {"code", "message"}, "scheduler": null | {"name", "job_id"},
  *  "owner": null | "NAME"}
- * result.download is "/job/download/<id>".
+ * result.download is "/job/download/<id>"; result.expires_at is there when
+ * result_expires_at_ms is not 0, result.expired when result_expired is set.
  */
 json_t *job_to_json(const struct job *job);
 

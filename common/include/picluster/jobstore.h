@@ -305,4 +305,92 @@ pc_err jobstore_key_revoke(jobstore *st, const char *name);
  * PC_EINVAL for an invalid name or day. */
 pc_err jobstore_key_usage(jobstore *st, const char *name, const char *day, uint64_t *digits);
 
+/*
+ * Retention (jobstore_retention.c): a result is deleted some time after its job finished, and
+ * the job's record some time after it ended. Keys (under the store's prefix):
+ *   ended          sorted set: every finished, errored and cancelled job, score finished_at (ms)
+ *   results        sorted set: finished jobs whose result is still stored, score finished_at
+ *   lease:<name>   string: the token of whoever holds the lease `name` now, with a TTL
+ * The state-transition script adds a job to ended (and, finished with a result, to results)
+ * in the same step that makes it terminal; jobstore_retention_backfill adds jobs that ended
+ * before these sets existed. A result retention has deleted stays described in the job's hash,
+ * marked with the field result_expired = 1 (struct job's result_expired).
+ */
+enum jobstore_retention_set {
+	JOBSTORE_RETENTION_RESULTS, /* <prefix>results */
+	JOBSTORE_RETENTION_ENDED,   /* <prefix>ended */
+};
+
+/*
+ * The ids in set `which` whose score (finished_at) is <= cutoff_ms, oldest first, at most
+ * max of them: copied into ids, the caller's array of max entries; *count is how many (0 on
+ * failure). A bounded batch, so that a large backlog never makes one long Redis command.
+ */
+pc_err jobstore_retention_due(jobstore *st, enum jobstore_retention_set which, int64_t cutoff_ms,
+			      char (*ids)[JOB_ID_LEN + 1], size_t max, size_t *count);
+
+/*
+ * Marks the result of job id as deleted (result_expired = 1, and out of results), in one
+ * script, only when the job is finished with a result and finished at or before cutoff_ms.
+ * The caller deletes the object from the object store first, so that a crash in between
+ * leaves the job in results to be done again. PC_OK when marked (now or earlier);
+ * PC_ECONFLICT when not due (it is then out of results, or its score corrected); PC_ENOTFOUND
+ * when there is no such job (its entry in results is removed).
+ */
+pc_err jobstore_result_expire(jobstore *st, const char *id, int64_t cutoff_ms);
+
+/*
+ * Deletes the record of job id and every index entry of it (jobs, state:<s>,
+ * owner:<name>:jobs, ended, results) in one script, only when the job is terminal and ended
+ * at or before cutoff_ms: a job that is not terminal is never touched. The caller deletes a
+ * result still stored first. PC_OK when deleted; PC_ECONFLICT when not due (nothing deleted;
+ * a job that is not terminal leaves ended, its next move into a terminal state adds it
+ * again); PC_ENOTFOUND when there was no record (entries left in the indexes are removed).
+ */
+pc_err jobstore_job_expire(jobstore *st, const char *id, int64_t cutoff_ms);
+
+/*
+ * How many terminal jobs ended lacks: the sizes of the terminal state sets less the size of
+ * ended, read in one script (0 when they agree). Cheap enough to ask on every pass.
+ */
+pc_err jobstore_retention_missing(jobstore *st, uint64_t *missing);
+
+/* Where a backfill walk is: zero it to start a walk; done is set when the walk is over. */
+struct jobstore_backfill {
+	int state;     /* the terminal state whose set is being walked */
+	uint64_t rank; /* the next rank in that set */
+	bool done;
+};
+
+/*
+ * One bounded step (at most batch ids) of a walk over the terminal state sets, adding every
+ * id missing from ended (score finished_at, 0 when its record is gone, so that it is cleaned
+ * up at once) and, when finished with a result not expired, from results. *added counts the
+ * ids added by this step. Idempotent: walking again adds nothing twice.
+ */
+pc_err jobstore_retention_backfill(jobstore *st, struct jobstore_backfill *cur, size_t batch,
+				   uint64_t *added);
+
+/* A lease token: 32 lowercase hex digits (128 random bits) and its NUL. */
+#define JOBSTORE_LEASE_TOKEN_LEN 32
+
+/* Writes a fresh random lease token into out. PC_EIO if getrandom(2) fails. */
+pc_err jobstore_lease_token_new(char out[JOBSTORE_LEASE_TOKEN_LEN + 1]);
+
+/*
+ * Takes the lease <prefix>lease:<name> for token, for ttl_ms (SET NX PX). name is 1..32 of
+ * [a-z0-9_-]. PC_OK when token holds it (also when it held it already: the TTL is then
+ * renewed); PC_EEXISTS when another token holds it; PC_EINVAL for a bad name, an empty token
+ * or ttl_ms <= 0.
+ */
+pc_err jobstore_lease_acquire(jobstore *st, const char *name, const char *token, int ttl_ms);
+
+/* Renews token's lease for ttl_ms, only if token still holds it (compare and set, one
+ * script). PC_OK renewed; PC_ECONFLICT when it has expired or another token holds it. */
+pc_err jobstore_lease_renew(jobstore *st, const char *name, const char *token, int ttl_ms);
+
+/* Gives the lease up, only if token holds it (compare and delete, one script): PC_OK either
+ * way, so that stopping never takes a lease from its new holder. */
+pc_err jobstore_lease_release(jobstore *st, const char *name, const char *token);
+
 #endif

@@ -203,6 +203,8 @@ pc_err jobstore_parse_job(const redisReply *r, struct job *job)
 			ok = jobstore_reply_u64(v, &job->result_bytes);
 		} else if (jobstore_reply_field_is(k, "result_sha256")) {
 			copy_field(job->result_sha256, sizeof(job->result_sha256), v);
+		} else if (jobstore_reply_field_is(k, "result_expired")) {
+			job->result_expired = v->len == 1 && v->str[0] == '1';
 		} else if (jobstore_reply_field_is(k, "error_code")) {
 			job->has_error = true;
 			copy_field(job->error_code, sizeof(job->error_code), v);

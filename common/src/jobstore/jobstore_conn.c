@@ -337,6 +337,14 @@ static const char script_transition[] =
     "  if s == cur then redis.call('ZREM', KEYS[i + 1], ARGV[1]) end\n"
     "  if s == to then redis.call('ZADD', KEYS[i + 1], score, ARGV[1]) end\n"
     "end\n"
+    /* Retention's indexes by end time (jobstore_retention.c); p is KEYS[1] less job:<id>. */
+    "if terminal[to] then\n"
+    "  local p = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 4)\n"
+    "  redis.call('ZADD', p .. 'ended', now, ARGV[1])\n"
+    "  if redis.call('HEXISTS', KEYS[1], 'result_object') == 1 and to == 'finished' then\n"
+    "    redis.call('ZADD', p .. 'results', now, ARGV[1])\n"
+    "  end\n"
+    "end\n"
     "return reply('OK')\n";
 
 /* KEYS: job. ARGV: progress, now_ms. Only while running. */

@@ -7,6 +7,7 @@
 
 #include "picluster/log.h"
 #include "http/request.h"
+#include "workers/workers.h"
 
 /* A proxied download: the head waits in `head` until the store produces its first bytes, so a
  * store that fails at once (object gone, S3 down) still gets a proper JSON error. */
@@ -76,11 +77,56 @@ out_free_url:
 	free(url);
 }
 
+/* 410 result_expired: retention deleted the result, or is about to (its time has passed). */
+static void send_expired(struct http_req *r, struct job *job)
+{
+	char at[32];
+
+	gw_retention_annotate(r->gw, job);
+	if (job->result_expires_at_ms) {
+		job_format_time(job->result_expires_at_ms, at);
+		http_send_error(r, 410, "result_expired", NULL,
+				"the result of job %s expired at %s and was deleted", job->id, at);
+	} else {
+		http_send_error(r, 410, "result_expired", NULL,
+				"the result of job %s expired and was deleted", job->id);
+	}
+}
+
+/*
+ * The object is not in the store: when retention got there first (a download that raced the
+ * pass, which may run in another gateway), answers 410 result_expired, or 404 when the whole
+ * record has gone meanwhile, and returns true; the job is read again to see the pass's mark.
+ * False when neither: the caller says the object is missing.
+ */
+static bool answer_if_expired(struct http_req *r, const struct job *job)
+{
+	jobstore *st = r->thr ? r->thr->st : NULL;
+	struct job cur = *job;
+	pc_err rc = st ? jobstore_job_get(st, job->id, &cur) : PC_EUNAVAILABLE;
+
+	if (rc == PC_ENOTFOUND) {
+		http_send_pc_error(r, rc, job->id);
+		return true;
+	}
+	if (rc != PC_OK)
+		cur = *job;
+	if (!gw_retention_result_is_gone(r->gw, &cur, job_now_ms()))
+		return false;
+	send_expired(r, &cur);
+	return true;
+}
+
 /* Loads the job and checks it has a well-formed result to give; false after answering. */
 static bool load_finished(struct http_req *r, struct job *job)
 {
 	if (!http_job_load(r, job))
 		return false;
+	if (job->state == JOB_FINISHED && job->has_result &&
+	    gw_retention_result_is_gone(r->gw, job, job_now_ms())) {
+		send_expired(r, job);
+		return false;
+	}
 	if (job->state != JOB_FINISHED || !job->has_result) {
 		not_downloadable(r, job);
 		return false;
@@ -102,6 +148,8 @@ static bool stat_result(struct http_req *r, objstore *os, const struct job *job,
 {
 	pc_err rc = objstore_stat(os, job->result_object, stat);
 
+	if (rc == PC_ENOTFOUND && answer_if_expired(r, job))
+		return false;
 	if (rc != PC_OK) {
 		http_send_error(r, rc == PC_ENOTFOUND ? 410 : 500, "result_missing", NULL,
 				"the result of job %s is not in the store: %s", job->id,
@@ -182,6 +230,8 @@ static void stream(struct http_req *r, objstore *os, const struct job *job, uint
 	pc_err rc = objstore_read(os, job->result_object, first, length, to_socket, d);
 
 	if (rc == PC_OK)
+		return;
+	if (!d->head_sent && rc == PC_ENOTFOUND && answer_if_expired(r, job))
 		return;
 	if (!d->head_sent) {
 		http_send_error(r, rc == PC_ENOTFOUND ? 410 : 502, "store_read_failed", NULL,

@@ -8,13 +8,18 @@
 
 #include "picluster/log.h"
 #include "http/request.h"
+#include "workers/workers.h"
 
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT	   1000
 
 void http_send_job(struct http_req *r, int status, const struct job *job, const char *headers)
 {
-	json_t *j = job_to_json(job);
+	struct job shown = *job;
+	json_t *j;
+
+	gw_retention_annotate(r->gw, &shown); /* result.expires_at */
+	j = job_to_json(&shown);
 
 	if (!j) {
 		http_send_error(r, 500, "internal", NULL, "out of memory");
@@ -190,9 +195,11 @@ void http_route_jobs_list(struct http_req *r)
 	arr = json_array();
 	if (!root || !arr)
 		goto out_nomem;
-	for (size_t i = 0; i < count; i++)
+	for (size_t i = 0; i < count; i++) {
+		gw_retention_annotate(r->gw, &jobs[i]); /* result.expires_at */
 		if (json_array_append_new(arr, job_to_json(&jobs[i])) != 0)
 			goto out_nomem;
+	}
 	if (json_object_set(root, "jobs", arr) != 0 ||
 	    json_object_set_new(root, "next_cursor", next[0] ? json_string(next) : json_null()) !=
 		0)

@@ -1,4 +1,4 @@
-/* workers.c - starts and joins the submitter and reconciler threads. */
+/* workers.c - starts and joins the submitter, reconciler, keeper and retention threads. */
 #include "workers/workers.h"
 
 #include <errno.h>
@@ -10,9 +10,27 @@
 #include "picluster/log.h"
 
 struct gw_workers {
-	pthread_t submitter, reconciler, keeper;
-	bool has_submitter, has_reconciler, has_keeper;
+	pthread_t submitter, reconciler, keeper, retention;
+	bool has_submitter, has_reconciler, has_keeper, has_retention;
 };
+
+/* Starts the retention thread unless both TTLs are 0 (then nothing ever expires). */
+static int start_retention(struct gateway *gw, gw_workers *w)
+{
+	int err;
+
+	if (gw->cfg.result_ttl_s == 0 && gw->cfg.job_ttl_s == 0) {
+		log_info("retention: off (--result-ttl 0 and --job-ttl 0): results and jobs are "
+			 "kept forever");
+		return 0;
+	}
+	err = pthread_create(&w->retention, NULL, gw_retention_main, gw);
+	if (err)
+		log_error("cannot start the retention thread: %s", strerror(err));
+	else
+		w->has_retention = true;
+	return err;
+}
 
 void gw_nap(struct gateway *gw, long ms)
 {
@@ -41,6 +59,8 @@ pc_err gw_workers_start(struct gateway *gw, gw_workers **out)
 		goto out_free;
 	}
 	w->has_keeper = true;
+	if (start_retention(gw, w) != 0)
+		goto out_stop;
 	if (!sched_submits(gw->sched)) {
 		log_info("scheduler %s: serving the API only; jobs wait for another submitter",
 			 sched_name(gw->sched));
@@ -80,5 +100,7 @@ void gw_workers_stop(gw_workers *w)
 		pthread_join(w->reconciler, NULL);
 	if (w->has_keeper)
 		pthread_join(w->keeper, NULL);
+	if (w->has_retention)
+		pthread_join(w->retention, NULL);
 	free(w);
 }

@@ -1,4 +1,4 @@
-/* workers.h - the gateway's background threads: the submitter and the reconciler. */
+/* workers.h - the gateway's background threads: submitter, reconciler, keeper, retention. */
 #ifndef PICLUSTER_GATEWAY_WORKERS_H
 #define PICLUSTER_GATEWAY_WORKERS_H
 
@@ -12,17 +12,28 @@ typedef struct gw_workers gw_workers;
  * (scheduler -> Redis, see reconciler.c) and the keeper (the instance claim, and jobs left by
  * gateways that are gone, see keeper.c) for gw. They stop when gw->stopping is set and
  * gw_workers_stop joins them. With the "none" scheduler only the keeper runs (an API-only
- * gateway submits nothing, but still recovers what dead gateways left). *out NULL on failure.
+ * gateway submits nothing, but still recovers what dead gateways left). The retention thread
+ * (retention.c) runs in every gateway whose --result-ttl or --job-ttl is not 0. *out NULL on
+ * failure.
  */
 pc_err gw_workers_start(struct gateway *gw, gw_workers **out);
 
 /* Joins the threads (gw->stopping must be set first) and frees. NULL is ignored. */
 void gw_workers_stop(gw_workers *w);
 
-/* Thread bodies (submitter.c, reconciler.c, keeper.c). */
+/* Thread bodies (submitter.c, reconciler.c, keeper.c, retention.c). */
 void *gw_submitter_main(void *gw);
 void *gw_reconciler_main(void *gw);
 void *gw_keeper_main(void *gw);
+void *gw_retention_main(void *gw);
+
+/* Sets job->result_expires_at_ms from finished_at and --result-ttl (0: kept forever, or no
+ * result), for the job's JSON (retention.c). */
+void gw_retention_annotate(const struct gateway *gw, struct job *job);
+
+/* True when job's result is deleted or due to be (finished_at + --result-ttl is past now_ms,
+ * also before the retention pass got to it): a download then answers 410 result_expired. */
+bool gw_retention_result_is_gone(const struct gateway *gw, const struct job *job, int64_t now_ms);
 
 /*
  * Records that the scheduler took job (queued) as sched_id: jobstore_job_set_sched, retried
