@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "picluster/clock.h"
 #include "picluster/log.h"
 #include "picluster/jobstore.h"
 #include "picluster/objstore.h"
@@ -50,15 +51,6 @@ struct retention {
 	int64_t next_check; /* monotonic ms of the next backfill check */
 	uint64_t results_done, jobs_done;
 };
-
-/* Milliseconds on the monotonic clock: for budgets, which wall-clock jumps must not stretch. */
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void gw_retention_annotate(const struct gateway *gw, struct job *job)
 {
@@ -170,7 +162,7 @@ static bool expire_set(struct retention *rt, enum jobstore_retention_set which, 
 		/* A fresh cutoff per batch: jobs that come due meanwhile are taken too. */
 		int64_t cutoff = job_now_ms() - (int64_t)ttl_s * 1000;
 
-		if (mono_ms() >= deadline || atomic_load(&rt->gw->stopping))
+		if (pc_monotonic_ms() >= deadline || atomic_load(&rt->gw->stopping))
 			return false;
 		if (jobstore_retention_due(rt->st, which, cutoff, ids, BATCH, &n) != PC_OK)
 			return false;
@@ -188,8 +180,8 @@ static void backfill(struct retention *rt, int64_t deadline)
 {
 	uint64_t missing = 0, added = 0;
 
-	if (!rt->walking && mono_ms() >= rt->next_check) {
-		rt->next_check = mono_ms() + BACKFILL_CHECK_MS;
+	if (!rt->walking && pc_monotonic_ms() >= rt->next_check) {
+		rt->next_check = pc_monotonic_ms() + BACKFILL_CHECK_MS;
 		if (jobstore_retention_missing(rt->st, &missing) != PC_OK || missing == 0)
 			return;
 		log_info("retention: %" PRIu64 " ended job(s) not indexed yet; indexing them",
@@ -205,7 +197,7 @@ static void backfill(struct retention *rt, int64_t deadline)
 		if (rt->walk.done) {
 			rt->walking = false;
 			log_info("retention: indexed %" PRIu64 " ended job(s)", rt->walk_added);
-		} else if (mono_ms() >= deadline) {
+		} else if (pc_monotonic_ms() >= deadline) {
 			return;
 		}
 	}
@@ -215,7 +207,7 @@ static void backfill(struct retention *rt, int64_t deadline)
 static bool pass(struct retention *rt)
 {
 	const struct gw_config *cfg = &rt->gw->cfg;
-	int64_t deadline = mono_ms() + PASS_BUDGET_MS;
+	int64_t deadline = pc_monotonic_ms() + PASS_BUDGET_MS;
 	bool finished;
 
 	rt->results_done = rt->jobs_done = 0;
@@ -226,7 +218,7 @@ static bool pass(struct retention *rt)
 	if (rt->results_done || rt->jobs_done)
 		log_info("retention: %" PRIu64 " result(s) and %" PRIu64 " job record(s) deleted",
 			 rt->results_done, rt->jobs_done);
-	return !finished && mono_ms() >= deadline;
+	return !finished && pc_monotonic_ms() >= deadline;
 }
 
 void *gw_retention_main(void *arg)
