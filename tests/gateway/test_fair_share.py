@@ -85,8 +85,8 @@ def main():
         # The point of the test: A still had a backlog when B's job started.
         waiting = [j for j in a_jobs if j["state"] == "created"]
         assert waiting, "A's backlog was gone before B's job started"
-        print("fair share: B's job started after %d of A's jobs that started after it was "
-              "posted; %d of A's still waiting" % (len(before_b), len(waiting)))
+        print("fair share: %d of A's jobs started between B's post and B's start; %d of A's "
+              "still waiting" % (len(before_b), len(waiting)))
         for jid in backlog:
             st, _, doc = g.json("DELETE", "/job/" + jid, headers=bearer(a))
             assert st in (200, 409), (st, doc)
