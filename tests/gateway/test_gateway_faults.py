@@ -4,7 +4,7 @@
     test_gateway_faults.py --bin BUILD/bin CASE
 
 CASE is one of:
-  takeloss  the reply of the submitter's BLMOVE is lost (a relay between the gateway and Redis
+  takeloss  the reply of the submitter's take (its queue script) is lost (a relay between the gateway and Redis
             drops it and closes the connection) after Redis moved the id into the gateway's
             processing list: the submitter recovers its list once Redis answers again and
             the job finishes
@@ -47,8 +47,9 @@ def reference(digits):
 
 
 class DroppingRelay:
-    """A TCP relay on 127.0.0.1 to Redis. Once armed, the first non-nil reply to a BLMOVE is
-    not passed on: both sides of that connection are closed instead (a lost reply)."""
+    """A TCP relay on 127.0.0.1 to Redis. Once armed, the first reply carrying an id to a take
+    (a script call naming a processing list) is not passed on: both sides of that connection
+    are closed instead (a lost reply)."""
 
     def __init__(self, port):
         self.target = ("127.0.0.1", port)
@@ -77,7 +78,7 @@ class DroppingRelay:
             except OSError:
                 client.close()
                 continue
-            state = {"blmove": False}
+            state = {"take": False}
             threading.Thread(target=self._pump_up, args=(client, server, state),
                              daemon=True).start()
             threading.Thread(target=self._pump_down, args=(server, client, state),
@@ -89,7 +90,9 @@ class DroppingRelay:
                 data = client.recv(65536)
                 if not data:
                     break
-                state["blmove"] = b"BLMOVE" in data
+                # The take script and recovery name processing:<instance>; only a take
+                # answers with a bulk string (recovery answers a count, ack is no script).
+                state["take"] = b"EVAL" in data and b"processing:" in data
                 server.sendall(data)
         except OSError:
             pass
@@ -105,9 +108,9 @@ class DroppingRelay:
                 data = server.recv(65536)
                 if not data:
                     break
-                # A BLMOVE that moved an id answers with a bulk string ("$36\r\n<id>\r\n"); one
-                # that timed out answers nil ("$-1" or "*-1").
-                if (state["blmove"] and self.armed.is_set() and data.startswith(b"$")
+                # A take that moved an id answers with a bulk string ("$36\r\n<id>\r\n"); one
+                # that found nothing answers nil ("$-1" or "*-1").
+                if (state["take"] and self.armed.is_set() and data.startswith(b"$")
                         and not data.startswith(b"$-")):
                     self.armed.clear()
                     self.dropped.set()
@@ -132,7 +135,7 @@ def case_takeloss():
         relay = DroppingRelay(s.redis.port)
         try:
             # The submitting gateway reaches Redis through the relay; jobs are posted to the
-            # API-only one, so the relay sees the submitter's BLMOVE answered with the id.
+            # API-only one, so the relay sees the submitter's take answered with the id.
             g = s.new_gateway(scheduler="local", args=["--ranks", "1", "--instance", "gw-lost"],
                               start=False)
             g.redis_url = relay.url
@@ -140,7 +143,7 @@ def case_takeloss():
             wait_until(lambda: "submitter gw-lost: ready" in g.log(), 30, "the submitter")
             relay.armed.set()
             jid = s.gw.submit(2000)
-            wait_until(relay.dropped.is_set, 30, "the BLMOVE reply to be dropped")
+            wait_until(relay.dropped.is_set, 30, "the take's reply to be dropped")
             job = s.gw.wait_state(jid, {"finished", "errored", "cancelled"}, timeout=60)
             assert job["state"] == "finished", job
             st, _, body = s.gw.request("GET", "/job/download/" + jid)
@@ -148,7 +151,7 @@ def case_takeloss():
             assert "queue take failed" in g.log(tail=None), g.log()
         finally:
             relay.close()
-    print("takeloss: the id moved by a BLMOVE whose reply was lost was recovered; job finished")
+    print("takeloss: the id moved by a take whose reply was lost was recovered; job finished")
 
 
 def temp_files(store_dir, jid):

@@ -19,7 +19,12 @@
  *   <prefix>job:<id>            hash, one field per struct job member
  *   <prefix>state:<state>       sorted set of ids in that state, score created_at_ms
  *   <prefix>jobs                sorted set of all ids, score created_at_ms (for listing)
- *   <prefix>queue               list of ids waiting to be submitted (state created)
+ *   <prefix>queue               list of ids waiting to be submitted (state created) whose job
+ *                               has no owner (--auth none), and ids queued by older gateways
+ *   <prefix>queue:<name>        list of ids waiting to be submitted, of jobs owned by API key name
+ *   <prefix>queue-ring          list of the owners with ids waiting, in turn order ("" for queue)
+ *   <prefix>queue-last          string: the owner whose id was taken last
+ *   <prefix>queue-bell          list of at most one token that wakes blocked takers
  *   <prefix>processing:<owner>  list of ids one submitter has taken and not yet acked
  *   <prefix>owner:<name>:jobs   sorted set of one API key's job ids, score created_at_ms
  *   <prefix>owner:<name>:states hash: that key's jobs per unended state (created, queued,
@@ -212,18 +217,25 @@ pc_err jobstore_ids_in_state(jobstore *st, enum job_state state, char (**ids)[JO
 			     size_t *count);
 
 /*
- * The reliable submit queue. A submitter named `owner` takes an id with jobstore_queue_take
- * (BLMOVE from the queue to its own processing list, waiting up to timeout_ms; PC_ETIMEOUT
- * when nothing came), submits it, and then jobstore_queue_ack's it. If the submitter dies in
- * between, the id stays in its processing list and jobstore_queue_recover(owner) puts it back
- * at the head of the queue on restart: no accepted job is ever lost.
+ * The reliable, fair submit queue. A submitter named `owner` (its instance name, not a job's
+ * owner) takes an id with jobstore_queue_take (moved atomically from the queue to its own
+ * processing list, waiting up to timeout_ms, 0 for not at all; PC_ETIMEOUT when nothing came),
+ * submits it, and then jobstore_queue_ack's it. If the submitter dies in between, the id stays
+ * in its processing list and jobstore_queue_recover(owner) puts it back at the head of its
+ * job's owner's queue on restart: no accepted job is ever lost.
+ *
+ * Fairness: each job owner (API key name; "" without auth) has its own FIFO queue, and takes
+ * go round-robin across the owners that have jobs waiting, one job per turn, so one owner's
+ * backlog never delays another's jobs by more than one job per other waiting owner. An owner
+ * whose queue was empty joins the round at its end, but ahead of the owner served last. Any
+ * number of submitters may take from one store at once; no id is ever taken twice.
  */
 pc_err jobstore_queue_take(jobstore *st, const char *owner, int timeout_ms,
 			   char id[JOB_ID_LEN + 1]);
 pc_err jobstore_queue_ack(jobstore *st, const char *owner, const char *id);
 pc_err jobstore_queue_recover(jobstore *st, const char *owner);
 
-/* Length of the submit queue (jobs waiting for a submitter). */
+/* Length of the submit queue: every id waiting for a submitter, all owners together. */
 pc_err jobstore_queue_length(jobstore *st, uint64_t *length);
 
 /*

@@ -61,7 +61,8 @@ const char jobstore_script_admit[] =
     "redis.call('HSET', KEYS[1], unpack(h))\n"
     "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
     "redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])\n"
-    "redis.call('LPUSH', KEYS[5], ARGV[1])\n"
+    /* The id joins its owner's list in the fair queue (jobstore_queue.c). */
+    "queue_push(KEYS[5], KEYS[1], ARGV[1], false)\n"
     "if owner ~= '' then\n"
     "  redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])\n"
     "  redis.call('HINCRBY', KEYS[7], 'created', 1)\n"

@@ -300,7 +300,8 @@ void jobstore_next_token(jobstore *st, char *out, size_t cap)
  *   local legal = {created = {queued = true, errored = true, cancelled = true}, ...}
  *   local terminal = {finished = true, ...}
  *   local function lt(a, b) ... end          -- ids in Redis's order within one score
- * so Redis refuses exactly what job_transition_is_legal refuses.
+ * so Redis refuses exactly what job_transition_is_legal refuses; then the submit queue's
+ * helpers (jobstore_lua_queue: queue_push, queue_recover, ...).
  */
 
 /* KEYS: job, state sets x6. ARGV: id, to, expect|'', now_ms, token, retry, want_after,
@@ -460,13 +461,6 @@ static const char script_counts[] =
     "for i = 1, #KEYS do out[i] = redis.call('ZCARD', KEYS[i]) end\n"
     "return out\n";
 
-/* KEYS: processing:<owner>, queue. Moves everything back to the head of the queue (the end
- * BLMOVE takes from), oldest taken first in line. */
-static const char script_recover[] =
-    "local n = 0\n"
-    "while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do n = n + 1 end\n"
-    "return n\n";
-
 static const char *const script_bodies[JOBSTORE_SCRIPT_COUNT] = {
     [JOBSTORE_SCRIPT_ADMIT] = jobstore_script_admit,
     [JOBSTORE_SCRIPT_TRANSITION] = script_transition,
@@ -474,7 +468,10 @@ static const char *const script_bodies[JOBSTORE_SCRIPT_COUNT] = {
     [JOBSTORE_SCRIPT_SCHED] = script_sched,
     [JOBSTORE_SCRIPT_LIST] = script_list,
     [JOBSTORE_SCRIPT_COUNTS] = script_counts,
-    [JOBSTORE_SCRIPT_RECOVER] = script_recover,
+    [JOBSTORE_SCRIPT_RECOVER] = jobstore_script_recover,
+    [JOBSTORE_SCRIPT_TAKE] = jobstore_script_take,
+    [JOBSTORE_SCRIPT_QUEUE_LENGTH] = jobstore_script_queue_length,
+    [JOBSTORE_SCRIPT_ORPHANS] = jobstore_script_orphans,
     [JOBSTORE_SCRIPT_LIST_FILTERED] = script_list_filtered,
 };
 
@@ -550,14 +547,16 @@ pc_err jobstore_scripts_init(jobstore *st)
 	if (!build_prelude(prelude, sizeof(prelude)))
 		return PC_EINTERNAL;
 	for (int i = 0; i < JOBSTORE_SCRIPT_COUNT; i++) {
-		size_t n = strlen(prelude) + strlen(script_bodies[i]) + 1;
+		size_t n =
+		    strlen(prelude) + strlen(jobstore_lua_queue) + strlen(script_bodies[i]) + 1;
 
 		st->script_text[i] = malloc(n);
 		if (!st->script_text[i]) {
 			err = PC_ENOMEM;
 			goto out_free_scripts;
 		}
-		snprintf(st->script_text[i], n, "%s%s", prelude, script_bodies[i]);
+		snprintf(st->script_text[i], n, "%s%s%s", prelude, jobstore_lua_queue,
+			 script_bodies[i]);
 	}
 	for (int i = 0; i < JOBSTORE_SCRIPT_COUNT; i++) {
 		const char *args[3] = {"SCRIPT", "LOAD", st->script_text[i]};

@@ -26,14 +26,16 @@ static const char script_hold[] =
     "return 1\n";
 
 /* KEYS: instances, queue. ARGV: prefix. For every owner without a live claim: its processing
- * list goes back to the head of the queue in the order it was taken (as jobstore_queue_recover
- * does) and the owner leaves the set. Returns the number of ids moved. */
-static const char script_orphans[] =
+ * list goes back to the heads of its jobs' owners' queues in the order it was taken (as
+ * jobstore_queue_recover does, through the same queue_recover of the prelude) and the owner
+ * leaves the set. Returns the number of ids moved. A prepared script (JOBSTORE_SCRIPT_ORPHANS,
+ * in jobstore_conn.c's table) for that prelude. */
+const char jobstore_script_orphans[] =
     "local moved = 0\n"
     "for _, owner in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
     "  if redis.call('EXISTS', ARGV[1] .. 'instance:' .. owner) == 0 then\n"
-    "    local proc = ARGV[1] .. 'processing:' .. owner\n"
-    "    while redis.call('LMOVE', proc, KEYS[2], 'LEFT', 'RIGHT') do moved = moved + 1 end\n"
+    "    moved = moved + queue_recover(ARGV[1] .. 'processing:' .. owner, KEYS[2], ARGV[1] .. "
+    "'job:')\n"
     "    redis.call('SREM', KEYS[1], owner)\n"
     "  end\n"
     "end\n"
@@ -116,16 +118,19 @@ pc_err jobstore_instance_hold(jobstore *st, const char *owner, const char *token
 pc_err jobstore_instance_recover_orphans(jobstore *st, uint64_t *moved)
 {
 	char set[JOBSTORE_KEY_MAX];
-	const char *args[3];
+	struct jobstore_args a = {.n = 2};
 	redisReply *r;
 	pc_err rc;
 
 	*moved = 0;
 	snprintf(set, sizeof(set), "%sinstances", st->prefix);
-	args[0] = set;
-	args[1] = st->queue_key;
-	args[2] = st->prefix;
-	rc = jobstore_eval_text(st, script_orphans, 2, 3, args, &r);
+	jobstore_arg(&a, "2");
+	jobstore_arg(&a, set);
+	jobstore_arg(&a, st->queue_key);
+	jobstore_arg(&a, st->prefix);
+	/* Safe to resend: a second run finds the lists it moved empty and the owners gone. */
+	rc = jobstore_eval(st, JOBSTORE_SCRIPT_ORPHANS, a.n, a.v, a.len, JOBSTORE_RETRY_SAFE, -1,
+			   &r);
 	if (rc != PC_OK)
 		return rc;
 	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0)

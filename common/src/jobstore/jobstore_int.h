@@ -41,8 +41,20 @@ enum jobstore_script {
 	JOBSTORE_SCRIPT_LIST_FILTERED,
 	JOBSTORE_SCRIPT_COUNTS,
 	JOBSTORE_SCRIPT_RECOVER,
+	JOBSTORE_SCRIPT_TAKE,
+	JOBSTORE_SCRIPT_QUEUE_LENGTH,
+	JOBSTORE_SCRIPT_ORPHANS,
 	JOBSTORE_SCRIPT_COUNT
 };
+
+/* The submit queue's Lua (jobstore_queue.c): helpers appended to every script's prelude
+ * (queue_push, queue_recover, ...), and the bodies of the queue's own scripts. The orphan
+ * sweep's body is in jobstore_instance.c. */
+extern const char jobstore_lua_queue[];
+extern const char jobstore_script_take[];
+extern const char jobstore_script_recover[];
+extern const char jobstore_script_queue_length[];
+extern const char jobstore_script_orphans[];
 
 /*
  * When a call may be sent again on a fresh connection after the first one was lost (the

@@ -8,7 +8,7 @@
 
 /*
  * The submitter sequence (one job):
- *   take the id from the queue into our processing list (jobstore_queue_take, BLMOVE)
+ *   take the next id (round-robin across job owners) into our processing list (jobstore_queue_take)
  *   created -> queued                 (refused: cancelled meanwhile -> just ack)
  *   sched_submit                      (refused -> queued -> errored with its message;
  *                                      scheduler unreachable -> stays queued, tried again)
