@@ -169,7 +169,8 @@ static void test_admitted(void **state)
 	assert_int_equal(res.digits_today, 350);
 	assert_int_equal(usage_of("alice", DAY1), 350);
 	assert_int_equal(owner_count("alice", "created"), 2);
-	assert_int_equal(raw_num("LLEN %squeue:alice", prefix), 2); /* the owner's fair-queue list */
+	assert_int_equal(raw_num("LLEN %squeue:alice", prefix),
+			 2); /* the owner's fair-queue list */
 	assert_int_equal(jobstore_key_usage(st, "alice", DAY1, &used), PC_OK);
 	assert_int_equal(used, 350);
 
