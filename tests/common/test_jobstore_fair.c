@@ -334,6 +334,38 @@ static long long list_length(const char *key)
 	return n;
 }
 
+/*
+ * A key's max_running holds its jobs back in the queue: with max_running 1, its second job is
+ * not taken while the first is queued or running (another key's is), and the end of the
+ * first rings the bell and lets the second go.
+ */
+static void test_max_running_holds(void **state)
+{
+	struct api_key k = {.max_running = 1};
+	uint8_t hash[API_KEY_HASH_LEN] = {1};
+	struct job a1, a2, b1;
+	char id[JOB_ID_LEN + 1];
+
+	(void)state;
+	snprintf(k.name, sizeof(k.name), "a");
+	assert_int_equal(jobstore_key_create(st, &k, hash), PC_OK);
+	new_job(&a1, "a");
+	new_job(&a2, "a");
+	new_job(&b1, "b");
+	take_expect("s1", &a1);
+	assert_int_equal(jobstore_job_transition(st, a1.id, JOB_QUEUED, NULL, NULL, NULL), PC_OK);
+	assert_int_equal(jobstore_queue_ack(st, "s1", a1.id), PC_OK);
+	take_expect("s1", &b1); /* a is at its limit: passed over */
+	assert_int_equal(jobstore_queue_take(st, "s1", 0, id), PC_ETIMEOUT);
+	assert_int_equal(jobstore_job_transition(st, a1.id, JOB_RUNNING, NULL, NULL, NULL), PC_OK);
+	assert_int_equal(jobstore_queue_take(st, "s1", 0, id), PC_ETIMEOUT);
+	raw_command("DEL picluster:queue-bell"); /* a's turns rang it; the end must ring again */
+	assert_int_equal(jobstore_job_transition(st, a1.id, JOB_FINISHED, NULL, NULL, NULL), PC_OK);
+	assert_int_equal(list_length("picluster:queue-bell"), 1); /* the end woke the takers */
+	take_expect("s1", &a2);
+	assert_length(0);
+}
+
 /* Waits (deadline 10 s) until n takers are blocked on the bell and the processing lists of
  * gw-0..gw-2 hold taken ids together. */
 static void wait_blocked(int n, long long taken)
@@ -401,6 +433,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_round_robin, flush),
+	    cmocka_unit_test_setup(test_max_running_holds, flush),
 	    cmocka_unit_test_setup(test_newcomer_before_last_served, flush),
 	    cmocka_unit_test_setup(test_recovery_to_owner_head, flush),
 	    cmocka_unit_test_setup(test_legacy_queue, flush),

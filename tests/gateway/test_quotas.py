@@ -5,7 +5,8 @@ Cases:
   queued       a key's --max-queued: 429 quota_exceeded with Retry-After past it, other keys
                unaffected, room again after a cancel; the global --max-queued still guards
   digits       a key's --max-digits: 400 naming the key's limit; never above the gateway's
-  running      a key's --max-running: 429 while that many of its jobs run (real computes)
+  running      a key's --max-running: 429 while that many of its jobs run, and the submitter
+               starts no more than that many at once (real computes)
   daily        a key's --digits-per-day: 429 with Retry-After until UTC midnight, the budget
                in RateLimit-Policy / RateLimit on every authenticated answer, the count in
                `pi-gateway key list`, the gateway's --digits-per-day for keys without one
@@ -121,6 +122,26 @@ def case_running():
         assert "max_running" in doc["error"]["message"], doc
         assert g.json("DELETE", "/job/" + long_id, headers=bearer(r))[0] == 200
         wait_until(lambda: post(g, r, 1000)[0] == 201, 60, "room after the cancel")
+
+        # The submitter holds a key's jobs back at its max_running: h's three jobs run one
+        # after another although the backend could run two at once.
+        h = make_key(s, "h", "--max-running", "1")
+        ids = []
+        while len(ids) < 3:
+            st, _, doc = post(g, h, 300000)
+            assert st in (201, 429), (st, doc)
+            if st == 201:
+                ids.append(doc["id"])
+        most = [0]
+
+        def all_finished():
+            states = [g.json("GET", "/job/" + i, headers=bearer(h))[2]["state"] for i in ids]
+            most[0] = max(most[0], sum(1 for x in states if x in ("queued", "running")))
+            assert "errored" not in states and "cancelled" not in states, states
+            return all(x == "finished" for x in states)
+
+        wait_until(all_finished, 180, "h's jobs to finish", interval=0.02)
+        assert most[0] == 1, most
 
 
 def case_daily():

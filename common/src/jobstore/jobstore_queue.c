@@ -77,6 +77,20 @@ const char jobstore_lua_queue[] =
  * (one create rings once, but several takers may be waiting); an empty take leaves it alone.
  */
 const char jobstore_script_take[] =
+    /* The key's max_running (its record apikey:<sha>, found by name in apikeys) against its
+     * jobs queued or running (owner:<name>:states, moved by the transition script). Ids
+     * taken but not yet queued are not counted: each submitter takes one at a time, so
+     * several gateways may exceed a limit by one job each, briefly. */
+    "local function owner_may_start(queue, owner)\n"
+    "  if owner == '' then return true end\n"
+    "  local p = string.sub(queue, 1, #queue - 5)\n"
+    "  local sha = redis.call('HGET', p .. 'apikeys', owner)\n"
+    "  if not sha then return true end\n"
+    "  local max = tonumber(redis.call('HGET', p .. 'apikey:' .. sha, 'max_running')) or 0\n"
+    "  if max <= 0 then return true end\n"
+    "  local c = redis.call('HMGET', p .. 'owner:' .. owner .. ':states', 'queued', 'running')\n"
+    "  return (tonumber(c[1]) or 0) + (tonumber(c[2]) or 0) < max\n"
+    "end\n"
     "local queue, proc = KEYS[1], KEYS[2]\n"
     "local ring = queue .. '-ring'\n"
     "if redis.call('LLEN', queue) > 0 then queue_join(queue, '') end\n"
@@ -84,13 +98,15 @@ const char jobstore_script_take[] =
     "for _ = 1, redis.call('LLEN', ring) do\n"
     "  local owner = redis.call('LMOVE', ring, ring, 'LEFT', 'RIGHT')\n"
     "  local list = queue_list(queue, owner)\n"
-    /* Per-key max-running goes here: an owner whose jobs handed to the scheduler already
-     * reach its limit is passed over (no take; it keeps its ids and stays in the ring). */
-    "  id = redis.call('LMOVE', list, proc, 'RIGHT', 'LEFT')\n"
-    "  if redis.call('LLEN', list) == 0 then redis.call('RPOP', ring) end\n"
-    "  if id then\n"
-    "    redis.call('SET', queue .. '-last', owner)\n"
-    "    break\n"
+    /* An owner whose jobs handed to the scheduler reach its key's max_running is passed
+     * over: no take; it keeps its ids and its place in the ring. */
+    "  if owner_may_start(queue, owner) then\n"
+    "    id = redis.call('LMOVE', list, proc, 'RIGHT', 'LEFT')\n"
+    "    if redis.call('LLEN', list) == 0 then redis.call('RPOP', ring) end\n"
+    "    if id then\n"
+    "      redis.call('SET', queue .. '-last', owner)\n"
+    "      break\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "if id then\n"
