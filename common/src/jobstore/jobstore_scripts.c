@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /*
  * The scripts. Each begins with a prelude generated from job.h's table, e.g.
  *   local states = {'created', ...}          -- index i is KEYS[i + 1] where sets are passed
