@@ -166,6 +166,9 @@ struct job_update {
 	const char *error_message;
 	const char *sched_name;
 	const char *sched_job_id;
+	/* When not NULL: the move is made only if the job's sched_job_id is this (else
+	 * PC_ECONFLICT), so a pool worker that lost its job to recovery cannot complete it. */
+	const char *expect_sched_job_id;
 };
 
 /*

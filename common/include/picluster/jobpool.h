@@ -1,0 +1,91 @@
+/* jobpool.h - the warm-worker pool in Redis: a queue of small jobs that long-lived
+ * `pi-compute --worker` processes take one at a time, their heartbeats, and the recovery of
+ * the jobs of a worker that died. */
+#ifndef PICLUSTER_JOBPOOL_H
+#define PICLUSTER_JOBPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "picluster/error.h"
+#include "picluster/job.h"
+#include "picluster/jobstore.h"
+
+/*
+ * Keys (under the store's prefix):
+ *   pool:queue              list of job ids waiting for a worker (pushed left, taken right)
+ *   pool:processing:<w>     list of the ids worker w has taken and not yet acknowledged
+ *   pool:alive:<w>          worker w's heartbeat: a string with a TTL it renews
+ *   pool:workers            set of every worker name that ever took a job (for recovery)
+ * A worker name is 1..64 of [A-Za-z0-9._:-] (e.g. "host:pid:n"); it is also the job's
+ * sched_job_id while it runs there (sched_name JOBPOOL_SCHED_NAME).
+ *
+ * A job goes to the pool in one script (jobpool_submit): created -> queued with sched_name
+ * "pool", and its id pushed on pool:queue. A worker takes it (jobpool_take), moves it
+ * queued -> running with its own name as sched_job_id (jobstore_job_transition with
+ * set_sched), computes, moves it running -> finished|errored with
+ * job_update.expect_sched_job_id = its name, and acknowledges it (jobpool_ack). When a
+ * worker's heartbeat has expired, jobpool_recover_dead puts the ids of its processing list
+ * back on pool:queue, moving a job that is still running there running -> queued (only if its
+ * sched_job_id is that worker's name), so another worker runs it; a worker that was only
+ * slow and comes back cannot complete it any more (its expect_sched_job_id no longer
+ * matches).
+ */
+
+#define JOBPOOL_SCHED_NAME "pool"
+#define JOBPOOL_WORKER_MAX 64
+
+/* True when name is a valid worker name (see above). */
+bool jobpool_worker_name_is_valid(const char *name);
+
+/*
+ * Hands job id to the pool: created -> queued (sched_name "pool", sched_job_id "") and its id
+ * on pool:queue, atomically. PC_ENOTFOUND for an unknown id, PC_ECONFLICT when the job is not
+ * created (e.g. cancelled meanwhile: nothing is queued).
+ */
+pc_err jobpool_submit(jobstore *st, const char *id);
+
+/*
+ * Takes the oldest id of pool:queue into pool:processing:<worker>, waiting up to timeout_ms
+ * (0: not at all). PC_ETIMEOUT when none came. The move is one Redis command (BLMOVE), so an
+ * id is never lost between the lists; never resent after a lost reply (the id then waits in
+ * the processing list for jobpool_recover_dead or jobpool_recover_own).
+ */
+pc_err jobpool_take(jobstore *st, const char *worker, int timeout_ms, char id[JOB_ID_LEN + 1]);
+
+/* Removes id from worker's processing list: the job reached a terminal state. */
+pc_err jobpool_ack(jobstore *st, const char *worker, const char *id);
+
+/*
+ * Sets worker's heartbeat (pool:alive:<worker>) for ttl_ms and adds it to pool:workers. A
+ * worker renews it at least every ttl_ms / 3, from a thread of its own so a long job does not
+ * let it lapse. info (e.g. "host pid 123") is stored as its value; NULL for "".
+ */
+pc_err jobpool_heartbeat(jobstore *st, const char *worker, const char *info, int ttl_ms);
+
+/* Deletes worker's heartbeat at a clean exit (its processing list must be empty). */
+pc_err jobpool_leave(jobstore *st, const char *worker);
+
+/* *alive = number of workers with a live heartbeat (SCAN-free: from pool:workers). */
+pc_err jobpool_alive(jobstore *st, uint64_t *alive);
+
+/*
+ * For every worker in pool:workers without a live heartbeat: each job of its processing list
+ * still running under that worker's name moves running -> queued (jobstore_job_transition
+ * with expect_sched_job_id, so it is idempotent and never touches a job another worker took
+ * since), then the list goes back to the right end of pool:queue (first in line, in the order
+ * taken) and the worker leaves pool:workers, in one script that checks the heartbeat again,
+ * so a worker that renewed meanwhile keeps its list. Ids of jobs that are terminal or gone are
+ * dropped instead of queued. *moved = ids put back (may be NULL).
+ */
+pc_err jobpool_recover_dead(jobstore *st, uint64_t *moved);
+
+/* At a worker's start: its own processing list (left by an earlier life with the same name)
+ * back on pool:queue as jobpool_recover_dead would, whatever its heartbeat says. */
+pc_err jobpool_recover_own(jobstore *st, const char *worker, uint64_t *moved);
+
+/* *length = ids waiting in pool:queue. */
+pc_err jobpool_queue_length(jobstore *st, uint64_t *length);
+
+#endif
