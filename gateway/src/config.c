@@ -65,7 +65,7 @@ static const struct opt opts[] = {
     STR_OPT("key-prefix", key_prefix, "Redis key prefix (default picluster:)"),
     STR_OPT("instance", instance, "name of this submitter's processing list (default HOSTNAME)"),
     {"auth", OPT_AUTH, 0, 0, 0, 0,
-     "keys | none (default none): with keys every route but /healthz wants an API key"},
+     "keys | none (default keys): keys wants an API key on every route but /healthz"},
     {"metrics-public", OPT_BOOL, offsetof(struct gw_config, metrics_public), 0, 0, 0,
      "GET /metrics without an admin key (environment: 1 or 0)"},
     {"download", OPT_DOWNLOAD, 0, 0, 0, 0, "proxy | redirect (default proxy)"},
@@ -158,7 +158,7 @@ static void set_defaults(struct gw_config *cfg)
 	cfg->max_running = 2;
 	snprintf(cfg->key_prefix, sizeof(cfg->key_prefix), "%s", JOBSTORE_DEFAULT_PREFIX);
 	cfg->download = GW_DOWNLOAD_PROXY;
-	cfg->auth = GW_AUTH_NONE;
+	cfg->auth = GW_AUTH_KEYS;
 	cfg->presign_expiry = 900;
 	cfg->http_threads = 64;
 	cfg->request_timeout_ms = 10000;
