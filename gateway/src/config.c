@@ -68,7 +68,7 @@ static const struct opt opts[] = {
     STR_OPT("key-prefix", key_prefix, "Redis key prefix (default picluster:)"),
     STR_OPT("instance", instance, "name of this submitter's processing list (default HOSTNAME)"),
     {"auth", OPT_AUTH, 0, 0, 0, 0,
-     "keys | none (default none): with keys every route but /healthz wants an API key"},
+     "keys | none (default keys): keys wants an API key on every route but /healthz"},
     {"metrics-public", OPT_BOOL, offsetof(struct gw_config, metrics_public), 0, 0, 0,
      "GET /metrics without an admin key (environment: 1 or 0)"},
     {"download", OPT_DOWNLOAD, 0, 0, 0, 0, "proxy | redirect (default proxy)"},
@@ -168,7 +168,7 @@ static void set_defaults(struct gw_config *cfg)
 	cfg->digits_per_day = 10000000000ULL;
 	snprintf(cfg->key_prefix, sizeof(cfg->key_prefix), "%s", JOBSTORE_DEFAULT_PREFIX);
 	cfg->download = GW_DOWNLOAD_PROXY;
-	cfg->auth = GW_AUTH_NONE;
+	cfg->auth = GW_AUTH_KEYS;
 	cfg->presign_expiry = 900;
 	cfg->result_ttl_s = 604800; /* 7 days */
 	cfg->job_ttl_s = 2592000;   /* 30 days */

@@ -12,9 +12,13 @@ Cases (issue 10, Auth and Ownership):
              cursors included); an admin sees and cancels every job, ?owner= filters
   revoke     a key revoked with `pi-gateway key revoke` is refused by two gateways on one
              Redis within 2 s
-  none       --auth none: no key needed, "owner": null, and no warning on a loopback address
+  none       --auth none (given explicitly): no key needed, "owner": null, and no warning on a
+             loopback address
+  default    a gateway started without --auth checks keys: 401 without one, 200 with one
 Every case starts its own redis-server and API-only gateways (--scheduler none) on free
-loopback ports and stops them by PID. Run with /usr/bin/python3 (stdlib only).
+loopback ports and stops them by PID. The stacks here make no key of their own
+(key_name=None): every request below says which key it is sent with, if any. Run with
+/usr/bin/python3 (stdlib only).
 """
 import argparse
 import json
@@ -94,7 +98,7 @@ def assert_401(st, hdr, body, what):
 
 
 def case_headers():
-    with Stack(BIN, scheduler="none", args=["--auth", "keys"]) as s:
+    with Stack(BIN, scheduler="none", args=["--auth", "keys"], key_name=None) as s:
         g = s.gw
         secret = make_key(s, "alice")
         st, _, job = g.json("POST", "/job", {"digits": 1000}, headers=bearer(secret))
@@ -118,6 +122,14 @@ def case_headers():
             "secret without scheme": secret.encode(),
             "Token scheme": b"Token " + secret.encode(),
             "Bearerx scheme": b"Bearerx " + secret.encode(),
+            "non-ASCII scheme": b"B\xc3\xa9arer " + secret.encode(),
+            "no-break space": b"Bearer\xa0" + secret.encode(),
+            "10 KB, well-formed start": b"Bearer " + secret.encode() + b"A" * 10240,
+            "lower-case secret": b"Bearer " + secret.lower().encode(),
+            "Basic, empty": b"Basic",
+            "Bearer twice": b"Bearer Bearer " + secret.encode(),
+            "comma list": b"Bearer " + secret.encode() + b", Basic x",
+            "quoted": b'Bearer "' + secret.encode() + b'"',
         }
         routes = [("GET", "/job/" + jid), ("DELETE", "/job/" + jid),
                   ("GET", "/job/download/" + jid), ("GET", "/jobs"), ("POST", "/job"),
@@ -150,9 +162,19 @@ def case_headers():
         assert doc["jobs"][0]["state"] == "created"
 
         # The scheme in any case, then one or more spaces (RFC 7235 2.1, RFC 6750 2.1).
-        for value in ["Bearer ", "bearer ", "BEARER ", "bEaReR ", "Bearer   "]:
+        for value in ["Bearer ", "bearer ", "BEARER ", "bEaReR ", "Bearer   ", "bearer  "]:
             st, _, doc = g.json("GET", "/job/" + jid, headers={"Authorization": value + secret})
             assert st == 200 and doc["id"] == jid, (value, st, doc)
+        # The header's own whitespace is not part of its value (RFC 9110 5.5): around the
+        # value, and after the colon; the field name in any case.
+        for line in [b"Authorization: Bearer " + secret.encode() + b"   ",
+                     b"Authorization:Bearer " + secret.encode(),
+                     b"Authorization:   bearer  " + secret.encode() + b" ",
+                     b"authorization: BEARER " + secret.encode(),
+                     b"AUTHORIZATION: Bearer " + secret.encode()]:
+            st, hdr, resp = raw(g.port, b"GET /job/%s HTTP/1.1\r\nHost: x\r\n%s\r\n"
+                                b"Connection: close\r\n\r\n" % (jid.encode(), line))
+            assert st == 200 and json.loads(resp)["id"] == jid, (line, st, resp)
 
         # /healthz needs no key; a bad key there is ignored.
         assert g.request("GET", "/healthz")[0] == 200
@@ -170,7 +192,7 @@ def case_headers():
 
 
 def case_metrics():
-    with Stack(BIN, scheduler="none", args=["--auth", "keys"]) as s:
+    with Stack(BIN, scheduler="none", args=["--auth", "keys"], key_name=None) as s:
         g = s.gw
         user = make_key(s, "alice")
         admin = make_key(s, "ops", admin=True)
@@ -209,7 +231,7 @@ def all_pages(g, secret, query, limit):
 
 
 def case_ownership():
-    with Stack(BIN, scheduler="none", args=["--auth", "keys"]) as s:
+    with Stack(BIN, scheduler="none", args=["--auth", "keys"], key_name=None) as s:
         g = s.gw
         a, b = make_key(s, "alice"), make_key(s, "bob")
         admin = make_key(s, "ops", admin=True)
@@ -290,7 +312,7 @@ def case_ownership():
 
 
 def case_revoke():
-    with Stack(BIN, scheduler="none", args=["--auth", "keys"]) as s:
+    with Stack(BIN, scheduler="none", args=["--auth", "keys"], key_name=None) as s:
         g1 = s.gw
         g2 = s.new_gateway()
         secret = make_key(s, "carol")
@@ -314,7 +336,7 @@ def case_revoke():
 
 
 def case_none():
-    with Stack(BIN, scheduler="none", args=["--auth", "none"]) as s:
+    with Stack(BIN, scheduler="none", args=["--auth", "none"], key_name=None) as s:
         g = s.gw
         st, _, job = g.json("POST", "/job", {"digits": 1000})
         assert st == 201 and job["owner"] is None, (st, job)
@@ -325,13 +347,49 @@ def case_none():
         # A header is ignored, even a bad one.
         assert g.request("GET", "/jobs", headers={"Authorization": "Basic x"})[0] == 200
         assert "--auth none" not in g.log(tail=None), "no warning on loopback"
-        # The default is none in this build (the switch to keys comes with the stack's keys).
+        # The same through the test support's own opt-out (Stack(auth="none")).
+    with Stack(BIN, scheduler="none", auth="none") as s:
+        assert s.gw.key is None and s.gw.args[-2:] == ["--auth", "none"], s.gw.args
+        st, _, job = s.gw.json("POST", "/job", {"digits": 1000})
+        assert st == 201 and job["owner"] is None, (st, job)
+
+
+def case_default():
+    """No --auth flag (nor PICLUSTER_AUTH): keys, as the contract says."""
+    env = {k: v for k, v in os.environ.items() if k != "PICLUSTER_AUTH"}
+    with Stack(BIN, scheduler="none", env=env, key_name=None) as s:
+        g = s.gw
+        assert not any(a.startswith("--auth") for a in g.args), g.args
+        for method, path in [("GET", "/jobs"), ("POST", "/job"), ("GET", "/metrics"),
+                             ("GET", "/job/" + str(uuid.uuid4())), ("GET", "/nope")]:
+            body = {"digits": 1000} if method == "POST" else None
+            st, hdr, resp = g.request(method, path, body)
+            assert_401(st, hdr, resp, "%s %s without a key, no --auth" % (method, path))
+        assert g.request("GET", "/healthz")[0] == 200
+        st, _, doc = g.json("GET", "/jobs")
+        assert st == 401 and doc["error"]["code"] == "unauthorized", (st, doc)
+        secret = make_key(s, "alice")
+        st, _, job = g.json("POST", "/job", {"digits": 1000}, headers=bearer(secret))
+        assert st == 201 and job["owner"] == "alice", (st, job)
+        # Nothing was made by the refused POST.
+        st, _, doc = g.json("GET", "/jobs", headers=bearer(secret))
+        assert st == 200 and ids(doc) == [job["id"]], doc
+        assert s.redis.command("ZCARD", "picluster:jobs") == 1
+        # The stack's own key (the default of tests/support/gateway.py) is sent by itself.
         d = s.new_gateway(args=[])
-        assert d.request("GET", "/jobs")[0] == 200
+        assert d.key is None
+    with Stack(BIN, scheduler="none", env=env) as s:
+        assert s.key and s.gw.json("GET", "/jobs")[0] == 200
+        assert s.gw.request("GET", "/jobs", key=None)[0] == 401
+        alice = s.make_key("alice")
+        st, _, job = s.gw.json("POST", "/job", {"digits": 10}, key=alice)
+        assert st == 201 and job["owner"] == "alice", (st, job)
+        # The stack's key is an admin key: it sees alice's job.
+        assert s.gw.job(job["id"])["owner"] == "alice"
 
 
 CASES = {"headers": case_headers, "metrics": case_metrics, "ownership": case_ownership,
-         "revoke": case_revoke, "none": case_none}
+         "revoke": case_revoke, "none": case_none, "default": case_default}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()

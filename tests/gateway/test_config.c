@@ -282,9 +282,12 @@ static void test_auth_flags(void **state)
 	struct gw_config cfg;
 	char err[256];
 
+	/* The default is keys: a gateway started without --auth refuses anonymous callers. */
 	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
-	assert_int_equal(cfg.auth, GW_AUTH_NONE);
+	assert_int_equal(cfg.auth, GW_AUTH_KEYS);
 	assert_false(cfg.metrics_public);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--auth", "none"), PC_OK);
+	assert_int_equal(cfg.auth, GW_AUTH_NONE);
 	assert_true(gw_config_listen_is_loopback(&cfg));
 	assert_int_equal(
 	    PARSE(&cfg, err, "--store", "file:///s", "--auth", "keys", "--metrics-public"), PC_OK);
@@ -300,6 +303,11 @@ static void test_auth_flags(void **state)
 	assert_true(cfg.metrics_public);
 	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--auth", "none"), PC_OK);
 	assert_int_equal(cfg.auth, GW_AUTH_NONE);
+	setenv("PICLUSTER_AUTH", "none", 1);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_OK);
+	assert_int_equal(cfg.auth, GW_AUTH_NONE);
+	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s", "--auth", "keys"), PC_OK);
+	assert_int_equal(cfg.auth, GW_AUTH_KEYS);
 	setenv("PICLUSTER_METRICS_PUBLIC", "yes", 1);
 	assert_int_equal(PARSE(&cfg, err, "--store", "file:///s"), PC_EINVAL);
 	setenv("PICLUSTER_METRICS_PUBLIC", "0", 1);

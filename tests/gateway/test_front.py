@@ -5,7 +5,9 @@ Usage: test_front.py --top SRC --bin BUILD/bin CASE...
        (CASE: slow load restart tls errors)
 Each case starts its own stack with the real scripts/up in a temp folder (PICLUSTER_BIN=BIN)
 and stops it with scripts/down; every process is stopped by PID. Loopback only: hostile
-connections come from 127.0.0.2, probes from 127.0.0.1. Run with /usr/bin/python3 (stdlib only).
+connections come from 127.0.0.2, probes from 127.0.0.1. The gateway checks API keys (its
+default): clients send the key `default` that scripts/up made (STATE/api.key). Run with
+/usr/bin/python3 (stdlib only).
 """
 import argparse
 import hashlib
@@ -91,8 +93,15 @@ class UpStack:
     def gateway_url(self):
         return self.read("gateway.url")
 
+    @property
+    def api_key(self):
+        """The secret of the key `default` scripts/up made (STATE/api.key)."""
+        return self.read("api.key")
+
     def client(self, **kw):
+        """A client of the public URL that sends the stack's key `default`."""
         cacert = os.path.join(self.dir, "front", "tls", "cert.pem")
+        kw.setdefault("key", self.api_key)
         return Client(self.url, cacert=cacert if self.url.startswith("https") else None, **kw)
 
     def logs(self):
@@ -138,14 +147,16 @@ def alive(pid):
 # --- a small HTTP(S) client ----------------------------------------------------------------------
 
 class Client:
-    """HTTP or HTTPS to one URL; optionally from a given loopback source address."""
+    """HTTP or HTTPS to one URL; optionally from a given loopback source address; with key,
+    every request carries Authorization: Bearer <key> (unless headers has one)."""
 
-    def __init__(self, url, cacert=None, source=None, timeout=30):
+    def __init__(self, url, cacert=None, source=None, timeout=30, key=None):
         m = re.match(r"^(https?)://([0-9.]+):([0-9]+)$", url)
         assert m, url
         self.scheme, self.host, self.port = m.group(1), m.group(2), int(m.group(3))
         self.source = (source, 0) if source else None
         self.timeout = timeout
+        self.key = key
         self.ctx = ssl.create_default_context(cafile=cacert) if self.scheme == "https" else None
 
     def connect(self):
@@ -164,6 +175,8 @@ class Client:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body).encode()
                 h.setdefault("Content-Type", "application/json")
+            if self.key and not any(k.lower() == "authorization" for k in h):
+                h["Authorization"] = "Bearer " + self.key
             c.request(method, path, body=body, headers=h)
             r = c.getresponse()
             data = r.read()
@@ -423,11 +436,13 @@ def case_slow():
 # --- load ----------------------------------------------------------------------------------------
 
 MIXED_LUA = r"""
--- A mixed load: GET /job/<id>, POST /job, GET /healthz, GET /jobs in turn on every connection.
+-- A mixed load: GET /job/<id>, POST /job, GET /healthz, GET /jobs in turn on every connection,
+-- each with the API key (args: the job id, the key's secret).
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args)
   id = args[1]
+  auth = "Bearer " .. args[2]
   n = 0
   posts = 0
   s200 = 0
@@ -439,14 +454,15 @@ function request()
   n = n + 1
   local k = n % 4
   if k == 0 then
-    return wrk.format("GET", "/job/" .. id)
+    return wrk.format("GET", "/job/" .. id, {["Authorization"] = auth})
   elseif k == 1 then
     posts = posts + 1
-    return wrk.format("POST", "/job", {["Content-Type"] = "application/json"}, '{"digits": 1000}')
+    return wrk.format("POST", "/job", {["Content-Type"] = "application/json",
+                                       ["Authorization"] = auth}, '{"digits": 1000}')
   elseif k == 2 then
-    return wrk.format("GET", "/healthz")
+    return wrk.format("GET", "/healthz", {["Authorization"] = auth})
   else
-    return wrk.format("GET", "/jobs?limit=10")
+    return wrk.format("GET", "/jobs?limit=10", {["Authorization"] = auth})
   end
 end
 function response(status, headers, body)
@@ -484,7 +500,8 @@ def case_load():
             f.write(MIXED_LUA)
         dur, conns = 60, 16
         p = subprocess.run(["wrk", "-t", "2", "-c", str(conns), "-d", "%ds" % dur,
-                            "--timeout", "2s", "--latency", "-s", lua, st.url, "--", job["id"]],
+                            "--timeout", "2s", "--latency", "-s", lua, st.url, "--", job["id"],
+                            st.api_key],
                            capture_output=True, text=True, timeout=dur + 60)
         print(p.stdout, p.stderr)
         assert p.returncode == 0, p.returncode
@@ -625,9 +642,11 @@ def case_restart():
 
 # --- TLS -----------------------------------------------------------------------------------------
 
-def curl(*args):
-    p = subprocess.run(["curl", "-sS", "--max-time", "30"] + list(args), capture_output=True,
-                       timeout=60)
+def curl(*args, key=None):
+    """curl -sS ARGS; with key, -H "Authorization: Bearer <key>"."""
+    auth = ["-H", "Authorization: Bearer " + key] if key else []
+    p = subprocess.run(["curl", "-sS", "--max-time", "30"] + auth + list(args),
+                       capture_output=True, timeout=60)
     return p
 
 
@@ -642,15 +661,16 @@ def case_tls():
         assert url.startswith("https://127.0.0.1:"), url
         assert cacert in p.stdout, p.stdout
         assert "--tls" not in st.read("env") and cacert in st.read("env")
+        key = st.api_key
         r = curl("--cacert", cacert, "-X", "POST", url + "/job", "-H",
                  "Content-Type: application/json", "-d", '{"digits": %d}' % digits,
-                 "-w", "\n%{http_code}")
+                 "-w", "\n%{http_code}", key=key)
         body, _, code = r.stdout.decode().rpartition("\n")
         assert code == "201", (code, body, r.stderr)
         jid = json.loads(body)["id"]
         deadline = time.monotonic() + 120
         while True:
-            r = curl("--fail", "--cacert", cacert, url + "/job/" + jid)
+            r = curl("--fail", "--cacert", cacert, url + "/job/" + jid, key=key)
             assert r.returncode == 0, r.stderr
             job = json.loads(r.stdout)
             if job["state"] in ("finished", "errored", "cancelled"):
@@ -659,7 +679,8 @@ def case_tls():
             time.sleep(0.2)
         assert job["state"] == "finished", job
         out = os.path.join(st.dir, "pi.txt")
-        r = curl("--fail", "--cacert", cacert, "-o", out, url + "/job/download/" + jid)
+        r = curl("--fail", "--cacert", cacert, "-o", out, url + "/job/download/" + jid,
+                 key=key)
         assert r.returncode == 0, r.stderr
         ref = subprocess.run([os.path.join(BIN, "pi-reference"), "--digits", str(digits)],
                              check=True, capture_output=True).stdout
@@ -668,7 +689,7 @@ def case_tls():
         assert got == ref, (len(got), len(ref))
         # Range through the front: pi-gateway's 206 comes back unchanged.
         r = curl("--fail", "--cacert", cacert, "-r", "2-11", "-D", "-",
-                 url + "/job/download/" + jid)
+                 url + "/job/download/" + jid, key=key)
         text = r.stdout.decode()
         assert re.search(r"^HTTP/1.1 206", text, re.M), text
         assert re.search(r"^Content-Range: bytes 2-11/%d" % len(ref), text, re.M | re.I), text

@@ -21,7 +21,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from gateway import Gateway, compute_env, processes_with_arg, wait_until  # noqa: E402
+from gateway import (DEFAULT_KEY, Gateway, compute_env, processes_with_arg,  # noqa: E402
+                     wait_until)
 from redis import RedisServer  # noqa: E402
 
 BIN = None
@@ -63,12 +64,14 @@ class Setup:
         self.gw = None
         return self
 
-    def start(self, redis_url, args=(), env=None, wait=True):
+    def start(self, redis_url, args=(), env=None, wait=True, key=DEFAULT_KEY):
+        """key: DEFAULT_KEY has `pi-gateway key create` make an admin key first, through the
+        same URL, flags and environment (so with the same password); None makes none."""
         e = compute_env()
         e.pop("PICLUSTER_REDIS_PASSWORD", None)
         e.update(env or {})
         self.gw = Gateway(BIN, redis_url, self.store_url, self.state_dir, "local",
-                          ["--ranks", "2"] + list(args), env=e)
+                          ["--ranks", "2"] + list(args), env=e, key=key)
         return self.gw.start(wait=wait)
 
     def __exit__(self, *exc):
@@ -157,8 +160,10 @@ def case_file():
 def case_wrong():
     with Setup() as s:
         t0 = time.monotonic()
+        # No API key: with a refused password none can be made, and this gateway must stop
+        # before it serves anything.
         g = s.start(s.redis.url, env={"PICLUSTER_REDIS_PASSWORD": "wrong-" + PASSWORD},
-                    wait=False)
+                    wait=False, key=None)
         rc = g.proc.wait(timeout=30)
         g.proc = None
         assert rc == 1, rc
@@ -167,7 +172,7 @@ def case_wrong():
         assert "refused the password" in log, log
         assert_no_password(log, "the gateway's log")
         # No password at all: Redis wants one.
-        g = s.start(s.redis.url, wait=False)
+        g = s.start(s.redis.url, wait=False, key=None)
         rc = g.proc.wait(timeout=30)
         g.proc = None
         assert rc == 1, rc

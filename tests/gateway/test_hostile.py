@@ -5,7 +5,10 @@ Usage: test_hostile.py --bin BUILD/bin CASE...
 Each case starts its own stack (tests/support/gateway.py: a real redis-server and a real
 pi-gateway on free loopback ports) and stops every process it started. The front (nginx) has
 its own tests in test_front.py; these talk to pi-gateway directly, as a client would when an
-operator exposes it without one. Run with /usr/bin/python3 (stdlib only).
+operator exposes it without one. The gateway checks API keys (its default): raw requests
+carry the stack's key (Gateway.auth_header()), except /healthz, which wants none; framing
+errors are checked both with a key and without one (they come before the key check). Run with
+/usr/bin/python3 (stdlib only).
 """
 import argparse
 import json
@@ -75,9 +78,21 @@ def expect_json_error(raw, status, code=None, what=""):
     return hdr, doc
 
 
-def post_raw(body):
-    return (b"POST /job HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+def post_raw(body, auth=b""):
+    """A whole POST /job with body; auth: an Authorization header line (auth_header())."""
+    return (b"POST /job HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" + auth +
             b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+def with_header(req, line):
+    """req with the header line (b"Name: value\\r\\n", or b"") right after its request line."""
+    first, _, rest = req.partition(b"\r\n")
+    return first + b"\r\n" + line + rest
+
+
+def exchange_as(g, data, timeout=5.0):
+    """exchange() of data sent with g's API key (in its first request)."""
+    return exchange(g.port, with_header(data, g.auth_header()), timeout)
 
 
 def assert_alive(g):
@@ -101,16 +116,17 @@ def case_depth():
             "depth_33": b"[" * 33 + b"]" * 33,
         }
         for name, body in bombs.items():
-            raw, _ = exchange(g.port, post_raw(body))
+            raw, _ = exchange(g.port, post_raw(body, g.auth_header()))
             _, doc = expect_json_error(raw, 400, "invalid_body", name)
             assert "nested deeper than 32" in doc["error"]["message"], (name, doc)
             assert_alive(g)
         # Depth 32 is within the limit: jansson parses it and the shape check answers.
-        raw, _ = exchange(g.port, post_raw(b"[" * 32 + b"]" * 32))
+        raw, _ = exchange(g.port, post_raw(b"[" * 32 + b"]" * 32, g.auth_header()))
         _, doc = expect_json_error(raw, 400, "invalid_body", "depth 32")
         assert "nested" not in doc["error"]["message"], doc
         # Brackets inside strings are not nesting.
-        raw, _ = exchange(g.port, post_raw(b'{"digits": 10, "x": "' + b"[" * 1000 + b'"}'))
+        raw, _ = exchange(g.port, post_raw(b'{"digits": 10, "x": "' + b"[" * 1000 + b'"}',
+                                           g.auth_header()))
         _, doc = expect_json_error(raw, 400, "invalid_body", "brackets in a string")
         assert "unknown field" in doc["error"]["message"], doc
         # Many bombs at once from several threads: still alive, still exact answers.
@@ -119,7 +135,7 @@ def case_depth():
         def hammer():
             try:
                 for _ in range(20):
-                    raw, _ = exchange(g.port, post_raw(b"[" * 5000))
+                    raw, _ = exchange(g.port, post_raw(b"[" * 5000, g.auth_header()))
                     expect_json_error(raw, 400, "invalid_body", "parallel bomb")
             except AssertionError as e:
                 errors.append(e)
@@ -168,9 +184,14 @@ def case_framing():
     behind any proxy); nothing after it on the connection is read as a request."""
     with Stack(BIN, scheduler="none") as s:
         g = s.gw
-        for name, req in FRAMING.items():
+        for (name, req), auth in [(item, a) for item in FRAMING.items()
+                                  for a in (g.auth_header(), b"")]:
             # A second, valid request follows on the same connection: it must not be served.
-            raw, closed = exchange(g.port, req + b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            # With a key (an authenticated client smuggling) and without (framing is checked
+            # before the key: still 400, not 401).
+            raw, closed = exchange(g.port, with_header(req, auth) +
+                                   b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            name += " with a key" if auth else " without a key"
             hdr, _ = expect_json_error(raw, 400, None, name)
             assert closed, "%s: the connection stayed open after 400" % name
             whole = raw.index(b"\r\n\r\n") + 4 + int(hdr["content-length"])
@@ -185,17 +206,19 @@ def case_framing():
         st, _, _ = parse_response(raw)
         assert st == 200 and closed and time.monotonic() - t0 < 2, (raw[:200], closed)
         # An oversized POST body is refused without reading it, and the connection closed.
-        raw, closed = exchange(g.port, b"POST /job HTTP/1.1\r\nHost: t\r\n"
+        raw, closed = exchange(g.port, b"POST /job HTTP/1.1\r\nHost: t\r\n" + g.auth_header() +
                                        b"Content-Length: 100000000\r\n\r\n{")
         expect_json_error(raw, 413, "body_too_large", "huge body")
         assert closed
         # Valid framing still works, keep-alive included: two answers on one connection.
         body = b'{"digits": 10}'
-        two = (b"POST /job HTTP/1.1\r\nHost: t\r\nContent-Length: 14\r\n\r\n" + body +
+        two = (b"POST /job HTTP/1.1\r\nHost: t\r\n" + g.auth_header() +
+               b"Content-Length: 14\r\n\r\n" + body +
                b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         raw, closed = exchange(g.port, two)
         assert raw.count(b"HTTP/1.1 201 ") == 1 and raw.count(b"HTTP/1.1 200 ") == 1, raw
-        chunked = (b"POST /job HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        chunked = (b"POST /job HTTP/1.1\r\nHost: t\r\n" + g.auth_header() +
+                   b"Transfer-Encoding: chunked\r\n"
                    b"Connection: close\r\n\r\ne\r\n" + body + b"\r\n0\r\n\r\n")
         raw, _ = exchange(g.port, chunked)
         assert parse_response(raw)[0] == 201, raw[:300]
@@ -208,30 +231,30 @@ def case_targets():
     """'*' and absolute-form targets get an answer and a log line, never a silent close."""
     with Stack(BIN, scheduler="none") as s:
         g = s.gw
-        raw, closed = exchange(g.port, b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n")
+        raw, closed = exchange_as(g, b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n")
         st, hdr, body = parse_response(raw)
         assert st == 200 and "POST" in hdr.get("allow", ""), raw
         assert json.loads(body)["allow"], body
         for method in (b"GET", b"POST", b"DELETE", b"HEAD"):
-            raw, closed = exchange(g.port, method + b" * HTTP/1.1\r\nHost: t\r\n\r\n")
+            raw, closed = exchange_as(g, method + b" * HTTP/1.1\r\nHost: t\r\n\r\n")
             expect_json_error(raw, 400, "invalid_target", method.decode() + " *")
             assert closed
         # Absolute-form naming this server: served like the path (RFC 9112 3.2.2).
-        raw, _ = exchange(g.port, b"GET http://127.0.0.1:%d/healthz HTTP/1.1\r\nHost: t\r\n"
+        raw, _ = exchange_as(g, b"GET http://127.0.0.1:%d/healthz HTTP/1.1\r\nHost: t\r\n"
                                   b"Connection: close\r\n\r\n" % g.port)
         st, _, body = parse_response(raw)
         assert st == 200 and json.loads(body)["status"] == "ok", raw
-        raw, _ = exchange(g.port, b"GET http://127.0.0.1:%d/nope HTTP/1.1\r\nHost: t\r\n"
+        raw, _ = exchange_as(g, b"GET http://127.0.0.1:%d/nope HTTP/1.1\r\nHost: t\r\n"
                                   b"Connection: close\r\n\r\n" % g.port)
         expect_json_error(raw, 404, "not_found", "absolute unknown path")
         # Absolute-form naming another server: 421, closed.
         for target in (b"http://127.0.0.1:1/healthz", b"http://example.com/healthz",
                        b"https://127.0.0.1:%d/healthz" % (g.port + 1)):
-            raw, closed = exchange(g.port, b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+            raw, closed = exchange_as(g, b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
             expect_json_error(raw, 421, "misdirected_request", target.decode())
             assert closed
         # Malformed targets civetweb rejects itself get the JSON body too.
-        raw, closed = exchange(g.port, b"GET healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        raw, closed = exchange_as(g, b"GET healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         expect_json_error(raw, 400, None, "relative target without /")
         wait_until(lambda: "OPTIONS * 200" in g.log(None) and "GET * 400" in g.log(None),
                    5, "log lines for the '*' targets")
@@ -259,7 +282,7 @@ def case_damaged():
             req = (b"GET /job/download/%s HTTP/1.1\r\nHost: t\r\n\r\n"
                    b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
                    % job["id"].encode())
-            raw, _ = exchange(g.port, req)
+            raw, _ = exchange_as(g, req)
             hdr, _ = expect_json_error(raw, 502, "result_damaged",
                                        "object of %d bytes" % damaged_size)
             first_len = raw.index(b"\r\n\r\n") + 4 + int(hdr["content-length"])
@@ -289,8 +312,8 @@ def case_midway():
         sock = socket.create_connection(("127.0.0.1", g.port), timeout=20)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
-            sock.sendall(b"GET /job/download/%s HTTP/1.1\r\nHost: t\r\n\r\n"
-                         % job["id"].encode())
+            sock.sendall(b"GET /job/download/%s HTTP/1.1\r\nHost: t\r\n%s\r\n"
+                         % (job["id"].encode(), g.auth_header()))
             got = sock.recv(65536)
             assert got.startswith(b"HTTP/1.1 200 "), got[:200]
             # Flow control has engaged: bytes wait unread in our receive queue and more wait

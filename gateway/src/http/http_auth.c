@@ -73,7 +73,9 @@ static void unauthorized(struct http_req *r, const char *why)
 /*
  * The secret of the request's one Authorization header, "Bearer" (any case), one or more
  * spaces, then the token (RFC 7235 section 2.1, RFC 6750 section 2.1): *secret and *len, or
- * NULL with why set. A second Authorization header is malformed too.
+ * NULL with why set. Whitespace after the token is the header's, not the token's (RFC 9110
+ * section 5.5: not part of the field value), so it is left out of *len. A second
+ * Authorization header is malformed too.
  */
 static const char *bearer_secret(const struct mg_request_info *ri, size_t *len, const char **why)
 {
@@ -102,6 +104,8 @@ static const char *bearer_secret(const struct mg_request_info *ri, size_t *len, 
 	while (*p == ' ')
 		p++;
 	*len = strlen(p);
+	while (*len > 0 && (p[*len - 1] == ' ' || p[*len - 1] == '\t'))
+		(*len)--;
 	if (!gw_key_secret_is_wellformed(p, *len)) {
 		*why = "the API key is malformed";
 		return NULL;
