@@ -199,8 +199,11 @@ QUEUE = "picluster:queue"
 
 
 def park(redis, jid, owner):
-    """Moves jid from the submit queue into processing:<owner>, as a submitter's take does."""
-    got = redis.command("LMOVE", QUEUE, "picluster:processing:" + owner, "RIGHT", "LEFT")
+    """Moves jid from the submit queue (its API key's list of the fair queue) into
+    processing:<owner>, as a submitter's take does."""
+    key = redis.command("HGET", "picluster:job:" + jid, "owner")
+    queue = QUEUE + ":" + key if key else QUEUE
+    got = redis.command("LMOVE", queue, "picluster:processing:" + owner, "RIGHT", "LEFT")
     assert got == jid, (got, jid)
 
 

@@ -31,15 +31,6 @@ POLICY_RE = re.compile(r'^"digits-per-day";q=(\d+);w=86400$')
 REMAINING_RE = re.compile(r'^"digits-per-day";r=(\d+);t=(\d+)$')
 
 
-def make_key(stack, name, *limits):
-    """`pi-gateway key create NAME [limits...]` against the stack's Redis; its secret."""
-    argv = [os.path.join(BIN, "pi-gateway"), "key", "create", name, *limits, "--redis",
-            stack.redis.url]
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip()
-
-
 def bearer(secret, **more):
     h = {"Authorization": "Bearer " + secret}
     h.update(more)
@@ -72,8 +63,8 @@ def seconds_to_utc_midnight():
 def case_queued():
     with Stack(BIN, scheduler="none", args=["--auth", "keys", "--max-queued", "5"]) as s:
         g = s.gw
-        a = make_key(s, "a", "--max-queued", "2")
-        b = make_key(s, "b")
+        a = s.make_key("a", max_queued=2)
+        b = s.make_key("b")
         first = [post(g, a, 1000)[2]["id"] for _ in range(2)]
         st, hdr, doc = post(g, a, 1000)
         assert_quota_429(st, hdr, doc, "third job of a")
@@ -95,8 +86,8 @@ def case_queued():
 def case_digits():
     with Stack(BIN, scheduler="none", args=["--auth", "keys", "--max-digits", "50000"]) as s:
         g = s.gw
-        small = make_key(s, "small", "--max-digits", "1000")
-        big = make_key(s, "big", "--max-digits", "1000000")
+        small = s.make_key("small", max_digits=1000)
+        big = s.make_key("big", max_digits=1000000)
         assert post(g, small, 1000)[0] == 201
         st, _, doc = post(g, small, 1001)
         assert st == 400 and doc["error"]["code"] == "invalid_body", (st, doc)
@@ -111,7 +102,7 @@ def case_running():
     with Stack(BIN, scheduler="local", args=["--auth", "keys", "--max-running", "2",
                                              "--ranks", "1"]) as s:
         g = s.gw
-        r = make_key(s, "r", "--max-running", "1")
+        r = s.make_key("r", max_running=1)
         st, _, doc = post(g, r, 30000000)  # long enough to be seen running
         assert st == 201, doc
         long_id = doc["id"]
@@ -125,7 +116,7 @@ def case_running():
 
         # The submitter holds a key's jobs back at its max_running: h's three jobs run one
         # after another although the backend could run two at once.
-        h = make_key(s, "h", "--max-running", "1")
+        h = s.make_key("h", max_running=1)
         ids = []
         while len(ids) < 3:
             st, _, doc = post(g, h, 300000)
@@ -147,9 +138,9 @@ def case_running():
 def case_daily():
     with Stack(BIN, scheduler="none", args=["--auth", "keys", "--digits-per-day", "7000"]) as s:
         g = s.gw
-        d = make_key(s, "d", "--digits-per-day", "5000")
-        other = make_key(s, "other")  # the gateway's --digits-per-day
-        admin = make_key(s, "root", "--admin")
+        d = s.make_key("d", digits_per_day=5000)
+        other = s.make_key("other")  # the gateway's --digits-per-day
+        admin = s.make_key("root", admin=True)
         st, hdr, doc = post(g, d, 3000)
         assert st == 201 and budget(hdr)[:2] == (5000, 2000), hdr
         jid = doc["id"]
@@ -167,7 +158,8 @@ def case_daily():
             assert budget(hdr)[:2] == (5000, 0), (method, path, st, hdr)
         assert budget(g.request("GET", "/jobs", headers=bearer(other))[1])[:2] == (7000, 7000)
         # Not for requests without a key.
-        for hdr in (g.request("GET", "/healthz")[1], g.request("GET", "/jobs")[1]):
+        for hdr in (g.request("GET", "/healthz", key=None)[1],
+                    g.request("GET", "/jobs", key=None)[1]):
             assert "ratelimit" not in hdr and "ratelimit-policy" not in hdr, hdr
         # An admin's /metrics answer carries its own budget too.
         assert budget(g.request("GET", "/metrics", headers=bearer(admin))[1])[1] == 7000
@@ -182,8 +174,8 @@ def case_daily():
 def case_idempotency():
     with Stack(BIN, scheduler="none", args=["--auth", "keys"]) as s:
         g = s.gw
-        a = make_key(s, "a", "--max-queued", "3")
-        b = make_key(s, "b")
+        a = s.make_key("a", max_queued=3)
+        b = s.make_key("b")
         st, hdr, first = post(g, a, 1000, **{"Idempotency-Key": "order-1"})
         assert st == 201 and "idempotent-replayed" not in hdr, (st, hdr)
         st, hdr, again = post(g, a, 1000, **{"Idempotency-Key": "order-1"})
@@ -221,7 +213,7 @@ def case_idempotency():
             assert st == 400, (bad, st, doc)
         assert post(g, b, 1000, **{"Idempotency-Key": "k" * 255})[0] == 201
         # 20 parallel POSTs with one key: one job.
-        c = make_key(s, "c")
+        c = s.make_key("c")
         results = []
 
         def send():
