@@ -35,17 +35,6 @@ from gateway import Stack, wait_until  # noqa: E402
 BIN = None
 
 
-def make_key(stack, name, admin=False):
-    """Creates a key with `pi-gateway key create` against the stack's Redis; its secret."""
-    argv = [os.path.join(BIN, "pi-gateway"), "key", "create", name, "--redis", stack.redis.url]
-    if admin:
-        argv.append("--admin")
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=30,
-                       stdin=subprocess.DEVNULL)
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip()
-
-
 def revoke_key(stack, name):
     p = subprocess.run([os.path.join(BIN, "pi-gateway"), "key", "revoke", name, "--redis",
                         stack.redis.url], capture_output=True, text=True, timeout=30,
@@ -100,7 +89,7 @@ def assert_401(st, hdr, body, what):
 def case_headers():
     with Stack(BIN, scheduler="none", args=["--auth", "keys"], key_name=None) as s:
         g = s.gw
-        secret = make_key(s, "alice")
+        secret = s.make_key("alice")
         st, _, job = g.json("POST", "/job", {"digits": 1000}, headers=bearer(secret))
         assert st == 201 and job["owner"] == "alice", (st, job)
         jid = job["id"]
@@ -194,8 +183,8 @@ def case_headers():
 def case_metrics():
     with Stack(BIN, scheduler="none", args=["--auth", "keys"], key_name=None) as s:
         g = s.gw
-        user = make_key(s, "alice")
-        admin = make_key(s, "ops", admin=True)
+        user = s.make_key("alice")
+        admin = s.make_key("ops", admin=True)
         st, hdr, body = g.request("GET", "/metrics")
         assert_401(st, hdr, body, "metrics without a key")
         st, _, doc = g.json("GET", "/metrics", headers=bearer(user))
@@ -233,8 +222,8 @@ def all_pages(g, secret, query, limit):
 def case_ownership():
     with Stack(BIN, scheduler="none", args=["--auth", "keys"], key_name=None) as s:
         g = s.gw
-        a, b = make_key(s, "alice"), make_key(s, "bob")
-        admin = make_key(s, "ops", admin=True)
+        a, b = s.make_key("alice"), s.make_key("bob")
+        admin = s.make_key("ops", admin=True)
 
         def post(secret, owner):
             st, hdr, job = g.json("POST", "/job", {"digits": 1000}, headers=bearer(secret))
@@ -315,7 +304,7 @@ def case_revoke():
     with Stack(BIN, scheduler="none", args=["--auth", "keys"], key_name=None) as s:
         g1 = s.gw
         g2 = s.new_gateway()
-        secret = make_key(s, "carol")
+        secret = s.make_key("carol")
         for g in (g1, g2):
             for _ in range(3):  # warm each gateway's cache
                 assert g.request("GET", "/jobs", headers=bearer(secret))[0] == 200
@@ -330,7 +319,7 @@ def case_revoke():
             st, hdr, body = g.request("GET", "/jobs", headers=bearer(secret))
             assert_401(st, hdr, body, "revoked")
         # A new key under the same name is a new secret: the old one stays refused.
-        fresh = make_key(s, "carol")
+        fresh = s.make_key("carol")
         assert g1.request("GET", "/jobs", headers=bearer(fresh))[0] == 200
         assert g1.request("GET", "/jobs", headers=bearer(secret))[0] == 401
 
@@ -368,7 +357,7 @@ def case_default():
         assert g.request("GET", "/healthz")[0] == 200
         st, _, doc = g.json("GET", "/jobs")
         assert st == 401 and doc["error"]["code"] == "unauthorized", (st, doc)
-        secret = make_key(s, "alice")
+        secret = s.make_key("alice")
         st, _, job = g.json("POST", "/job", {"digits": 1000}, headers=bearer(secret))
         assert st == 201 and job["owner"] == "alice", (st, job)
         # Nothing was made by the refused POST.

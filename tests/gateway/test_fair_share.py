@@ -21,15 +21,6 @@ BACKLOG = 200
 DIGITS = 1000000
 
 
-def make_key(stack, name):
-    """Creates a key with `pi-gateway key create` against the stack's Redis; its secret."""
-    p = subprocess.run([os.path.join(BIN, "pi-gateway"), "key", "create", name, "--redis",
-                        stack.redis.url], capture_output=True, text=True, timeout=30,
-                       stdin=subprocess.DEVNULL)
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip()
-
-
 def bearer(secret):
     return {"Authorization": "Bearer " + secret}
 
@@ -67,7 +58,7 @@ def main():
     args = ["--auth", "keys", "--ranks", "1", "--max-running", "1"]
     with Stack(BIN, scheduler="local", args=args) as s:
         g = s.gw
-        a, b = make_key(s, "A"), make_key(s, "B")
+        a, b = s.make_key("A"), s.make_key("B")
         backlog = [post(g, a)["id"] for _ in range(BACKLOG)]
         # B posts once A's backlog is well under way (its first job started).
         wait_until(lambda: started(g, a, backlog[0]), 120, "A's first job to start")
