@@ -359,6 +359,22 @@ static void test_json_finished_and_errored(void **unused)
 	assert_string_equal(str_of(sub, "job_id"), "1234:5678");
 	json_decref(j);
 
+	/* A pool job names its worker instead; null while it waits for one. */
+	snprintf(job.sched_name, sizeof(job.sched_name), "pool");
+	snprintf(job.sched_job_id, sizeof(job.sched_job_id), "host:12:0");
+	j = job_to_json(&job);
+	sub = json_object_get(j, "scheduler");
+	assert_string_equal(str_of(sub, "name"), "pool");
+	assert_string_equal(str_of(sub, "worker"), "host:12:0");
+	assert_null(json_object_get(sub, "job_id"));
+	json_decref(j);
+	job.sched_job_id[0] = '\0';
+	j = job_to_json(&job);
+	assert_true(json_is_null(json_object_get(json_object_get(j, "scheduler"), "worker")));
+	json_decref(j);
+	snprintf(job.sched_name, sizeof(job.sched_name), "local");
+	snprintf(job.sched_job_id, sizeof(job.sched_job_id), "1234:5678");
+
 	/* A job made with an API key names it. */
 	snprintf(job.owner, sizeof(job.owner), "alice");
 	j = job_to_json(&job);

@@ -176,7 +176,8 @@ void job_format_time(int64_t ms, char out[32]);
  * {"id", "state", "digits", "created_at", "updated_at", "started_at", "finished_at",
  *  "progress", "result": null | {"object", "bytes", "sha256", "download"[, "expires_at"]
  *  [, "expired": true]},
- *  "error": null | {"code", "message"}, "scheduler": null | {"name", "job_id"},
+ *  "error": null | {"code", "message"},
+ *  "scheduler": null | {"name", "job_id"} | {"name": "pool", "worker"},
  *  "owner": null | "NAME"}
  * result.download is "/job/download/<id>"; result.expires_at is there when
  * result_expires_at_ms is not 0, result.expired when result_expired is set.
