@@ -255,9 +255,17 @@ enum pi_job_start_result pi_job_start_hosted(struct pi_job **out, const struct p
 		goto out_free;
 	}
 	memset(&now, 0, sizeof(now));
-	res = claim(job, &now, err, errcap);
-	if (res != PI_JOB_GO)
+	if (host->started)
+		now = *host->started; /* jobpool_start made the move */
+	else
+		res = claim(job, &now, err, errcap);
+	if (host->started == NULL && res != PI_JOB_GO)
 		goto out_free;
+	/* A dead worker's writer may have left a temporary object; it can never finish it
+	 * (its moves want its own name), so it goes before ours starts. */
+	if (host->rerun && objstore_discard_incomplete(job->os, job->object) != PC_OK)
+		fprintf(stderr, "pi-compute: job %s: cannot remove an earlier partial result: %s\n",
+			job->id, objstore_errmsg(job->os));
 	if (open_output(job, err, errcap) != PC_OK) {
 		res = PI_JOB_FAILED;
 		goto out_free;

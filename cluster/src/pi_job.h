@@ -46,6 +46,10 @@ struct pi_job_host {
 	objstore *watch_os;	/* the handle of the thread that calls pi_job_cancel */
 	const char *sched_name; /* "pool" */
 	const char *sched_id;	/* the worker's name */
+	/* The job as jobpool_start left it, already running under sched_id; NULL: make the
+	 * queued -> running move here. Borrowed for the call. */
+	const struct job *started;
+	bool rerun; /* it ran before under a worker that died: discard its partial output */
 };
 
 /*

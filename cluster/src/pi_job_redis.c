@@ -130,6 +130,9 @@ pc_err pi_job_move(struct pi_job *job, enum job_state to, enum job_state from,
 		else
 			memset(&guarded, 0, sizeof(guarded));
 		guarded.expect_sched_job_id = job->expect_sched;
+		/* Its end also acknowledges it (the worker's processing list), in the same step. */
+		if (job_state_is_terminal(to))
+			guarded.ack_pool_worker = job->expect_sched;
 		upd = &guarded;
 	}
 	do {

@@ -262,15 +262,25 @@ static void set_current(struct worker *w, struct pi_job *job, const char *id)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* How a job left run_job. */
+enum job_end {
+	JOB_END_ACKED, /* finished: the move to finished also acknowledged it */
+	JOB_END_ACK,   /* ended (or was not ours to run): acknowledge it */
+	JOB_END_DIRTY, /* its end may not be recorded: leave it to jobpool_recover_own */
+};
+
 /*
- * One job, from the take to its end. Returns true when its id may be acknowledged: the job
- * ended (or was not ours to run). False when its end may not be recorded (Redis away for
- * the whole retry budget, a failure on the way): the id stays in our processing list and
- * jobpool_recover_own sorts it out (a terminal job is dropped, a running one queued again).
+ * One job, from its start to its end; started is the job as jobpool_start left it (rerun: it
+ * ran before, under a worker that died). JOB_END_DIRTY when the end may not
+ * be recorded (Redis away for the whole retry budget, a failure on the way): the id stays in
+ * our processing list and jobpool_recover_own sorts it out (a terminal job is dropped, a
+ * running one queued again).
  */
-static bool run_job(struct worker *w, const char *id)
+static enum job_end run_job(struct worker *w, const char *id, const struct job *started, bool rerun)
 {
-	struct pi_job_host host = {w->st, w->os, w->watch_os, JOBPOOL_SCHED_NAME, w->name};
+	struct pi_job_host host = {
+	    w->st, w->os, w->watch_os, JOBPOOL_SCHED_NAME, w->name, started, rerun,
+	};
 	struct pi_job *job;
 	uint64_t digits;
 	char err[1024], *text = NULL;
@@ -280,10 +290,10 @@ static bool run_job(struct worker *w, const char *id)
 	case PI_JOB_GO:
 		break;
 	case PI_JOB_SKIP:
-		return true; /* cancelled while queued, or another worker runs it */
+		return JOB_END_ACK; /* cancelled while queued, or another worker runs it */
 	default:
 		fprintf(stderr, "pi-compute: worker %s: %s\n", w->name, err);
-		return false;
+		return JOB_END_DIRTY;
 	}
 	set_current(w, job, id);
 	/* The same text as job mode's: "3." + digits decimals + "\n" (pi_serial.h). */
@@ -294,12 +304,13 @@ static bool run_job(struct worker *w, const char *id)
 	if (e != PC_OK) {
 		pi_job_fail(job, e, err, sizeof(err));
 		fprintf(stderr, "pi-compute: worker %s: %s\n", w->name, err);
-		return false;
+		return JOB_END_DIRTY;
 	}
 	e = pi_job_finish(job, err, sizeof(err));
-	if (e != PC_OK)
-		fprintf(stderr, "pi-compute: worker %s: %s\n", w->name, err);
-	return e != PC_EUNAVAILABLE && e != PC_ETIMEOUT;
+	if (e == PC_OK)
+		return JOB_END_ACKED;
+	fprintf(stderr, "pi-compute: worker %s: %s\n", w->name, err);
+	return e != PC_EUNAVAILABLE && e != PC_ETIMEOUT ? JOB_END_ACK : JOB_END_DIRTY;
 }
 
 /* Acknowledges id; false when Redis is away (the id then waits for jobpool_recover_own). */
@@ -321,7 +332,8 @@ static int serve(struct worker *w)
 {
 	long delay = BACKOFF_FIRST_MS;
 	char id[JOB_ID_LEN + 1];
-	bool dirty = false;
+	struct job started;
+	bool dirty = false, rerun = false;
 
 	while (!stopping) {
 		pc_err e = PC_OK;
@@ -330,13 +342,26 @@ static int serve(struct worker *w)
 			e = jobpool_recover_own(w->st, w->name, NULL);
 			dirty = e != PC_OK;
 		}
-		if (e == PC_OK)
-			e = jobpool_take(w->st, w->name, TAKE_WAIT_MS, id);
+		/* While jobs wait, take and start each in one step; block only when none does,
+		 * then start the one that came. */
+		if (e == PC_OK) {
+			id[0] = '\0';
+			e = jobpool_start(w->st, w->name, id, &started, &rerun);
+			if (e == PC_ETIMEOUT) {
+				e = jobpool_take(w->st, w->name, TAKE_WAIT_MS, id);
+				if (e == PC_OK)
+					e = jobpool_start(w->st, w->name, id, &started, &rerun);
+			}
+			if (e == PC_ECONFLICT)
+				continue; /* cancelled while queued: already off our list */
+		}
 		if (e != PC_ETIMEOUT)
 			outage_note(w, e, "taking jobs");
 		if (e == PC_OK) {
+			enum job_end end = run_job(w, id, &started, rerun);
+
 			delay = BACKOFF_FIRST_MS;
-			dirty = !run_job(w, id) || !ack(w, id);
+			dirty = end == JOB_END_DIRTY || (end == JOB_END_ACK && !ack(w, id));
 			continue;
 		}
 		if (e == PC_ETIMEOUT)

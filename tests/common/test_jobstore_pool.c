@@ -433,6 +433,57 @@ static void test_recover_own(void **state)
 	assert_int_equal(jobpool_recover_own(st, "bad/name", &moved), PC_EINVAL);
 }
 
+/*
+ * jobpool_start, the worker's one-step start: the fast path takes the oldest and starts it;
+ * an id already taken is started as given; a cancelled job is refused and leaves the list;
+ * an empty queue says so; a job recovered from a dead worker starts with rerun set. And a
+ * finish with ack_pool_worker leaves the processing list in the same step.
+ */
+static void test_start(void **state)
+{
+	struct job a, b, c, got;
+	struct job_update upd = {0};
+	enum job_state from = JOB_RUNNING;
+	char id[JOB_ID_LEN + 1] = "", list[256];
+	bool rerun = true;
+
+	(void)state;
+	new_pool_job(&a);
+	new_pool_job(&b);
+	new_pool_job(&c);
+	assert_int_equal(jobpool_start(st, "w1", id, &got, &rerun), PC_OK);
+	assert_string_equal(id, a.id);
+	assert_int_equal(got.state, JOB_RUNNING);
+	assert_string_equal(got.sched_job_id, "w1");
+	assert_false(rerun);
+	assert_string_equal(list_of("picluster:pool:processing:w1", list, sizeof(list)), a.id);
+	/* Finished with the acknowledgement in the same move. */
+	upd.expect_sched_job_id = "w1";
+	upd.ack_pool_worker = "w1";
+	assert_int_equal(jobstore_job_transition(st, a.id, JOB_FINISHED, &from, &upd, NULL), PC_OK);
+	assert_int_equal(raw_int("LLEN picluster:pool:processing:w1"), 0);
+	/* Taken by a blocking take, then started as given. */
+	take_expect("w1", b.id);
+	snprintf(id, sizeof(id), "%s", b.id);
+	assert_int_equal(jobpool_start(st, "w1", id, &got, &rerun), PC_OK);
+	assert_state(b.id, JOB_RUNNING, "w1");
+	/* Cancelled while queued: refused, and off the list again. */
+	assert_int_equal(jobstore_job_transition(st, c.id, JOB_CANCELLED, NULL, NULL, NULL), PC_OK);
+	id[0] = '\0';
+	assert_int_equal(jobpool_start(st, "w2", id, &got, &rerun), PC_ECONFLICT);
+	assert_string_equal(id, c.id);
+	assert_int_equal(raw_int("LLEN picluster:pool:processing:w2"), 0);
+	id[0] = '\0';
+	assert_int_equal(jobpool_start(st, "w2", id, &got, &rerun), PC_ETIMEOUT);
+	/* w1 dies with b running: b comes back and starts on w2 as a rerun. */
+	assert_int_equal(jobpool_recover_own(st, "w1", NULL), PC_OK);
+	id[0] = '\0';
+	assert_int_equal(jobpool_start(st, "w2", id, &got, &rerun), PC_OK);
+	assert_string_equal(id, b.id);
+	assert_true(rerun);
+	assert_state(b.id, JOB_RUNNING, "w2");
+}
+
 static int compare_ids(const void *x, const void *y)
 {
 	return strcmp(x, y);
@@ -486,6 +537,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_expect_sched_job_id, flush),
 	    cmocka_unit_test_setup(test_recover_own, flush),
 	    cmocka_unit_test_setup(test_two_takers, flush),
+	    cmocka_unit_test_setup(test_start, flush),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -57,6 +57,20 @@ pc_err jobpool_submit(jobstore *st, const char *id);
  */
 pc_err jobpool_take(jobstore *st, const char *worker, int timeout_ms, char id[JOB_ID_LEN + 1]);
 
+/*
+ * Starts a job on worker: id as given (a non-empty id, already in worker's processing list
+ * from jobpool_take), or, for id "", the oldest id of the queue, moved into that list here
+ * (the fast path while jobs wait: take and start in one step, no waiting); then its job
+ * moves queued -> running under worker's name (sched "pool"). One Redis step. PC_OK: id is
+ * the job's, *started the job as it now is, *rerun true when it had started before under a
+ * worker that died (its partial output may be left over); PC_ETIMEOUT: id "" and the queue
+ * is empty; PC_ECONFLICT: the job could not start (cancelled while queued, gone) and id has
+ * left the processing list again. Never resent after a lost answer (the id then waits for
+ * jobpool_recover_own).
+ */
+pc_err jobpool_start(jobstore *st, const char *worker, char id[JOB_ID_LEN + 1], struct job *started,
+		     bool *rerun);
+
 /* Removes id from worker's processing list: the job reached a terminal state. */
 pc_err jobpool_ack(jobstore *st, const char *worker, const char *id);
 

@@ -169,6 +169,10 @@ struct job_update {
 	/* When not NULL: the move is made only if the job's sched_job_id is this (else
 	 * PC_ECONFLICT), so a pool worker that lost its job to recovery cannot complete it. */
 	const char *expect_sched_job_id;
+	/* When not NULL: a move that succeeds also removes the id from that pool worker's
+	 * processing list (jobpool.h), in the same step: a worker's finish and its
+	 * acknowledgement cost one round trip. */
+	const char *ack_pool_worker;
 };
 
 /*

@@ -338,6 +338,7 @@ pc_err jobstore_job_transition(jobstore *st, const char *id, enum job_state to,
 			       struct job *after)
 {
 	char key[JOBSTORE_KEY_MAX], now[24], token[48], bytes[24], want[JOB_SCHED_ID_MAX + 1];
+	char proc[JOBSTORE_KEY_MAX];
 	struct jobstore_args a = {.n = 2};
 	redisReply *r;
 	pc_err err, st_err;
@@ -355,10 +356,18 @@ pc_err jobstore_job_transition(jobstore *st, const char *id, enum job_state to,
 	snprintf(now, sizeof(now), "%" PRId64, job_now_ms());
 	jobstore_next_token(st, token, sizeof(token));
 
-	jobstore_arg(&a, "7");
+	if (upd && upd->ack_pool_worker) {
+		err = jobstore_pool_processing_key(st, upd->ack_pool_worker, proc, sizeof(proc));
+		if (err)
+			return err;
+	}
+	/* KEYS[8], the pool worker's processing list, only with ack_pool_worker. */
+	jobstore_arg(&a, upd && upd->ack_pool_worker ? "8" : "7");
 	jobstore_arg(&a, key);
 	for (int s = 0; s < JOB_STATE_COUNT; s++)
 		jobstore_arg(&a, st->state_key[s]);
+	if (upd && upd->ack_pool_worker)
+		jobstore_arg(&a, proc);
 	jobstore_arg(&a, id);
 	jobstore_arg(&a, job_state_name(to));
 	jobstore_arg(&a, expect ? job_state_name(*expect) : "");

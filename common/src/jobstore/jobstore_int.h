@@ -49,6 +49,7 @@ enum jobstore_script {
 	JOBSTORE_SCRIPT_POOL_ALIVE,
 	JOBSTORE_SCRIPT_POOL_HEARTBEAT,
 	JOBSTORE_SCRIPT_POOL_LEAVE,
+	JOBSTORE_SCRIPT_POOL_START,
 	JOBSTORE_SCRIPT_COUNT
 };
 
@@ -67,6 +68,7 @@ extern const char jobstore_script_pool_recover[];
 extern const char jobstore_script_pool_alive[];
 extern const char jobstore_script_pool_heartbeat[];
 extern const char jobstore_script_pool_leave[];
+extern const char jobstore_script_pool_start[];
 
 /*
  * When a call may be sent again on a fresh connection after the first one was lost (the
@@ -186,6 +188,10 @@ void jobstore_arg_sched(struct jobstore_args *a, const char *name, const char *j
  * for an invalid name or a day not shaped "YYYY-MM-DD" (jobstore_keys.c). */
 pc_err jobstore_usage_key(const jobstore *st, const char *name, const char *day, char *out,
 			  size_t cap);
+
+/* "<prefix>pool:processing:<worker>" into out; PC_EINVAL for an invalid worker name
+ * (jobstore_pool.c). */
+pc_err jobstore_pool_processing_key(const jobstore *st, const char *worker, char *out, size_t cap);
 
 /* The admit script's body (jobstore_admit.c), registered as JOBSTORE_SCRIPT_ADMIT. */
 extern const char jobstore_script_admit[];

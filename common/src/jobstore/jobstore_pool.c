@@ -70,6 +70,31 @@ const char jobstore_script_pool_recover[] =
     "end\n"
     "return moved\n";
 
+/*
+ * KEYS: pool:queue, pool:processing:<w>, state sets x6. ARGV: prefix, now_ms, token,
+ * "<prefix>owner:", w, id|''. Starts a job on worker w: the id given (already in w's
+ * processing list, from a blocking take), or else the oldest of the queue, moved into that
+ * list here; then queued -> running under w's name. Returns false (no id given and the queue
+ * is empty), {id, 'OK', HGETALL, rerun} (started; rerun 1 when the job had started before,
+ * under a worker that died), or {id, status} (not startable, e.g. cancelled while queued:
+ * the id has left the processing list again).
+ */
+const char jobstore_script_pool_start[] =
+    "local id = ARGV[6]\n"
+    "if id == '' then id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') end\n"
+    "if not id then return false end\n"
+    "local skeys = {}\n"
+    "for i = 3, 8 do skeys[#skeys + 1] = KEYS[i] end\n"
+    "local job = ARGV[1] .. 'job:' .. id\n"
+    "local before = tonumber(redis.call('HGET', job, 'started_at')) or 0\n"
+    "local s = job_move(job, skeys, id, 'running', 'queued', ARGV[2], ARGV[3], ARGV[4], "
+    "{'sched_name', 'pool', 'sched_job_id', ARGV[5]}, nil)\n"
+    "if s ~= 'OK' then\n"
+    "  redis.call('LREM', KEYS[2], 1, id)\n"
+    "  return {id, s}\n"
+    "end\n"
+    "return {id, s, redis.call('HGETALL', job), before > 0 and 1 or 0}\n";
+
 /* KEYS: pool:workers. ARGV: prefix. The members with a live heartbeat. */
 const char jobstore_script_pool_alive[] =
     "local n = 0\n"
@@ -233,6 +258,69 @@ pc_err jobpool_take(jobstore *st, const char *worker, int timeout_ms, char id[JO
 		drop_malformed(st, proc, r);
 		err = PC_EPROTO;
 	}
+	freeReplyObject(r);
+	return err;
+}
+
+pc_err jobstore_pool_processing_key(const jobstore *st, const char *worker, char *out, size_t cap)
+{
+	return worker_key(st, "processing:", worker, out, cap);
+}
+
+/* Reads the start script's answer (not nil) into id, *started and *rerun. */
+static pc_err start_reply(const redisReply *r, char id[JOB_ID_LEN + 1], struct job *started,
+			  bool *rerun)
+{
+	const redisReply *s;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING || !job_id_is_valid(r->element[0]->str) ||
+	    r->element[1]->type != REDIS_REPLY_STRING)
+		return PC_EPROTO;
+	memcpy(id, r->element[0]->str, JOB_ID_LEN + 1);
+	s = r->element[1];
+	if (strcmp(s->str, "OK") != 0)
+		return PC_ECONFLICT;
+	if (r->elements != 4 || r->element[3]->type != REDIS_REPLY_INTEGER)
+		return PC_EPROTO;
+	*rerun = r->element[3]->integer == 1;
+	return jobstore_parse_job(r->element[2], started);
+}
+
+pc_err jobpool_start(jobstore *st, const char *worker, char id[JOB_ID_LEN + 1], struct job *started,
+		     bool *rerun)
+{
+	char queue[JOBSTORE_KEY_MAX], proc[JOBSTORE_KEY_MAX], now[24], token[48];
+	struct jobstore_args a = {.n = 2};
+	redisReply *r;
+	pc_err err = worker_key(st, "processing:", worker, proc, sizeof(proc));
+
+	if (!err)
+		err = jobstore_key_of(st, queue, sizeof(queue), "pool:queue", "");
+	if (err)
+		return err;
+	snprintf(now, sizeof(now), "%" PRId64, job_now_ms());
+	jobstore_next_token(st, token, sizeof(token));
+	jobstore_arg(&a, "8");
+	jobstore_arg(&a, queue);
+	jobstore_arg(&a, proc);
+	for (int s = 0; s < JOB_STATE_COUNT; s++)
+		jobstore_arg(&a, st->state_key[s]);
+	jobstore_arg(&a, st->prefix);
+	jobstore_arg(&a, now);
+	jobstore_arg(&a, token);
+	jobstore_arg(&a, st->owner_key_prefix);
+	jobstore_arg(&a, worker);
+	if (id[0] && !job_id_is_valid(id))
+		return PC_EINVAL;
+	jobstore_arg(&a, id);
+	/* Never resent, as jobpool_take: a lost answer leaves the id in the processing list
+	 * (running under our name, or queued), for jobpool_recover_own. */
+	err = jobstore_eval(st, JOBSTORE_SCRIPT_POOL_START, a.n, a.v, a.len, JOBSTORE_RETRY_NEVER,
+			    -1, &r);
+	if (err)
+		return err;
+	err = r->type == REDIS_REPLY_NIL ? PC_ETIMEOUT : start_reply(r, id, started, rerun);
 	freeReplyObject(r);
 	return err;
 }

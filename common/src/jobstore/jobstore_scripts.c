@@ -71,7 +71,8 @@ static const char lua_move[] =
     "return 'OK'\n"
     "end\n";
 
-/* KEYS: job, state sets x6. ARGV: id, to, expect|'', now_ms, token, retry, want_after,
+/* KEYS: job, state sets x6[, a pool worker's processing list to remove the id from on
+ * success]. ARGV: id, to, expect|'', now_ms, token, retry, want_after,
  * "<prefix>owner:", "=" followed by the expected sched_job_id or '' for none, then
  * field/value pairs. Returns {status} or {status, HGETALL}. */
 static const char script_transition[] =
@@ -88,8 +89,10 @@ static const char script_transition[] =
     "for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
     "local skeys = {}\n"
     "for i = 2, 7 do skeys[#skeys + 1] = KEYS[i] end\n"
-    "return reply(job_move(KEYS[1], skeys, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
-    "ARGV[8], fields, want))\n";
+    "local s = job_move(KEYS[1], skeys, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
+    "ARGV[8], fields, want)\n"
+    "if s == 'OK' and KEYS[8] then redis.call('LREM', KEYS[8], 1, ARGV[1]) end\n"
+    "return reply(s)\n";
 
 /* KEYS: job. ARGV: progress, now_ms. Only while running. */
 static const char script_progress[] =
@@ -221,6 +224,7 @@ static const char *const script_bodies[JOBSTORE_SCRIPT_COUNT] = {
     [JOBSTORE_SCRIPT_POOL_ALIVE] = jobstore_script_pool_alive,
     [JOBSTORE_SCRIPT_POOL_HEARTBEAT] = jobstore_script_pool_heartbeat,
     [JOBSTORE_SCRIPT_POOL_LEAVE] = jobstore_script_pool_leave,
+    [JOBSTORE_SCRIPT_POOL_START] = jobstore_script_pool_start,
 };
 
 /* Appends to buf (size cap, used *len); false when it does not fit. */
