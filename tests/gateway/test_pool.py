@@ -12,7 +12,7 @@ Cases:
   kill9      kill -9 of a pool worker mid-job (2,000,000 digits): the supervisor restarts it,
              the job is recovered and finishes once with the right digits, nothing left queued
   sigterm    SIGTERM of the gateway: its workers finish the job they compute, then all exit,
-             and so does the gateway (0)
+             and so does the gateway (0); SIGKILL of a gateway: its workers exit by themselves
   cancel     DELETE of a pool job mid-compute: cancelled, no object or partial file left, the
              worker goes on to the next job
   thousand   1,000 jobs of 1,000 digits through a 2-worker pool, every digit checked
@@ -239,6 +239,15 @@ def case_sigterm():
             j = g2.job(job_id)
             check_digits(g2, j, 1000000)
             assert metric(g2, "picluster_pool_workers_alive") == 0
+            # A gateway killed with SIGKILL cannot stop its workers: the kernel tells them
+            # (PR_SET_PDEATHSIG), and they leave by themselves.
+            g3 = s.new_gateway(args=["--pool-workers", "2", "--instance", "other"])
+            wait_workers(g2, 2)
+            assert len(worker_pids(s.store_url)) == 2
+            g3.kill()
+            wait_until(lambda: not worker_pids(s.store_url), 30,
+                       "the workers of a killed gateway to exit")
+            wait_workers(g2, 0)
         finally:
             kill_workers(s)
 
