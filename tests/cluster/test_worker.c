@@ -34,7 +34,7 @@
 #include "test_redis.h"
 #include "test_sink.h"
 
-#define PREFIX "pwtest:"
+#define PREFIX	    "pwtest:"
 #define MAX_WORKERS 2
 
 /* The decimals every small job's digits are checked against (a prefix of them). */
@@ -47,7 +47,7 @@ static char store_dir[] = "/tmp/pi-worker-store-XXXXXX";
 static char store_url[64];
 static pid_t workers[MAX_WORKERS];
 static char log_path[MAX_WORKERS][PATH_MAX];
-static char *ref;	/* pi-reference --digits REF_DIGITS */
+static char *ref; /* pi-reference --digits REF_DIGITS */
 static size_t ref_len;
 
 /* pi-reference's output for `digits` (new string, *len bytes). */
@@ -442,13 +442,14 @@ static void test_cancel(void **unused)
 	stop_worker(0, "cancel-w0");
 }
 
-/* Submits n jobs of 1..1000 digits (ids into ids, digits into sizes). */
-static void submit_many(size_t n, char (*ids)[JOB_ID_LEN + 1], uint64_t *sizes, unsigned seed)
+/* Submits n jobs of min..1000 digits (ids into ids, digits into sizes). */
+static void submit_many(size_t n, char (*ids)[JOB_ID_LEN + 1], uint64_t *sizes, unsigned seed,
+			uint64_t min)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct job job;
 
-		sizes[i] = 1 + (uint64_t)((i * 7919 + seed) % 1000);
+		sizes[i] = min + (uint64_t)((i * 7919 + seed) % (1001 - min));
 		submit(&job, sizes[i]);
 		memcpy(ids[i], job.id, JOB_ID_LEN + 1);
 	}
@@ -464,7 +465,7 @@ static void test_thousand(void **unused)
 	start_worker(0, "many-w0", 3000);
 	start_worker(1, "many-w1", 3000);
 	wait_alive(2, 30);
-	submit_many(1000, ids, sizes, 1);
+	submit_many(1000, ids, sizes, 1, 1);
 	wait_finished(1000, 300);
 	for (size_t i = 0; i < 1000; i++) {
 		struct job job;
@@ -508,12 +509,10 @@ static void test_rss(void **unused)
 
 	start_worker(0, "rss-w0", 3000);
 	wait_alive(1, 30);
-	submit_many(FIRST, ids, sizes, 3);
-	for (size_t i = 0; i < FIRST; i++)
-		sizes[i] = sizes[i] < 100 ? sizes[i] + 100 : sizes[i];
+	submit_many(FIRST, ids, sizes, 3, 100);
 	wait_finished(FIRST, 60);
 	after_first = rss_kib(workers[0]);
-	submit_many(ALL - FIRST, ids + FIRST, sizes + FIRST, 5);
+	submit_many(ALL - FIRST, ids + FIRST, sizes + FIRST, 5, 100);
 	wait_finished(ALL, 600);
 	after_all = rss_kib(workers[0]);
 	fprintf(stderr, "  worker RSS: %ld KiB after %d jobs, %ld KiB after %d\n", after_first,
