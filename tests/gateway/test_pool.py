@@ -212,8 +212,8 @@ def case_kill9():
             # Nothing queued to run it again; no processing list still holds it.
             assert metric(g, "picluster_pool_queue_depth") == 0
             for w in s.redis.command("SMEMBERS", "picluster:pool:workers"):
-                key = "picluster:pool:processing:" + w.decode()
-                assert job_id.encode() not in s.redis.command("LRANGE", key, "0", "-1"), key
+                key = "picluster:pool:processing:" + w
+                assert job_id not in s.redis.command("LRANGE", key, "0", "-1"), key
             assert g.job(job_id)["state"] == "finished"
             assert "ended after" in g.log(None) and "restarting" in g.log(None)
         finally:

@@ -193,6 +193,15 @@ pc_err jobstore_usage_key(const jobstore *st, const char *name, const char *day,
  * (jobstore_pool.c). */
 pc_err jobstore_pool_processing_key(const jobstore *st, const char *worker, char *out, size_t cap);
 
+/* A take from a fair queue (jobstore_queue.c) based at queue ("<prefix>queue", the submit
+ * queue, or "<prefix>pool:queue"): the next id round-robin across owners into proc, waiting
+ * up to timeout_ms on the queue's bell. PC_ETIMEOUT when none came. */
+pc_err jobstore_fair_take(jobstore *st, const char *queue, const char *proc, int timeout_ms,
+			  char id[JOB_ID_LEN + 1]);
+
+/* *length = ids waiting in the fair queue based at queue, whoever owns them. */
+pc_err jobstore_fair_length(jobstore *st, const char *queue, uint64_t *length);
+
 /* The admit script's body (jobstore_admit.c), registered as JOBSTORE_SCRIPT_ADMIT. */
 extern const char jobstore_script_admit[];
 

@@ -9,7 +9,6 @@
 #include "picluster/jobpool.h"
 #include "picluster/log.h"
 
-#define TAKE_TIMEOUT_MAX_MS 3600000 /* an hour: keeps the socket timeout sum in range */
 
 /*
  * The scripts (registered in jobstore_scripts.c's table, so they share the prelude and its
@@ -27,7 +26,7 @@ const char jobstore_script_pool_submit[] =
     "for i = 2, 7 do skeys[#skeys + 1] = KEYS[i] end\n"
     "local s = job_move(KEYS[1], skeys, ARGV[1], 'queued', 'created', ARGV[2], ARGV[3], "
     "ARGV[5], {'sched_name', 'pool', 'sched_job_id', ''}, nil)\n"
-    "if s == 'OK' then redis.call('LPUSH', KEYS[8], ARGV[1]) end\n"
+    "if s == 'OK' then queue_push(KEYS[8], KEYS[1], ARGV[1], false) end\n"
     "return s\n";
 
 /*
@@ -55,7 +54,7 @@ const char jobstore_script_pool_recover[] =
     "      back = job_move(job, skeys, id, 'queued', 'running', ARGV[2], ARGV[3], ARGV[4], "
     "{'sched_job_id', '', 'progress', '0'}, w) == 'OK'\n"
     "    end\n"
-    "    if back then redis.call('RPUSH', KEYS[2], id); n = n + 1 end\n"
+    "    if back then queue_push(KEYS[2], job, id, true); n = n + 1 end\n"
     "    id = redis.call('LPOP', proc)\n"
     "  end\n"
     "  return n\n"
@@ -81,7 +80,7 @@ const char jobstore_script_pool_recover[] =
  */
 const char jobstore_script_pool_start[] =
     "local id = ARGV[6]\n"
-    "if id == '' then id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') end\n"
+    "if id == '' then id = queue_take(KEYS[1], KEYS[2], nil) end\n"
     "if not id then return false end\n"
     "local skeys = {}\n"
     "for i = 3, 8 do skeys[#skeys + 1] = KEYS[i] end\n"
@@ -204,62 +203,17 @@ pc_err jobpool_submit(jobstore *st, const char *id)
 	return err;
 }
 
-/* Takes away an entry of the processing list that is not a job id (written by hand or by
- * something else), so it does not come back at every recovery. */
-static void drop_malformed(jobstore *st, const char *proc, const redisReply *r)
-{
-	log_warn("jobstore: dropping a malformed entry from the pool queue");
-	if (r->type == REDIS_REPLY_STRING) {
-		const char *rm[4] = {"LREM", proc, "1", r->str};
-		size_t rm_lens[4] = {4, strlen(proc), 1, r->len};
-		redisReply *rr;
-
-		if (jobstore_call(st, 4, rm, rm_lens, JOBSTORE_RETRY_SAFE, -1, &rr) == PC_OK)
-			freeReplyObject(rr);
-	}
-}
-
 pc_err jobpool_take(jobstore *st, const char *worker, int timeout_ms, char id[JOB_ID_LEN + 1])
 {
-	char queue[JOBSTORE_KEY_MAX], proc[JOBSTORE_KEY_MAX], secs[32];
-	const char *argv[6] = {"BLMOVE", queue, proc, "RIGHT", "LEFT", secs};
-	size_t lens[6];
-	int argc = 6;
-	redisReply *r;
+	char queue[JOBSTORE_KEY_MAX], proc[JOBSTORE_KEY_MAX];
 	pc_err err = worker_key(st, "processing:", worker, proc, sizeof(proc));
 
 	if (!err)
 		err = jobstore_key_of(st, queue, sizeof(queue), "pool:queue", "");
 	if (err)
 		return err;
-	if (timeout_ms > TAKE_TIMEOUT_MAX_MS)
-		timeout_ms = TAKE_TIMEOUT_MAX_MS;
-	if (timeout_ms <= 0) {
-		/* BLMOVE with 0 would wait for ever: LMOVE does not wait at all. */
-		argv[0] = "LMOVE";
-		argc = 5;
-		timeout_ms = 0;
-	}
-	snprintf(secs, sizeof(secs), "%d.%03d", timeout_ms / 1000, timeout_ms % 1000);
-	for (int i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
-	/* Never resent: a lost reply may mean the id moved; it then waits in the processing
-	 * list for jobpool_recover_dead or jobpool_recover_own. */
-	st->extra_timeout_ms = timeout_ms;
-	err = jobstore_call(st, argc, argv, lens, JOBSTORE_RETRY_NEVER, -1, &r);
-	st->extra_timeout_ms = 0;
-	if (err)
-		return err;
-	if (r->type == REDIS_REPLY_NIL) {
-		err = PC_ETIMEOUT;
-	} else if (r->type == REDIS_REPLY_STRING && job_id_is_valid(r->str)) {
-		memcpy(id, r->str, JOB_ID_LEN + 1);
-	} else {
-		drop_malformed(st, proc, r);
-		err = PC_EPROTO;
-	}
-	freeReplyObject(r);
-	return err;
+	/* The pool's queue is fair like the submit queue: round-robin across API keys. */
+	return jobstore_fair_take(st, queue, proc, timeout_ms, id);
 }
 
 pc_err jobstore_pool_processing_key(const jobstore *st, const char *worker, char *out, size_t cap)
@@ -457,22 +411,10 @@ pc_err jobpool_recover_own(jobstore *st, const char *worker, uint64_t *moved)
 pc_err jobpool_queue_length(jobstore *st, uint64_t *length)
 {
 	char queue[JOBSTORE_KEY_MAX];
-	const char *argv[2] = {"LLEN", queue};
-	size_t lens[2] = {4, 0};
-	redisReply *r;
 	pc_err err = jobstore_key_of(st, queue, sizeof(queue), "pool:queue", "");
 
 	*length = 0;
 	if (err)
 		return err;
-	lens[1] = strlen(queue);
-	err = jobstore_call(st, 2, argv, lens, JOBSTORE_RETRY_SAFE, -1, &r);
-	if (err)
-		return err;
-	if (r->type != REDIS_REPLY_INTEGER || r->integer < 0)
-		err = PC_EPROTO;
-	else
-		*length = (uint64_t)r->integer;
-	freeReplyObject(r);
-	return err;
+	return jobstore_fair_length(st, queue, length);
 }

@@ -68,10 +68,39 @@ const char jobstore_lua_queue[] =
     "    id = redis.call('LPOP', proc)\n"
     "  end\n"
     "  return n\n"
+    "end\n"
+    /* queue_take: the next id, round-robin across owners, into proc (its left end); false
+     * when none may be taken. may_start(queue, owner), when given, can pass an owner over.
+     * The bell keeps one token while ids still wait, so the next idle taker wakes. */
+    "local function queue_take(queue, proc, may_start)\n"
+    "  local ring = queue .. '-ring'\n"
+    "  if redis.call('LLEN', queue) > 0 then queue_join(queue, '') end\n"
+    "  local id = false\n"
+    "  for _ = 1, redis.call('LLEN', ring) do\n"
+    "    local owner = redis.call('LMOVE', ring, ring, 'LEFT', 'RIGHT')\n"
+    "    local list = queue_list(queue, owner)\n"
+    /* An owner may_start refuses (e.g. at its key's max_running) is passed over: no
+     * take; it keeps its ids and its place in the ring. */
+    "    if not may_start or may_start(queue, owner) then\n"
+    "      id = redis.call('LMOVE', list, proc, 'RIGHT', 'LEFT')\n"
+    "      if redis.call('LLEN', list) == 0 then redis.call('RPOP', ring) end\n"
+    "      if id then\n"
+    "        redis.call('SET', queue .. '-last', owner)\n"
+    "        break\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  if id then\n"
+    "    if redis.call('LLEN', ring) > 0 then queue_ring_bell(queue)\n"
+    "    else redis.call('DEL', queue .. '-bell') end\n"
+    "  end\n"
+    "  return id\n"
     "end\n";
 
 /*
- * KEYS: queue, processing:<instance>. Returns the id taken (on the processing list's left) or
+ * KEYS: queue, processing:<instance>. ARGV: '1' to hold back keys at their max_running (the
+ * submit queue), '0' not to (the pool's queue, whose jobs the submitter already held back).
+ * Returns the id taken (on the processing list's left) or
  * nil. Ids in the queue with no ring entry (an older gateway's) first make "" join the ring.
  * After a take the bell keeps one token while ids still wait, so the next idle taker wakes
  * (one create rings once, but several takers may be waiting); an empty take leaves it alone.
@@ -91,29 +120,8 @@ const char jobstore_script_take[] =
     "  local c = redis.call('HMGET', p .. 'owner:' .. owner .. ':states', 'queued', 'running')\n"
     "  return (tonumber(c[1]) or 0) + (tonumber(c[2]) or 0) < max\n"
     "end\n"
-    "local queue, proc = KEYS[1], KEYS[2]\n"
-    "local ring = queue .. '-ring'\n"
-    "if redis.call('LLEN', queue) > 0 then queue_join(queue, '') end\n"
-    "local id = false\n"
-    "for _ = 1, redis.call('LLEN', ring) do\n"
-    "  local owner = redis.call('LMOVE', ring, ring, 'LEFT', 'RIGHT')\n"
-    "  local list = queue_list(queue, owner)\n"
-    /* An owner whose jobs handed to the scheduler reach its key's max_running is passed
-     * over: no take; it keeps its ids and its place in the ring. */
-    "  if owner_may_start(queue, owner) then\n"
-    "    id = redis.call('LMOVE', list, proc, 'RIGHT', 'LEFT')\n"
-    "    if redis.call('LLEN', list) == 0 then redis.call('RPOP', ring) end\n"
-    "    if id then\n"
-    "      redis.call('SET', queue .. '-last', owner)\n"
-    "      break\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "if id then\n"
-    "  if redis.call('LLEN', ring) > 0 then queue_ring_bell(queue)\n"
-    "  else redis.call('DEL', queue .. '-bell') end\n"
-    "end\n"
-    "return id\n";
+    "if ARGV[1] == '1' then return queue_take(KEYS[1], KEYS[2], owner_may_start) end\n"
+    "return queue_take(KEYS[1], KEYS[2], nil)\n";
 
 /* KEYS: processing:<instance>, queue. ARGV: job key prefix. Returns the number moved. */
 const char jobstore_script_recover[] = "return queue_recover(KEYS[1], KEYS[2], ARGV[1])\n";
@@ -162,15 +170,16 @@ static void drop_malformed(jobstore *st, const char *proc, const redisReply *r)
 }
 
 /* One run of the take script, not waiting: PC_OK with the id, PC_ETIMEOUT when none waits. */
-static pc_err take_once(jobstore *st, const char *proc, char id[JOB_ID_LEN + 1])
+static pc_err take_once(jobstore *st, const char *queue, const char *proc, char id[JOB_ID_LEN + 1])
 {
 	struct jobstore_args a = {.n = 2};
 	redisReply *r;
 	pc_err err;
 
 	jobstore_arg(&a, "2");
-	jobstore_arg(&a, st->queue_key);
+	jobstore_arg(&a, queue);
 	jobstore_arg(&a, proc);
+	jobstore_arg(&a, strcmp(queue, st->queue_key) == 0 ? "1" : "0");
 	/* Never resent: a lost reply may mean the id already moved; it then waits in the
 	 * processing list for jobstore_queue_recover. */
 	err =
@@ -190,16 +199,17 @@ static pc_err take_once(jobstore *st, const char *proc, char id[JOB_ID_LEN + 1])
 }
 
 /* Waits up to ms (> 0) for the bell: PC_OK when it rang (ids may wait now), PC_ETIMEOUT. */
-static pc_err wait_bell(jobstore *st, int ms)
+static pc_err wait_bell(jobstore *st, const char *queue, int ms)
 {
 	char bell[JOBSTORE_KEY_MAX], secs[32];
 	const char *argv[3] = {"BLPOP", bell, secs};
 	size_t lens[3];
 	redisReply *r;
-	pc_err err = jobstore_key_of(st, bell, sizeof(bell), "queue-bell", "");
+	pc_err err;
+	int n = snprintf(bell, sizeof(bell), "%s-bell", queue);
 
-	if (err)
-		return err;
+	if (n < 0 || (size_t)n >= sizeof(bell))
+		return PC_EINVAL;
 	snprintf(secs, sizeof(secs), "%d.%03d", ms / 1000, ms % 1000);
 	for (int i = 0; i < 3; i++)
 		lens[i] = strlen(argv[i]);
@@ -227,24 +237,32 @@ static pc_err wait_bell(jobstore *st, int ms)
 pc_err jobstore_queue_take(jobstore *st, const char *owner, int timeout_ms, char id[JOB_ID_LEN + 1])
 {
 	char proc[JOBSTORE_KEY_MAX];
-	int64_t deadline;
 	pc_err err = jobstore_processing_key(st, owner, proc, sizeof(proc));
 
 	if (err)
 		return err;
+	return jobstore_fair_take(st, st->queue_key, proc, timeout_ms, id);
+}
+
+pc_err jobstore_fair_take(jobstore *st, const char *queue, const char *proc, int timeout_ms,
+			  char id[JOB_ID_LEN + 1])
+{
+	int64_t deadline;
+	pc_err err;
+
 	if (timeout_ms > TAKE_TIMEOUT_MAX_MS)
 		timeout_ms = TAKE_TIMEOUT_MAX_MS;
 	deadline = pc_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
 		int64_t left;
 
-		err = take_once(st, proc, id);
+		err = take_once(st, queue, proc, id);
 		if (err != PC_ETIMEOUT)
 			break;
 		left = deadline - pc_monotonic_ms();
 		if (left <= 0)
 			break;
-		err = wait_bell(st, (int)left);
+		err = wait_bell(st, queue, (int)left);
 		if (err)
 			break;
 	}
@@ -300,12 +318,17 @@ pc_err jobstore_queue_recover(jobstore *st, const char *owner)
 
 pc_err jobstore_queue_length(jobstore *st, uint64_t *length)
 {
+	return jobstore_fair_length(st, st->queue_key, length);
+}
+
+pc_err jobstore_fair_length(jobstore *st, const char *queue, uint64_t *length)
+{
 	struct jobstore_args a = {.n = 2};
 	redisReply *r;
 	pc_err err;
 
 	jobstore_arg(&a, "1");
-	jobstore_arg(&a, st->queue_key);
+	jobstore_arg(&a, queue);
 	err = jobstore_eval(st, JOBSTORE_SCRIPT_QUEUE_LENGTH, a.n, a.v, a.len, JOBSTORE_RETRY_SAFE,
 			    -1, &r);
 	if (err)
