@@ -284,8 +284,9 @@ json_t *job_to_json(const struct job *job)
 		sub = json_object();
 		if (!put(obj, "scheduler", sub))
 			goto out_free_obj;
+		/* A pool job (JOBPOOL_SCHED_NAME, jobpool.h) names the worker that runs it. */
 		ok = put(sub, "name", json_text(job->sched_name)) &&
-		     put(sub, "job_id",
+		     put(sub, strcmp(job->sched_name, "pool") == 0 ? "worker" : "job_id",
 			 job->sched_job_id[0] ? json_text(job->sched_job_id) : json_null());
 	} else {
 		ok = put(obj, "scheduler", json_null());

@@ -83,7 +83,7 @@ static void test_terminal(void **unused)
 	}
 }
 
-/* The machine of job.h written out independently: exactly these nine moves are legal. */
+/* The machine of job.h written out independently: exactly these ten moves are legal. */
 static bool expected_legal(enum job_state from, enum job_state to)
 {
 	static const struct {
@@ -92,6 +92,7 @@ static bool expected_legal(enum job_state from, enum job_state to)
 	    {JOB_CREATED, JOB_QUEUED},	 {JOB_CREATED, JOB_ERRORED}, {JOB_CREATED, JOB_CANCELLED},
 	    {JOB_QUEUED, JOB_RUNNING},	 {JOB_QUEUED, JOB_ERRORED},  {JOB_QUEUED, JOB_CANCELLED},
 	    {JOB_RUNNING, JOB_FINISHED}, {JOB_RUNNING, JOB_ERRORED}, {JOB_RUNNING, JOB_CANCELLED},
+	    {JOB_RUNNING, JOB_QUEUED},
 	};
 
 	for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
@@ -117,7 +118,7 @@ static void test_transition_table(void **unused)
 		assert_false(job_transition_is_legal(from, JOB_STATE_COUNT));
 		assert_false(job_transition_is_legal(JOB_STATE_COUNT, from));
 	}
-	assert_int_equal(legal, 9);
+	assert_int_equal(legal, 10);
 }
 
 /* The table itself: every row is legal and every pair it does not list is refused, no row
@@ -168,6 +169,9 @@ static void test_moves_table(void **unused)
 	assert_int_equal(table_row(JOB_RUNNING, JOB_FINISHED)->writers, JOB_WRITER_COMPUTE);
 	for (int s = JOB_CREATED; s <= JOB_RUNNING; s++)
 		assert_true(table_row(s, JOB_CANCELLED)->writers & JOB_WRITER_HTTP);
+	/* A dead pool worker's job goes back in line (jobpool_recover_dead, _own). */
+	assert_int_equal(table_row(JOB_RUNNING, JOB_QUEUED)->writers,
+			 JOB_WRITER_RECONCILER | JOB_WRITER_COMPUTE);
 }
 
 static void test_id_new(void **unused)
@@ -354,6 +358,22 @@ static void test_json_finished_and_errored(void **unused)
 	assert_string_equal(str_of(sub, "name"), "local");
 	assert_string_equal(str_of(sub, "job_id"), "1234:5678");
 	json_decref(j);
+
+	/* A pool job names its worker instead; null while it waits for one. */
+	snprintf(job.sched_name, sizeof(job.sched_name), "pool");
+	snprintf(job.sched_job_id, sizeof(job.sched_job_id), "host:12:0");
+	j = job_to_json(&job);
+	sub = json_object_get(j, "scheduler");
+	assert_string_equal(str_of(sub, "name"), "pool");
+	assert_string_equal(str_of(sub, "worker"), "host:12:0");
+	assert_null(json_object_get(sub, "job_id"));
+	json_decref(j);
+	job.sched_job_id[0] = '\0';
+	j = job_to_json(&job);
+	assert_true(json_is_null(json_object_get(json_object_get(j, "scheduler"), "worker")));
+	json_decref(j);
+	snprintf(job.sched_name, sizeof(job.sched_name), "local");
+	snprintf(job.sched_job_id, sizeof(job.sched_job_id), "1234:5678");
 
 	/* A job made with an API key names it. */
 	snprintf(job.owner, sizeof(job.owner), "alice");

@@ -14,7 +14,8 @@
  * The job state machine:
  *
  *   created --> queued --> running --> finished
- *      |          |           |-----> errored
+ *      |          |  ^        |-----> errored
+ *      |          |  \--------|  (a dead pool worker's job, back in line)
  *      |          |---------->|-----> errored
  *      |--> errored
  *      \----------\-----------\-----> cancelled
@@ -38,7 +39,8 @@ enum job_writer {
 	JOB_WRITER_HTTP = 1u << 0,	 /* pi-gateway's HTTP handlers (DELETE /job/<id>) */
 	JOB_WRITER_SUBMITTER = 1u << 1,	 /* pi-gateway's submitter thread */
 	JOB_WRITER_RECONCILER = 1u << 2, /* pi-gateway's reconciler thread */
-	JOB_WRITER_COMPUTE = 1u << 3,	 /* pi-compute, rank 0, in job mode (--job-id) */
+	JOB_WRITER_COMPUTE = 1u << 3,	 /* pi-compute: rank 0 in job mode (--job-id), or a
+					  * pool worker (--worker) */
 };
 
 /*
@@ -68,6 +70,10 @@ enum job_writer {
  *                         reconciler: the compute is gone without a word, "compute_lost"
  *                         (settle)
  *   running -> cancelled  DELETE; reconciler: cancelled from outside (settle)
+ *   running -> queued     the keeper: a pool worker's heartbeat expired, its job goes back
+ *                         on the pool queue, only while it still runs under that worker's
+ *                         name (jobstore_pool.c, jobpool_recover_dead); a pool worker at its
+ *                         start, for its own earlier life's jobs (jobpool_recover_own)
  * Not moves, so not in the table: POST /job creates a job in created and queues its id
  * (routes_job_post, jobstore_job_create); pi-compute writes progress while running
  * (jobstore_job_set_progress); the submitter records the scheduler's id while created or queued
@@ -84,7 +90,8 @@ enum job_writer {
 	X(JOB_QUEUED, JOB_CANCELLED, JOB_WRITER_HTTP | JOB_WRITER_RECONCILER)   \
 	X(JOB_RUNNING, JOB_FINISHED, JOB_WRITER_COMPUTE)                        \
 	X(JOB_RUNNING, JOB_ERRORED, JOB_WRITER_RECONCILER | JOB_WRITER_COMPUTE) \
-	X(JOB_RUNNING, JOB_CANCELLED, JOB_WRITER_HTTP | JOB_WRITER_RECONCILER)
+	X(JOB_RUNNING, JOB_CANCELLED, JOB_WRITER_HTTP | JOB_WRITER_RECONCILER)  \
+	X(JOB_RUNNING, JOB_QUEUED, JOB_WRITER_RECONCILER | JOB_WRITER_COMPUTE)
 
 /* Lowercase name of a state ("queued"); static, never NULL ("invalid" when out of range). */
 const char *job_state_name(enum job_state state);
@@ -169,7 +176,8 @@ void job_format_time(int64_t ms, char out[32]);
  * {"id", "state", "digits", "created_at", "updated_at", "started_at", "finished_at",
  *  "progress", "result": null | {"object", "bytes", "sha256", "download"[, "expires_at"]
  *  [, "expired": true]},
- *  "error": null | {"code", "message"}, "scheduler": null | {"name", "job_id"},
+ *  "error": null | {"code", "message"},
+ *  "scheduler": null | {"name", "job_id"} | {"name": "pool", "worker"},
  *  "owner": null | "NAME"}
  * result.download is "/job/download/<id>"; result.expires_at is there when
  * result_expires_at_ms is not 0, result.expired when result_expired is set.

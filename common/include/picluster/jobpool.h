@@ -17,9 +17,10 @@
  *   pool:queue              list of job ids waiting for a worker (pushed left, taken right)
  *   pool:processing:<w>     list of the ids worker w has taken and not yet acknowledged
  *   pool:alive:<w>          worker w's heartbeat: a string with a TTL it renews
- *   pool:workers            set of every worker name that ever took a job (for recovery)
- * A worker name is 1..64 of [A-Za-z0-9._:-] (e.g. "host:pid:n"); it is also the job's
- * sched_job_id while it runs there (sched_name JOBPOOL_SCHED_NAME).
+ *   pool:workers            set of the workers that sent a heartbeat and have neither left
+ *                           nor been recovered (where recovery looks)
+ * A worker name is 1..JOBPOOL_WORKER_MAX (63) of [A-Za-z0-9._:-] (e.g. "host:pid:n"); it is
+ * also the job's sched_job_id while it runs there (sched_name JOBPOOL_SCHED_NAME).
  *
  * A job goes to the pool in one script (jobpool_submit): created -> queued with sched_name
  * "pool", and its id pushed on pool:queue. A worker takes it (jobpool_take), moves it
@@ -34,7 +35,9 @@
  */
 
 #define JOBPOOL_SCHED_NAME "pool"
-#define JOBPOOL_WORKER_MAX 64
+/* The longest worker name: it must fit a job's sched_job_id whole (expect_sched_job_id compares
+ * it exactly). */
+#define JOBPOOL_WORKER_MAX (JOB_SCHED_ID_MAX - 1)
 
 /* True when name is a valid worker name (see above). */
 bool jobpool_worker_name_is_valid(const char *name);

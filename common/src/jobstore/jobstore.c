@@ -308,11 +308,36 @@ static pc_err status_of(const redisReply *s)
 	return PC_EPROTO;
 }
 
+/* A transition's trailing arguments: the expected sched_job_id ("=" + it, so that expecting
+ * "" differs from expecting nothing; '' for none), then the field/value pairs of upd. bytes
+ * and want (want_cap bytes) hold text that must live until the call. */
+static pc_err arg_update(struct jobstore_args *a, const struct job_update *upd, char bytes[24],
+			 char *want, size_t want_cap)
+{
+	if (upd && upd->expect_sched_job_id) {
+		int n = snprintf(want, want_cap, "=%s", upd->expect_sched_job_id);
+
+		if (n < 0 || (size_t)n >= want_cap)
+			return PC_EINVAL;
+		jobstore_arg(a, want);
+	} else {
+		jobstore_arg(a, "");
+	}
+	if (upd && upd->set_result)
+		jobstore_arg_result(a, bytes, upd->result_object, upd->result_bytes,
+				    upd->result_sha256);
+	if (upd && upd->set_error)
+		jobstore_arg_error(a, upd->error_code, upd->error_message);
+	if (upd && upd->set_sched)
+		jobstore_arg_sched(a, upd->sched_name, upd->sched_job_id);
+	return PC_OK;
+}
+
 pc_err jobstore_job_transition(jobstore *st, const char *id, enum job_state to,
 			       const enum job_state *expect, const struct job_update *upd,
 			       struct job *after)
 {
-	char key[JOBSTORE_KEY_MAX], now[24], token[48], bytes[24];
+	char key[JOBSTORE_KEY_MAX], now[24], token[48], bytes[24], want[JOB_SCHED_ID_MAX + 1];
 	struct jobstore_args a = {.n = 2};
 	redisReply *r;
 	pc_err err, st_err;
@@ -343,13 +368,9 @@ pc_err jobstore_job_transition(jobstore *st, const char *id, enum job_state to,
 	jobstore_arg(&a, "0");
 	jobstore_arg(&a, after ? "1" : "0");
 	jobstore_arg(&a, st->owner_key_prefix);
-	if (upd && upd->set_result)
-		jobstore_arg_result(&a, bytes, upd->result_object, upd->result_bytes,
-				    upd->result_sha256);
-	if (upd && upd->set_error)
-		jobstore_arg_error(&a, upd->error_code, upd->error_message);
-	if (upd && upd->set_sched)
-		jobstore_arg_sched(&a, upd->sched_name, upd->sched_job_id);
+	err = arg_update(&a, upd, bytes, want, sizeof(want));
+	if (err)
+		return err;
 	err = jobstore_eval(st, JOBSTORE_SCRIPT_TRANSITION, a.n, a.v, a.len, JOBSTORE_RETRY_FLAG,
 			    retry_idx, &r);
 	if (err)

@@ -44,6 +44,11 @@ enum jobstore_script {
 	JOBSTORE_SCRIPT_TAKE,
 	JOBSTORE_SCRIPT_QUEUE_LENGTH,
 	JOBSTORE_SCRIPT_ORPHANS,
+	JOBSTORE_SCRIPT_POOL_SUBMIT,
+	JOBSTORE_SCRIPT_POOL_RECOVER,
+	JOBSTORE_SCRIPT_POOL_ALIVE,
+	JOBSTORE_SCRIPT_POOL_HEARTBEAT,
+	JOBSTORE_SCRIPT_POOL_LEAVE,
 	JOBSTORE_SCRIPT_COUNT
 };
 
@@ -55,6 +60,13 @@ extern const char jobstore_script_take[];
 extern const char jobstore_script_recover[];
 extern const char jobstore_script_queue_length[];
 extern const char jobstore_script_orphans[];
+
+/* The warm-worker pool's scripts (jobstore_pool.c). */
+extern const char jobstore_script_pool_submit[];
+extern const char jobstore_script_pool_recover[];
+extern const char jobstore_script_pool_alive[];
+extern const char jobstore_script_pool_heartbeat[];
+extern const char jobstore_script_pool_leave[];
 
 /*
  * When a call may be sent again on a fresh connection after the first one was lost (the

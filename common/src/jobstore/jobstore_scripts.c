@@ -14,57 +14,82 @@
  *   local terminal = {finished = true, ...}
  *   local function lt(a, b) ... end          -- ids in Redis's order within one score
  * so Redis refuses exactly what job_transition_is_legal refuses; then the submit queue's
- * helpers (jobstore_lua_queue: queue_push, queue_recover, ...).
+ * helpers (jobstore_lua_queue: queue_push, queue_recover, ...), then job_move, the state
+ * write every script makes.
  */
 
+/*
+ * job_move: the one state write every script makes (the transition script, the pool's submit
+ * and recovery in jobstore_pool.c). job: the job's key; skeys: the six state sets in states'
+ * order; to, expect ('' for any); now, token: the time and write token to record; oprefix:
+ * "<prefix>owner:"; fields: field/value pairs to set too; want_sched: when not nil, the move
+ * is made only if the job's sched_job_id is that. Returns 'OK', 'NOTFOUND' or 'CONFLICT'. A
+ * job with an owner also moves in owner:<name>:states, the owner's count of jobs per unended
+ * state.
+ */
+static const char lua_move[] =
+    "local function job_move(job, skeys, id, to, expect, now, token, oprefix, fields, "
+    "want_sched)\n"
+    "local v = redis.call('HMGET', job, 'state', 'updated_at', 'created_at', 'owner', "
+    "'sched_job_id')\n"
+    "local cur = v[1]\n"
+    "if not cur then return 'NOTFOUND' end\n"
+    "if (expect ~= '' and cur ~= expect) or not legal[cur] or not legal[cur][to] then\n"
+    "  return 'CONFLICT'\n"
+    "end\n"
+    "if want_sched and (v[5] or '') ~= want_sched then return 'CONFLICT' end\n"
+    "if v[2] and tonumber(v[2]) and tonumber(now) < tonumber(v[2]) then now = v[2] end\n"
+    "local h = {'state', to, 'updated_at', now, 'write_id', token}\n"
+    "if to == 'running' then h[#h + 1] = 'started_at'; h[#h + 1] = now end\n"
+    "if terminal[to] then h[#h + 1] = 'finished_at'; h[#h + 1] = now end\n"
+    "if to == 'finished' then h[#h + 1] = 'progress'; h[#h + 1] = '1' end\n"
+    "for i = 1, #fields do h[#h + 1] = fields[i] end\n"
+    "redis.call('HSET', job, unpack(h))\n"
+    "if v[4] and v[4] ~= '' then\n"
+    "  local counts = oprefix .. v[4] .. ':states'\n"
+    "  if redis.call('HINCRBY', counts, cur, -1) < 0 then redis.call('HSET', counts, cur, 0) end\n"
+    "  if not terminal[to] then redis.call('HINCRBY', counts, to, 1)\n"
+    /* A job handed to the scheduler ended: a take held back by the key's max_running may
+     * go on now (jobstore_queue.c); oprefix less "owner:" is the prefix. */
+    "  elseif cur == 'queued' or cur == 'running' then\n"
+    "    queue_ring_bell(string.sub(oprefix, 1, #oprefix - 6) .. 'queue')\n"
+    "  end\n"
+    "end\n"
+    "local score = v[3] or '0'\n"
+    "for i, s in ipairs(states) do\n"
+    "  if s == cur then redis.call('ZREM', skeys[i], id) end\n"
+    "  if s == to then redis.call('ZADD', skeys[i], score, id) end\n"
+    "end\n"
+    /* Retention's indexes by end time (jobstore_retention.c); p is job less job:<id>. */
+    "if terminal[to] then\n"
+    "  local p = string.sub(job, 1, #job - #id - 4)\n"
+    "  redis.call('ZADD', p .. 'ended', now, id)\n"
+    "  if redis.call('HEXISTS', job, 'result_object') == 1 and to == 'finished' then\n"
+    "    redis.call('ZADD', p .. 'results', now, id)\n"
+    "  end\n"
+    "end\n"
+    "return 'OK'\n"
+    "end\n";
+
 /* KEYS: job, state sets x6. ARGV: id, to, expect|'', now_ms, token, retry, want_after,
- * "<prefix>owner:", then field/value pairs. Returns {status} or {status, HGETALL}. A job with
- * an owner also moves in owner:<name>:states, the owner's count of jobs per unended state. */
+ * "<prefix>owner:", "=" followed by the expected sched_job_id or '' for none, then
+ * field/value pairs. Returns {status} or {status, HGETALL}. */
 static const char script_transition[] =
-    "local v = redis.call('HMGET', KEYS[1], 'state', 'write_id', 'updated_at', "
-    "'created_at', 'owner')\n"
-    "local cur, to = v[1], ARGV[2]\n"
-    "if not cur then return {'NOTFOUND'} end\n"
+    "local v = redis.call('HMGET', KEYS[1], 'state', 'write_id')\n"
     "local function reply(status)\n"
     "  if ARGV[7] == '1' then return {status, redis.call('HGETALL', KEYS[1])} end\n"
     "  return {status}\n"
     "end\n"
-    "if ARGV[6] == '1' and cur == to and v[2] == ARGV[5] then return reply('OK') end\n"
-    "if (ARGV[3] ~= '' and cur ~= ARGV[3]) or not legal[cur] or not legal[cur][to] then\n"
-    "  return reply('CONFLICT')\n"
-    "end\n"
-    "local now = ARGV[4]\n"
-    "if v[3] and tonumber(v[3]) and tonumber(now) < tonumber(v[3]) then now = v[3] end\n"
-    "local h = {'state', to, 'updated_at', now, 'write_id', ARGV[5]}\n"
-    "if to == 'running' then h[#h + 1] = 'started_at'; h[#h + 1] = now end\n"
-    "if terminal[to] then h[#h + 1] = 'finished_at'; h[#h + 1] = now end\n"
-    "if to == 'finished' then h[#h + 1] = 'progress'; h[#h + 1] = '1' end\n"
-    "for i = 9, #ARGV do h[#h + 1] = ARGV[i] end\n"
-    "redis.call('HSET', KEYS[1], unpack(h))\n"
-    "if v[5] and v[5] ~= '' then\n"
-    "  local counts = ARGV[8] .. v[5] .. ':states'\n"
-    "  if redis.call('HINCRBY', counts, cur, -1) < 0 then redis.call('HSET', counts, cur, 0) end\n"
-    "  if not terminal[to] then redis.call('HINCRBY', counts, to, 1)\n"
-    /* A job handed to the scheduler ended: a take held back by the key's max_running may
-     * go on now (jobstore_queue.c); ARGV[8] less "owner:" is the prefix. */
-    "  elseif cur == 'queued' or cur == 'running' then\n"
-    "    queue_ring_bell(string.sub(ARGV[8], 1, #ARGV[8] - 6) .. 'queue')\n"
-    "  end\n"
-    "end\n"
-    "local score = v[4] or '0'\n"
-    "for i, s in ipairs(states) do\n"
-    "  if s == cur then redis.call('ZREM', KEYS[i + 1], ARGV[1]) end\n"
-    "  if s == to then redis.call('ZADD', KEYS[i + 1], score, ARGV[1]) end\n"
-    "end\n"
-    /* Retention's indexes by end time (jobstore_retention.c); p is KEYS[1] less job:<id>. */
-    "if terminal[to] then\n"
-    "  local p = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 4)\n"
-    "  redis.call('ZADD', p .. 'ended', now, ARGV[1])\n"
-    "  if redis.call('HEXISTS', KEYS[1], 'result_object') == 1 and to == 'finished' then\n"
-    "    redis.call('ZADD', p .. 'results', now, ARGV[1])\n"
-    "  end\n"
-    "end\n"
-    "return reply('OK')\n";
+    "if not v[1] then return {'NOTFOUND'} end\n"
+    "if ARGV[6] == '1' and v[1] == ARGV[2] and v[2] == ARGV[5] then return reply('OK') end\n"
+    "local want = nil\n"
+    "if ARGV[9] ~= '' then want = string.sub(ARGV[9], 2) end\n"
+    "local fields = {}\n"
+    "for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
+    "local skeys = {}\n"
+    "for i = 2, 7 do skeys[#skeys + 1] = KEYS[i] end\n"
+    "return reply(job_move(KEYS[1], skeys, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
+    "ARGV[8], fields, want))\n";
 
 /* KEYS: job. ARGV: progress, now_ms. Only while running. */
 static const char script_progress[] =
@@ -191,6 +216,11 @@ static const char *const script_bodies[JOBSTORE_SCRIPT_COUNT] = {
     [JOBSTORE_SCRIPT_QUEUE_LENGTH] = jobstore_script_queue_length,
     [JOBSTORE_SCRIPT_ORPHANS] = jobstore_script_orphans,
     [JOBSTORE_SCRIPT_LIST_FILTERED] = script_list_filtered,
+    [JOBSTORE_SCRIPT_POOL_SUBMIT] = jobstore_script_pool_submit,
+    [JOBSTORE_SCRIPT_POOL_RECOVER] = jobstore_script_pool_recover,
+    [JOBSTORE_SCRIPT_POOL_ALIVE] = jobstore_script_pool_alive,
+    [JOBSTORE_SCRIPT_POOL_HEARTBEAT] = jobstore_script_pool_heartbeat,
+    [JOBSTORE_SCRIPT_POOL_LEAVE] = jobstore_script_pool_leave,
 };
 
 /* Appends to buf (size cap, used *len); false when it does not fit. */
@@ -265,15 +295,15 @@ pc_err jobstore_scripts_init(jobstore *st)
 	if (!build_prelude(prelude, sizeof(prelude)))
 		return PC_EINTERNAL;
 	for (int i = 0; i < JOBSTORE_SCRIPT_COUNT; i++) {
-		size_t n =
-		    strlen(prelude) + strlen(jobstore_lua_queue) + strlen(script_bodies[i]) + 1;
+		size_t n = strlen(prelude) + strlen(jobstore_lua_queue) + strlen(lua_move) +
+			   strlen(script_bodies[i]) + 1;
 
 		st->script_text[i] = malloc(n);
 		if (!st->script_text[i]) {
 			err = PC_ENOMEM;
 			goto out_free_scripts;
 		}
-		snprintf(st->script_text[i], n, "%s%s%s", prelude, jobstore_lua_queue,
+		snprintf(st->script_text[i], n, "%s%s%s%s", prelude, jobstore_lua_queue, lua_move,
 			 script_bodies[i]);
 	}
 	for (int i = 0; i < JOBSTORE_SCRIPT_COUNT; i++) {
