@@ -14,6 +14,7 @@
 #include "pi_report.h"
 #include "pi_run.h"
 #include "pi_serial.h"
+#include "pi_worker.h"
 
 /* Exit codes of the contract. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_SKIP = 3 /* internal: exit 0 */ };
@@ -179,6 +180,10 @@ int main(int argc, char **argv)
 	 * 0's watcher thread calls MPI_Abort when the job is cancelled. MPI_Init may rewrite
 	 * argv only to drop its own arguments, which mpirun does not pass. */
 	parsed = pi_args_parse(&args, argc, argv, err, sizeof(err));
+	/* A pool worker never calls MPI: each rank a launcher starts is a worker of its own,
+	 * and one that drains or dies leaves the others alone (no MPI_Finalize to wait in). */
+	if (parsed == PI_ARGS_OK && args.worker)
+		return pi_worker_run(&args);
 	if (MPI_Init_thread(&argc, &argv,
 			    parsed == PI_ARGS_OK && args.job_id != NULL ? MPI_THREAD_MULTIPLE
 									: MPI_THREAD_SINGLE,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pi_args.h"
+#include "picluster/jobpool.h"
 #include "picluster/jobstore.h"
 
 const char *pi_args_usage(void)
@@ -13,9 +14,18 @@ const char *pi_args_usage(void)
 	       "URL)\n"
 	       "                  [--key-prefix PREFIX] [--redis-retry SECONDS]\n"
 	       "                  [--redis-password-file FILE] [--timings] [--progress] [--help]\n"
+	       "       pi-compute --worker --redis URL --store URL [--key-prefix PREFIX]\n"
+	       "                  [--worker-name NAME] [--heartbeat-ms N] [--redis-retry SECONDS]\n"
+	       "                  [--redis-password-file FILE]\n"
 	       "Writes \"3.\" and the first N decimals of pi (truncated) and a newline to PATH\n"
 	       "(\"-\" for stdout), or reports job ID through Redis and stores the digits in the\n"
 	       "object store. Run it under mpirun to use several ranks.\n"
+	       "With --worker, runs jobs from the pool queue in Redis one at a time until SIGTERM\n"
+	       "(which lets the current job finish); under mpirun or srun every rank is a worker.\n"
+	       "  --worker-name NAME  the worker's name in Redis (default HOST:PID; a rank's\n"
+	       "                      number is appended under mpirun or srun)\n"
+	       "  --heartbeat-ms N    the worker's heartbeat lives N ms (default 3000), renewed\n"
+	       "                      every N/3 ms; its jobs are recovered once it lapses\n"
 	       "  --redis-retry SECONDS  job mode: each state change retries this long while\n"
 	       "                         Redis is unreachable (default 120; 0: no retry)\n"
 	       "  --redis-password-file FILE  job mode: the Redis password is FILE's first line\n"
@@ -78,10 +88,31 @@ static int parse_retry(const char *s, unsigned *out, char *err, size_t errcap)
 	return 0;
 }
 
+static int parse_heartbeat(const char *s, unsigned *out, char *err, size_t errcap)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*out != 0) {
+		snprintf(err, errcap, "--heartbeat-ms given twice");
+		return -1;
+	}
+	if (*s < '0' || *s > '9' || *end != '\0' || errno == ERANGE ||
+	    v < PI_ARGS_HEARTBEAT_MIN_MS || v > PI_ARGS_HEARTBEAT_MAX_MS) {
+		snprintf(err, errcap, "--heartbeat-ms: '%s' is not a number of milliseconds %d..%d",
+			 s, PI_ARGS_HEARTBEAT_MIN_MS, PI_ARGS_HEARTBEAT_MAX_MS);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
 /* Flags that take a value. */
 static const char *const valued[] = {
-    "--digits", "--output",	"--job-id",	 "--redis",
-    "--store",	"--key-prefix", "--redis-retry", "--redis-password-file"};
+    "--digits",	    "--output",	     "--job-id",      "--redis",	"--store",
+    "--key-prefix", "--redis-retry", "--worker-name", "--heartbeat-ms", "--redis-password-file"};
 
 static int is_valued(const char *name, size_t len)
 {
@@ -110,8 +141,12 @@ static int set_value(struct pi_args *a, const char *name, const char *v, char *e
 		a->redis_retry_set = true;
 		return parse_retry(v, &a->redis_retry_s, err, errcap);
 	}
+	if (strcmp(name, "--heartbeat-ms") == 0)
+		return parse_heartbeat(v, &a->heartbeat_ms, err, errcap);
 	if (strcmp(name, "--output") == 0)
 		slot = &a->output;
+	else if (strcmp(name, "--worker-name") == 0)
+		slot = &a->worker_name;
 	else if (strcmp(name, "--job-id") == 0)
 		slot = &a->job_id;
 	else if (strcmp(name, "--redis") == 0)
@@ -134,10 +169,37 @@ static int set_value(struct pi_args *a, const char *name, const char *v, char *e
 	return 0;
 }
 
+/* Worker mode: --redis and --store, nothing of one computation. */
+static int check_worker(const struct pi_args *a, char *err, size_t errcap)
+{
+	if (a->digits != 0 || a->output != NULL || a->job_id != NULL || a->timings || a->progress) {
+		snprintf(err, errcap,
+			 "--worker takes its jobs from Redis: no --digits, --output, "
+			 "--job-id, --timings or --progress");
+		return -1;
+	}
+	if (a->redis_url == NULL || a->store_url == NULL) {
+		snprintf(err, errcap, "--worker needs --redis and --store");
+		return -1;
+	}
+	if (a->worker_name != NULL && !jobpool_worker_name_is_valid(a->worker_name)) {
+		snprintf(err, errcap, "--worker-name: '%s' is not 1..%d of [A-Za-z0-9._:-]",
+			 a->worker_name, JOBPOOL_WORKER_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 static int check(const struct pi_args *a, char *err, size_t errcap)
 {
 	int job_parts = (a->job_id != NULL) + (a->redis_url != NULL) + (a->store_url != NULL);
 
+	if (a->worker)
+		return check_worker(a, err, errcap);
+	if (a->worker_name != NULL || a->heartbeat_ms != 0) {
+		snprintf(err, errcap, "--worker-name and --heartbeat-ms only apply with --worker");
+		return -1;
+	}
 	if (a->digits == 0) {
 		snprintf(err, errcap, "missing --digits N");
 		return -1;
@@ -236,6 +298,10 @@ enum pi_args_result pi_args_parse(struct pi_args *out, int argc, char **argv, ch
 			out->progress = true;
 			continue;
 		}
+		if (strcmp(arg, "--worker") == 0) {
+			out->worker = true;
+			continue;
+		}
 		if (strncmp(arg, "--", 2) != 0 || !is_valued(arg, name_len)) {
 			snprintf(err, errcap, "unknown argument '%s'", arg);
 			return PI_ARGS_ERROR;
@@ -255,7 +321,9 @@ enum pi_args_result pi_args_parse(struct pi_args *out, int argc, char **argv, ch
 	}
 	if (check(out, err, errcap) != 0)
 		return PI_ARGS_ERROR;
-	if (out->job_id != NULL && take_password(out, err, errcap) != 0)
+	if ((out->job_id != NULL || out->worker) && take_password(out, err, errcap) != 0)
 		return PI_ARGS_ERROR;
+	if (out->worker && out->heartbeat_ms == 0)
+		out->heartbeat_ms = PI_ARGS_HEARTBEAT_DEFAULT_MS;
 	return PI_ARGS_OK;
 }

@@ -67,17 +67,19 @@ static void free_job(struct pi_job *job)
 	pi_job_stop_watcher(job);
 	if (job->md != NULL)
 		EVP_MD_CTX_free(job->md);
-	objstore_free(job->watch_os);
-	objstore_free(job->os);
-	jobstore_free(job->st);
+	if (!job->hosted) {
+		objstore_free(job->watch_os);
+		objstore_free(job->os);
+		jobstore_free(job->st);
+	}
 	pthread_cond_destroy(&job->wake);
 	pthread_mutex_destroy(&job->lock);
 	free(job);
 }
 
-/* A new job for args (not yet connected to anything); NULL with err set when out of memory
- * or a lock cannot be made. */
-static struct pi_job *job_new(const struct pi_args *args, char *err, size_t errcap)
+/* A new job `id` for args (not yet connected to anything); NULL with err set when out of
+ * memory or a lock cannot be made. */
+static struct pi_job *job_new(const struct pi_args *args, const char *id, char *err, size_t errcap)
 {
 	struct pi_job *job = calloc(1, sizeof(*job));
 
@@ -96,7 +98,7 @@ static struct pi_job *job_new(const struct pi_args *args, char *err, size_t errc
 		snprintf(err, errcap, "cannot create a condition variable");
 		return NULL;
 	}
-	snprintf(job->id, sizeof(job->id), "%s", args->job_id);
+	snprintf(job->id, sizeof(job->id), "%s", id);
 	job->retry_s = args->redis_retry_s;
 	job->seed = (unsigned)getpid() ^ (unsigned)time(NULL);
 	job->redis_url = args->redis_url;
@@ -132,20 +134,20 @@ static enum pi_job_start_result open_stores(struct pi_job *job, const struct pi_
  * moves queued -> running, and it records who it is in the same move, so the reconciler
  * judges the compute that runs.
  */
-static enum pi_job_start_result claim(struct pi_job *job, char *err, size_t errcap)
+static enum pi_job_start_result claim(struct pi_job *job, struct job *now, char *err, size_t errcap)
 {
 	struct job_update upd;
 	pc_err e;
 
 	memset(&upd, 0, sizeof(upd));
-	if (sched_identity(job) == 0) {
+	if (job->hosted || sched_identity(job) == 0) {
 		upd.set_sched = true;
 		upd.sched_name = job->sched_name;
 		upd.sched_job_id = job->sched_id;
 	} else {
 		fprintf(stderr, "pi-compute: job %s: cannot tell which process runs it\n", job->id);
 	}
-	e = pi_job_move(job, JOB_RUNNING, JOB_QUEUED, &upd, "starting", NULL);
+	e = pi_job_move(job, JOB_RUNNING, JOB_QUEUED, &upd, "starting", now);
 	if (e == PC_ECONFLICT || e == PC_ENOTFOUND)
 		return PI_JOB_SKIP;
 	if (e != PC_OK) {
@@ -176,6 +178,8 @@ static pc_err open_output(struct pi_job *job, char *err, size_t errcap)
 		pi_job_set_errored(job, JOB_RUNNING, store_error_code(e, "store_write"), err);
 		return e;
 	}
+	if (job->hosted)
+		return PC_OK; /* the worker's own thread watches for a cancel */
 	if (pthread_create(&job->watcher, NULL, pi_job_watch, job) != 0) {
 		snprintf(err, errcap, "cannot start the cancel watcher");
 		objstore_writer_abort(job->w);
@@ -200,7 +204,7 @@ enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args 
 			 args->job_id);
 		return PI_JOB_BAD_ARGS;
 	}
-	job = job_new(args, err, errcap);
+	job = job_new(args, args->job_id, err, errcap);
 	if (job == NULL)
 		return PI_JOB_FAILED;
 	res = open_stores(job, args, err, errcap);
@@ -211,13 +215,54 @@ enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args 
 		res = PI_JOB_FAILED;
 		goto out_free;
 	}
-	res = claim(job, err, errcap);
+	res = claim(job, NULL, err, errcap);
 	if (res != PI_JOB_GO)
 		goto out_free;
 	if (open_output(job, err, errcap) != PC_OK) {
 		res = PI_JOB_FAILED;
 		goto out_free;
 	}
+	*out = job;
+	return PI_JOB_GO;
+out_free:
+	free_job(job);
+	return res;
+}
+
+enum pi_job_start_result pi_job_start_hosted(struct pi_job **out, const struct pi_args *args,
+					     const struct pi_job_host *host, const char *id,
+					     uint64_t *digits, char *err, size_t errcap)
+{
+	enum pi_job_start_result res = PI_JOB_FAILED;
+	struct pi_job *job;
+	struct job now;
+
+	*out = NULL;
+	*digits = 0;
+	err[0] = '\0';
+	job = job_new(args, id, err, errcap);
+	if (job == NULL)
+		return PI_JOB_FAILED;
+	job->hosted = true;
+	job->st = host->st;
+	job->os = host->os;
+	job->watch_os = host->watch_os;
+	job->expect_sched = host->sched_id;
+	snprintf(job->sched_name, sizeof(job->sched_name), "%s", host->sched_name);
+	snprintf(job->sched_id, sizeof(job->sched_id), "%s", host->sched_id);
+	if (job_result_object_name(job->id, job->object, sizeof(job->object)) != PC_OK) {
+		snprintf(err, errcap, "no object name for job %s", job->id);
+		goto out_free;
+	}
+	memset(&now, 0, sizeof(now));
+	res = claim(job, &now, err, errcap);
+	if (res != PI_JOB_GO)
+		goto out_free;
+	if (open_output(job, err, errcap) != PC_OK) {
+		res = PI_JOB_FAILED;
+		goto out_free;
+	}
+	*digits = now.digits;
 	*out = job;
 	return PI_JOB_GO;
 out_free:
@@ -306,6 +351,14 @@ pc_err pi_job_finish(struct pi_job *job, char *err, size_t errcap)
 	}
 	/* Redis answered no: the job ended under us (cancelled meanwhile), is gone, or the
 	 * write failed there. The result is not recorded and must not outlive the job. */
+	if (job->hosted && e == PC_ECONFLICT && strcmp(now.sched_job_id, job->sched_id) != 0) {
+		/* A pool job recovered from us (jobpool.h) runs under another worker, whose
+		 * object has the same name and the same bytes: it is not ours to delete. */
+		snprintf(err, errcap, "job %s: the result was refused (the job is %s on %s)",
+			 job->id, job_state_name(now.state),
+			 now.sched_job_id[0] ? now.sched_job_id : "no worker");
+		goto out_free;
+	}
 	d = objstore_delete(job->os, job->object);
 	if (d != PC_OK)
 		fprintf(stderr, "pi-compute: job %s: cannot delete %s: %s\n", job->id, job->object,
@@ -334,6 +387,14 @@ void pi_job_fail(struct pi_job *job, pc_err cause, char *err, size_t errcap)
 	char what[JOB_OBJECT_MAX + 48];
 
 	pi_job_stop_watcher(job);
+	if (job->cancelled) {
+		/* The job ended under us (pi_job_cancel): nothing to record, nothing to keep. */
+		objstore_writer_abort(job->w);
+		job->w = NULL;
+		snprintf(err, errcap, "job %s was cancelled: stopped", job->id);
+		free_job(job);
+		return;
+	}
 	/* Our own failed write says more than the cause handed back through pi_run. */
 	if (job->write_err != PC_OK)
 		cause = job->write_err;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 
 #include "picluster/error.h"
+#include "picluster/jobstore.h"
+#include "picluster/objstore.h"
 
 #include "pi_args.h"
 
@@ -37,6 +39,35 @@ enum pi_job_start_result {
 enum pi_job_start_result pi_job_start(struct pi_job **out, const struct pi_args *args, char *err,
 				      size_t errcap);
 
+/* What a pool worker lends each job it runs (all borrowed, kept open across jobs). */
+struct pi_job_host {
+	jobstore *st;		/* the worker's main connection: the state moves */
+	objstore *os;		/* the worker's main store handle: the writes */
+	objstore *watch_os;	/* the handle of the thread that calls pi_job_cancel */
+	const char *sched_name; /* "pool" */
+	const char *sched_id;	/* the worker's name */
+};
+
+/*
+ * pi_job_start for one job of a pool worker (pi_worker.c): the same queued -> running move
+ * (with host's identity), object name and output, on the host's open connections, without a
+ * watcher thread: the worker's thread calls pi_job_cancel when the job ends under it. Every
+ * later move out of running is made only while the job runs under host->sched_id. On
+ * PI_JOB_GO *digits is the job's digits.
+ */
+enum pi_job_start_result pi_job_start_hosted(struct pi_job **out, const struct pi_args *args,
+					     const struct pi_job_host *host, const char *id,
+					     uint64_t *digits, char *err, size_t errcap);
+
+/*
+ * From another thread, when the job ended under us (cancelled, errored by someone else,
+ * removed): no write is under way once it returns and none starts after it (pi_job_write
+ * returns PC_ECONFLICT), and the partial object is removed through the host's watch_os. The
+ * caller then ends the job with pi_job_fail, which records nothing. Nothing happens once
+ * the job is finishing (pi_job_finish or pi_job_fail has begun).
+ */
+void pi_job_cancel(struct pi_job *job);
+
 /*
  * A pi_run_hooks write callback: streams bytes into the object and the SHA-256. On failure
  * the store's error (PC_ENOSPACE, PC_EAUTH, PC_EUNAVAILABLE, ...; PC_ECONFLICT once the job
@@ -60,13 +91,13 @@ pc_err pi_job_finish(struct pi_job *job, char *err, size_t errcap);
 
 /*
  * After the digits could not be written (cause: what pi_run returned, i.e. pi_job_write's
- * error): stops the watcher, discards the object and moves running -> errored (riding out
- * Redis outages). The job's error names the cause, so that a client can tell them apart:
- *   code store_full (PC_ENOSPACE), store_denied (PC_EAUTH), store_unavailable
- *   (PC_EUNAVAILABLE, PC_ETIMEOUT), store_write (anything else);
- *   message "writing jobs/ID/pi.txt to the store failed: <pc_strerror> (<the store's
- *   detail: errno's text, HTTP status and S3 code, or the endpoint>)".
- * The same message goes into err, for stderr. Frees job.
+ * error), or after pi_job_cancel (then nothing is recorded and err says it was cancelled): stops
+ * the watcher, discards the object and moves running -> errored (riding out Redis outages). The
+ * job's error names the cause, so that a client can tell them apart: code store_full (PC_ENOSPACE),
+ * store_denied (PC_EAUTH), store_unavailable (PC_EUNAVAILABLE, PC_ETIMEOUT), store_write (anything
+ * else); message "writing jobs/ID/pi.txt to the store failed: <pc_strerror> (<the store's detail:
+ * errno's text, HTTP status and S3 code, or the endpoint>)". The same message goes into err, for
+ * stderr. Frees job.
  */
 void pi_job_fail(struct pi_job *job, pc_err cause, char *err, size_t errcap);
 

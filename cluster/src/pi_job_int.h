@@ -20,6 +20,11 @@
 struct pi_job {
 	jobstore *st; /* the main thread's: the state moves */
 	objstore *os;
+	/* Run by a pool worker (pi_job_start_hosted): st, os and watch_os are the worker's,
+	 * borrowed; no watcher thread (the worker's own watches); every move out of running
+	 * is made only while the job runs under expect_sched (the worker's name). */
+	bool hosted;
+	const char *expect_sched;
 	objstore_writer *w;
 	EVP_MD_CTX *md;
 	char id[JOB_ID_LEN + 1];

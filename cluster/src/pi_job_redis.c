@@ -118,10 +118,20 @@ pc_err pi_job_move(struct pi_job *job, enum job_state to, enum job_state from,
 		   const struct job_update *upd, const char *what, struct job *now)
 {
 	struct backoff b = {0};
+	struct job_update guarded;
 	struct job seen;
 	pc_err e, r;
 
 	memset(&seen, 0, sizeof(seen));
+	/* A pool worker's job: only while it runs under the worker's name (jobpool.h). */
+	if (job->expect_sched != NULL && from == JOB_RUNNING) {
+		if (upd != NULL)
+			guarded = *upd;
+		else
+			memset(&guarded, 0, sizeof(guarded));
+		guarded.expect_sched_job_id = job->expect_sched;
+		upd = &guarded;
+	}
 	do {
 		e = jobstore_job_transition(job->st, job->id, to, &from, upd, &seen);
 	} while (retry_again(job, &b, e, what));

@@ -19,16 +19,16 @@
 /* Progress goes to Redis at most this often (seconds). */
 #define PROGRESS_INTERVAL 0.5
 
-/* The watcher saw the job end under us: removes what we wrote and stops every rank. */
-static void stop_job(struct pi_job *job, enum job_state state, pc_err e)
+/* Marks the job cancelled and removes its partial object; false when the main thread is
+ * finishing already (its refused move cleans up instead). */
+static bool cancel_writes(struct pi_job *job)
 {
 	pc_err d;
 
 	pthread_mutex_lock(&job->lock);
 	if (job->stop) {
-		/* The main thread is finishing: its refused move cleans up instead. */
 		pthread_mutex_unlock(&job->lock);
-		return;
+		return false;
 	}
 	/* No write is under way while we hold the lock, and none starts after this. */
 	job->cancelled = true;
@@ -37,6 +37,19 @@ static void stop_job(struct pi_job *job, enum job_state state, pc_err e)
 	if (d != PC_OK)
 		fprintf(stderr, "pi-compute: job %s: cannot remove the partial %s: %s\n", job->id,
 			job->object, pc_strerror(d));
+	return true;
+}
+
+void pi_job_cancel(struct pi_job *job)
+{
+	(void)cancel_writes(job);
+}
+
+/* The watcher saw the job end under us: removes what we wrote and stops every rank. */
+static void stop_job(struct pi_job *job, enum job_state state, pc_err e)
+{
+	if (!cancel_writes(job))
+		return;
 	if (e == PC_ENOTFOUND)
 		fprintf(stderr, "pi-compute: job %s no longer exists: stopped\n", job->id);
 	else
@@ -112,12 +125,13 @@ void *pi_job_watch(void *arg)
 /* Ends the watcher; after this only the main thread touches Redis and the store. */
 void pi_job_stop_watcher(struct pi_job *job)
 {
-	if (!job->watcher_started)
-		return;
+	/* Set without a watcher too: a hosted job's pi_job_cancel then leaves it alone. */
 	pthread_mutex_lock(&job->lock);
 	job->stop = true;
 	pthread_cond_signal(&job->wake);
 	pthread_mutex_unlock(&job->lock);
+	if (!job->watcher_started)
+		return;
 	pthread_join(job->watcher, NULL);
 	job->watcher_started = false;
 }
