@@ -7,8 +7,9 @@ CASE is one of:
   serve      sbatch -n 2 pi-pool.sbatch: two workers heartbeat, named after the Slurm job and
              task; pi-gateway --scheduler slurm --pool-workers 0 routes small jobs to them
              (exact digits, "scheduler": {"name": "pool", "worker": ...}) and a bigger one
-             to sbatch; a second pool on the same Redis serves too; scancel drains both
-             (workers exit, heartbeats and pool:workers gone) and small jobs go to sbatch again
+             to sbatch; a second pool on the same Redis serves too, and its worker, killed
+             with kill -9, is started again under its name; scancel drains both (workers
+             exit, heartbeats and pool:workers gone) and small jobs go to sbatch again
   args       bad arguments end the pilot job with exit code 2 and a message (no worker ever
              starts); a Redis password only through PICLUSTER_REDIS_PASSWORD: a password in
              --redis is refused, one in the environment works and is in no command line
@@ -20,6 +21,7 @@ Each case starts its own Slurm cluster (tests/support/slurm.py) and Redis / gate
 """
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,7 +90,7 @@ def wait_workers(c, redis, sid, tasks, work):
     return want
 
 
-def drain(c, redis, sid, names, store_url, work):
+def drain(c, redis, sid, names, store_url, work, restarts=0):
     """scancel the pilot job: its workers exit and leave the pool."""
     c.run(["scancel", sid])
     assert c.wait_job(sid, timeout=120) == "CANCELLED", c.job_state(sid)
@@ -98,7 +100,8 @@ def drain(c, redis, sid, names, store_url, work):
     for n in names:
         assert redis.command("LLEN", PREFIX + "pool:processing:" + n) == 0, n
     log = pool_log(work, sid)
-    assert "starting it again" not in log, log  # a clean stop, no worker restarted
+    # A clean stop: no worker restarted but the ones the test killed.
+    assert log.count("starting it again") == restarts, log
 
 
 def case_serve(top, bin_dir, c, work):
@@ -130,10 +133,18 @@ def case_serve(top, bin_dir, c, work):
         names2 = wait_workers(c, s.redis, sid2, 1, work)
         drain(c, s.redis, sid, names, s.store_url, work)
         assert alive(s.redis) == names2, alive(s.redis)
+        # kill -9 of its worker: the pilot starts it again under the same name.
+        old = processes_with_arg("--worker", s.store_url, names2[0].rsplit(":", 1)[0])
+        assert len(old) == 1, old
+        os.kill(old[0], signal.SIGKILL)
+        wait_until(lambda: "starting it again" in pool_log(work, sid2), 30, "a restart")
+        wait_until(lambda: processes_with_arg("--worker", s.store_url) not in ([], old), 30,
+                   "a new worker process")
         jid = s.gw.submit(1000)
         job = s.gw.wait_state(jid, {"finished", "errored", "cancelled"}, timeout=120)
         assert job["state"] == "finished" and job["scheduler"]["worker"] == names2[0], job
-        drain(c, s.redis, sid2, names2, s.store_url, work)
+        assert alive(s.redis) == names2, alive(s.redis)
+        drain(c, s.redis, sid2, names2, s.store_url, work, restarts=1)
         wait_until(lambda: not processes_with_arg("--worker", s.store_url), 30,
                    "no worker process left")
 
@@ -144,7 +155,8 @@ def case_serve(top, bin_dir, c, work):
         st, _, body = s.gw.request("GET", "/job/download/" + jid)
         assert st == 200 and body == reference(bin_dir, 1000)
     print("serve: %d pool jobs on %s, one bigger job and one without a pool through sbatch; "
-          "two pools on one Redis, both drained by scancel" % (len(wanted) + 1, sorted(used)))
+          "two pools on one Redis, a killed worker restarted, both drained by scancel"
+          % (len(wanted) + 1, sorted(used)))
 
 
 def expect_usage_error(c, top, bin_dir, work, argv, message, env=None):
