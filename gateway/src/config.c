@@ -62,6 +62,12 @@ static const struct opt opts[] = {
 	    "created+queued jobs before POST answers 429 (default 10000; 0: no limit)"),
     NUM_OPT("max-running", OPT_UINT, max_running, 1, 65536,
 	    "local scheduler: jobs running at once (default 2)"),
+    NUM_OPT("pool-max-digits", OPT_U64, pool_max_digits, 0, GW_MAX_DIGITS_LIMIT,
+	    "jobs of at most N digits go to the warm workers while one is alive (default "
+	    "1000000; 0: none do)"),
+    NUM_OPT("pool-workers", OPT_UINT, pool_workers, 0, GW_POOL_WORKERS_MAX,
+	    "local scheduler: warm `pi-compute --worker` processes to keep running (default: "
+	    "the number of cores; 0: none)"),
     NUM_OPT("digits-per-day", OPT_U64, digits_per_day, 0, GW_DIGITS_PER_DAY_LIMIT,
 	    "digits one API key may submit per UTC day, unless its own limit says otherwise "
 	    "(default 10000000000; 0: no limit)"),
@@ -165,6 +171,8 @@ static void set_defaults(struct gw_config *cfg)
 	cfg->max_digits = 100000000;
 	cfg->max_queued = 10000;
 	cfg->max_running = 2;
+	cfg->pool_max_digits = 1000000;
+	cfg->pool_workers = GW_POOL_WORKERS_UNSET;
 	cfg->digits_per_day = 10000000000ULL;
 	snprintf(cfg->key_prefix, sizeof(cfg->key_prefix), "%s", JOBSTORE_DEFAULT_PREFIX);
 	cfg->download = GW_DOWNLOAD_PROXY;
@@ -429,6 +437,36 @@ static void default_instance(struct gw_config *cfg)
 	snprintf(cfg->instance, sizeof(cfg->instance), "%.64s", host);
 }
 
+/*
+ * --pool-workers not given: the number of online cores beside the local scheduler (the
+ * workers compute there), 0 elsewhere or when --pool-max-digits 0 sends nothing to the pool.
+ * Given: only the local scheduler starts workers; a Slurm site starts its pools with sbatch.
+ */
+static pc_err resolve_pool_workers(struct gw_config *cfg, char *err, size_t err_cap)
+{
+	bool local = strcmp(cfg->scheduler, "local") == 0;
+	long cores;
+
+	if (cfg->pool_workers == GW_POOL_WORKERS_UNSET) {
+		cores = sysconf(_SC_NPROCESSORS_ONLN);
+		if (cores < 1)
+			cores = 1;
+		if (cores > GW_POOL_WORKERS_MAX)
+			cores = GW_POOL_WORKERS_MAX;
+		cfg->pool_workers = local && cfg->pool_max_digits ? (unsigned)cores : 0;
+		return PC_OK;
+	}
+	if (cfg->pool_workers && !local) {
+		snprintf(err, err_cap,
+			 "--pool-workers %u: only a gateway with --scheduler local starts pool "
+			 "workers; with %s give 0 or leave it out (a Slurm cluster starts a pool "
+			 "with sbatch slurm/pi-pool.sbatch)",
+			 cfg->pool_workers, cfg->scheduler);
+		return PC_EINVAL;
+	}
+	return PC_OK;
+}
+
 pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, size_t err_cap)
 {
 	struct option longopts[N_OPTS + 1];
@@ -496,6 +534,8 @@ pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, 
 	}
 	if (!cfg->instance[0])
 		default_instance(cfg);
+	if (resolve_pool_workers(cfg, err, err_cap) != PC_OK)
+		return PC_EINVAL;
 	return gw_redis_password_take(cfg->redis_url, sizeof(cfg->redis_url),
 				      cfg->redis_password_file, cfg->redis_password,
 				      sizeof(cfg->redis_password), err, err_cap);

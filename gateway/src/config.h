@@ -24,6 +24,11 @@ enum gw_auth_mode { GW_AUTH_NONE, GW_AUTH_KEYS };
 #define GW_DIGITS_PER_DAY_LIMIT UINT64_C(999999999999999)
 /* The longest --result-ttl and --job-ttl: 100 years, so that every time stays in range. */
 #define GW_TTL_MAX_S UINT64_C(3153600000)
+/* --pool-workers before it is resolved: not given (then: the number of cores with the local
+ * scheduler, else 0). */
+#define GW_POOL_WORKERS_UNSET UINT32_MAX
+/* Most --pool-workers. */
+#define GW_POOL_WORKERS_MAX 1024
 /* Most addresses --trusted-proxy accepts. */
 #define GW_MAX_TRUSTED_PROXIES 16
 
@@ -47,6 +52,11 @@ struct gw_config {
 	uint64_t max_digits;
 	uint64_t max_queued;
 	unsigned max_running;
+	/* Warm workers (workers/pool_supervisor.c, sched/sched_pool.c): jobs of at most
+	 * pool_max_digits digits (0: none) go to the pool while a worker is alive; pool_workers
+	 * `pi-compute --worker` processes are started beside a local-scheduler gateway. */
+	uint64_t pool_max_digits;
+	unsigned pool_workers;
 	uint64_t digits_per_day; /* a key's daily digits unless the key sets its own (0: none) */
 	char key_prefix[256];
 	char instance[256]; /* owner name of this submitter's processing list */
@@ -78,7 +88,8 @@ struct gw_config {
  * the flag name upper-cased with '-' as '_'), then argv (flags win). On PC_EINVAL err holds a
  * message for the user (the caller prints it and exits 2); it never quotes a password. The
  * Redis password is taken out of the --redis URL into redis_password, so that redis_url can
- * be logged, shown and passed on to pi-compute. Uses getopt_long, so it is not
+ * be logged, shown and passed on to pi-compute. --pool-workers comes out resolved (never
+ * GW_POOL_WORKERS_UNSET); other than 0 it needs the local scheduler. Uses getopt_long, so it is not
  * thread-safe; it may be called several times (it resets getopt).
  */
 pc_err gw_config_parse(struct gw_config *cfg, int argc, char **argv, char *err, size_t err_cap);

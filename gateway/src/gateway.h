@@ -28,7 +28,9 @@
 
 struct gateway {
 	struct gw_config cfg;
-	sched *sched;		     /* thread-safe; shared by every thread */
+	sched *sched; /* thread-safe; shared by every thread */
+	sched *pool;  /* the warm workers' queue (sched_pool.c); NULL: --pool-max-digits 0 or
+		       * a gateway that submits nothing. Used by the submitter only. */
 	struct http_metrics metrics; /* atomic counters */
 	atomic_bool stopping;	     /* set on SIGINT/SIGTERM */
 	atomic_bool instance_held;   /* the keeper holds cfg.instance's claim: submitting is ok */

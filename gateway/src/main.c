@@ -115,6 +115,26 @@ static sched *make_sched(struct gateway *gw)
 	return s;
 }
 
+/* The pool beside the scheduler, when this gateway submits and --pool-max-digits is not 0.
+ * 0, or the exit status on failure (printed). */
+static int make_pool(struct gateway *gw)
+{
+	struct sched_config sc;
+
+	gw->pool = NULL;
+	if (!gw->cfg.pool_max_digits || !sched_submits(gw->sched))
+		return 0;
+	memset(&sc, 0, sizeof(sc));
+	sc.name = "pool";
+	sc.redis_url = gw->cfg.redis_url;
+	sc.key_prefix = gw->cfg.key_prefix;
+	if (sched_new(&gw->pool, &sc) != PC_OK) {
+		fprintf(stderr, "pi-gateway: cannot set up the pool: out of memory\n");
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * The checks and set-up before any thread starts: the Redis password moved to the
  * environment, the object store and Redis reachable, the state directory made, pi-compute
@@ -154,7 +174,7 @@ static int set_up(struct gateway *gw)
 		fprintf(stderr, "pi-gateway: cannot use --scheduler %s\n", gw->cfg.scheduler);
 		return 2;
 	}
-	return 0;
+	return make_pool(gw);
 }
 
 int main(int argc, char **argv)
@@ -212,6 +232,10 @@ int main(int argc, char **argv)
 		 gw.cfg.scheduler, gw.cfg.ranks, gw.cfg.max_running,
 		 (unsigned long long)gw.cfg.max_queued, gw.cfg.instance, gw.cfg.redis_url,
 		 with_password ? " (with a password)" : "", gw.cfg.store_url);
+	if (gw.pool)
+		log_info("pool: jobs of at most %llu digits go to the warm workers while one is "
+			 "alive; %u local worker(s)",
+			 (unsigned long long)gw.cfg.pool_max_digits, gw.cfg.pool_workers);
 	sigwait(&sigs, &sig);
 	log_info("signal %d (%s): shutting down; running jobs keep running and report to Redis",
 		 sig, strsignal(sig));
@@ -221,6 +245,7 @@ out_stop_workers:
 	atomic_store(&gw.stopping, true);
 	gw_workers_stop(workers);
 out_free_sched:
+	sched_free(gw.pool);
 	sched_free(gw.sched);
 	free(gw.watch);
 	return status;

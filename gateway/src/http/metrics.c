@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *const route_names[HTTP_ROUTE_COUNT] = {
     "post_job", "get_job", "delete_job", "list_jobs", "download", "healthz", "metrics", "other",
@@ -104,6 +105,21 @@ static void render_redis(FILE *f, bool redis_up, const uint64_t counts[JOB_STATE
 	fprintf(f, "picluster_queue_depth %llu\n", (unsigned long long)queue_depth);
 }
 
+/* The warm workers: how many beat, how many jobs wait for them. */
+static void render_pool(FILE *f, const struct http_metrics_gauges *g)
+{
+	if (!g->redis_up || !g->pool_known)
+		return;
+	fputs("# HELP picluster_pool_workers_alive Pool workers with a live heartbeat.\n"
+	      "# TYPE picluster_pool_workers_alive gauge\n",
+	      f);
+	fprintf(f, "picluster_pool_workers_alive %llu\n", (unsigned long long)g->pool_alive);
+	fputs("# HELP picluster_pool_queue_depth Jobs waiting for a pool worker.\n"
+	      "# TYPE picluster_pool_queue_depth gauge\n",
+	      f);
+	fprintf(f, "picluster_pool_queue_depth %llu\n", (unsigned long long)g->pool_queue);
+}
+
 /* picluster_job_state_changes_total: the moves this gateway wrote, by target state. */
 static void render_state_changes(FILE *f, struct http_metrics *m)
 {
@@ -141,9 +157,8 @@ static void render_durations(FILE *f, struct http_metrics *m)
 		(unsigned long long)atomic_load_explicit(&m->duration_count, memory_order_relaxed));
 }
 
-pc_err http_metrics_render(struct http_metrics *m, bool redis_up,
-			   const uint64_t counts[JOB_STATE_COUNT], uint64_t queue_depth, char **buf,
-			   size_t *len)
+pc_err http_metrics_render_gauges(struct http_metrics *m, const struct http_metrics_gauges *g,
+				  char **buf, size_t *len)
 {
 	FILE *f;
 	bool failed;
@@ -154,7 +169,8 @@ pc_err http_metrics_render(struct http_metrics *m, bool redis_up,
 	if (!f)
 		return PC_ENOMEM;
 	render_requests(f, m);
-	render_redis(f, redis_up, counts, queue_depth);
+	render_redis(f, g->redis_up, g->counts, g->queue_depth);
+	render_pool(f, g);
 	render_state_changes(f, m);
 	render_durations(f, m);
 	failed = ferror(f) != 0;
@@ -165,4 +181,17 @@ pc_err http_metrics_render(struct http_metrics *m, bool redis_up,
 		return PC_ENOMEM;
 	}
 	return PC_OK;
+}
+
+pc_err http_metrics_render(struct http_metrics *m, bool redis_up,
+			   const uint64_t counts[JOB_STATE_COUNT], uint64_t queue_depth, char **buf,
+			   size_t *len)
+{
+	struct http_metrics_gauges g;
+
+	memset(&g, 0, sizeof(g));
+	g.redis_up = redis_up;
+	memcpy(g.counts, counts, sizeof(g.counts));
+	g.queue_depth = queue_depth;
+	return http_metrics_render_gauges(m, &g, buf, len);
 }

@@ -32,6 +32,21 @@ void http_metrics_count_request(struct http_metrics *m, enum http_route route, i
 /* Adds one finished job's run time (started_at to finished_at) to the histogram. */
 void http_metrics_observe_duration(struct http_metrics *m, int64_t duration_ms);
 
+/* What Redis said for one scrape (read by the /metrics route). */
+struct http_metrics_gauges {
+	bool redis_up; /* false: the job and pool gauges are left out */
+	uint64_t counts[JOB_STATE_COUNT];
+	uint64_t queue_depth; /* the submit queue */
+	bool pool_known;      /* the two pool gauges below were read */
+	uint64_t pool_alive;  /* pool workers with a live heartbeat */
+	uint64_t pool_queue;  /* ids waiting in pool:queue */
+};
+
+/* Writes the Prometheus text exposition of m and g into *buf (a new string the caller frees;
+ * NULL and PC_ENOMEM when out of memory). */
+pc_err http_metrics_render_gauges(struct http_metrics *m, const struct http_metrics_gauges *g,
+				  char **buf, size_t *len);
+
 /*
  * Writes the Prometheus text exposition into *buf (a new string the caller frees; NULL and
  * PC_ENOMEM when out of memory). counts and queue_depth come from Redis; redis_up false

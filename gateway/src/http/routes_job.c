@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "picluster/log.h"
 #include "http/request.h"
+#include "picluster/jobpool.h"
+#include "picluster/log.h"
 #include "workers/workers.h"
 
 #define LIST_DEFAULT_LIMIT 50
@@ -43,7 +44,9 @@ void http_route_job_get(struct http_req *r)
  * the store (a temporary file, an incomplete upload) is removed. A compute this gateway cannot
  * reach (another backend, an API-only gateway) stops by itself: rank 0 of pi-compute checks
  * the job's state every 250 ms, and on "cancelled" removes its partial object and ends every
- * rank with MPI_Abort (cluster/src/pi_job.c).
+ * rank with MPI_Abort (cluster/src/pi_job.c). A pool worker does the same (it checks the
+ * state while it computes): there is no process of the job to end, and its partial object is
+ * its own to remove (it may still be writing it).
  */
 static void end_compute(struct http_req *r, const struct job *job)
 {
@@ -51,6 +54,8 @@ static void end_compute(struct http_req *r, const struct job *job)
 
 	if (!job->sched_job_id[0])
 		return; /* never submitted: its queued -> running will be refused */
+	if (strcmp(job->sched_name, JOBPOOL_SCHED_NAME) == 0)
+		return;
 	rc = sched_cancel(r->gw->sched, job);
 	if (rc != PC_OK) {
 		log_warn("job %s: cancel of %s job %s failed: %s", r->id, job->sched_name,

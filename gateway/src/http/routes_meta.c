@@ -2,6 +2,9 @@
 #include "http/http.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include "picluster/jobpool.h"
 
 void http_route_healthz(struct http_req *r)
 {
@@ -21,9 +24,7 @@ void http_route_healthz(struct http_req *r)
 
 void http_route_metrics(struct http_req *r)
 {
-	uint64_t counts[JOB_STATE_COUNT] = {0};
-	uint64_t depth = 0;
-	bool redis_up = false;
+	struct http_metrics_gauges g;
 	jobstore *st = r->thr ? r->thr->st : NULL;
 	char *text = NULL;
 	size_t len = 0;
@@ -31,12 +32,16 @@ void http_route_metrics(struct http_req *r)
 
 	/* Metrics stay available while Redis is down (picluster_redis_up 0): that is when an
 	 * operator needs them. */
+	memset(&g, 0, sizeof(g));
 	if (!st && r->thr)
 		st = gw_jobstore_connect(r->gw, &r->thr->st) == PC_OK ? r->thr->st : NULL;
-	if (st && jobstore_count_by_state(st, counts) == PC_OK &&
-	    jobstore_queue_length(st, &depth) == PC_OK)
-		redis_up = true;
-	rc = http_metrics_render(&r->gw->metrics, redis_up, counts, depth, &text, &len);
+	if (st && jobstore_count_by_state(st, g.counts) == PC_OK &&
+	    jobstore_queue_length(st, &g.queue_depth) == PC_OK)
+		g.redis_up = true;
+	if (g.redis_up && jobpool_alive(st, &g.pool_alive) == PC_OK &&
+	    jobpool_queue_length(st, &g.pool_queue) == PC_OK)
+		g.pool_known = true;
+	rc = http_metrics_render_gauges(&r->gw->metrics, &g, &text, &len);
 	if (rc != PC_OK) {
 		http_send_error(r, 500, "internal", NULL, "out of memory");
 		return;

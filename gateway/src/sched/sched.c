@@ -7,7 +7,9 @@
 
 #include "picluster/log.h"
 
-/* Every backend, by name; the one list that --scheduler and sched_new read. */
+/* Every backend --scheduler may name; the one list that --scheduler and sched_new read. The
+ * pool (sched_pool.c) is made by name too, but only beside one of these (--pool-max-digits),
+ * never instead of one. */
 static const struct sched_ops *const backends[] = {
     &sched_local_ops,
     &sched_none_ops,
@@ -17,6 +19,8 @@ static const struct sched_ops *const backends[] = {
 
 static const struct sched_ops *find_ops(const char *name)
 {
+	if (strcmp(name, sched_pool_ops.name) == 0)
+		return &sched_pool_ops;
 	for (size_t i = 0; i < N_BACKENDS; i++)
 		if (strcmp(name, backends[i]->name) == 0)
 			return backends[i];
@@ -25,7 +29,7 @@ static const struct sched_ops *find_ops(const char *name)
 
 bool sched_known(const char *name)
 {
-	return name && find_ops(name) != NULL;
+	return name && find_ops(name) != NULL && find_ops(name) != &sched_pool_ops;
 }
 
 void sched_known_names(char *out, size_t cap)
@@ -163,7 +167,7 @@ bool sched_submits(const sched *s)
 
 bool sched_compute_is_here(const char *name)
 {
-	const struct sched_ops *ops = name ? find_ops(name) : NULL;
+	const struct sched_ops *ops = sched_known(name) ? find_ops(name) : NULL;
 
 	return ops && ops->compute_is_here;
 }

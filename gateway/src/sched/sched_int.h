@@ -44,5 +44,6 @@ void sched_compute_args(struct sched_compute_args *a, const sched *s, const stru
 extern const struct sched_ops sched_none_ops;
 extern const struct sched_ops sched_local_ops;
 extern const struct sched_ops sched_slurm_ops;
+extern const struct sched_ops sched_pool_ops;
 
 #endif

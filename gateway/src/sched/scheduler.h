@@ -13,7 +13,10 @@
  * progress to Redis (running, progress, finished or errored), so a scheduler only starts,
  * stops and watches: the gateway never depends on being the compute's parent. Backends:
  * "local" (mpirun children of the gateway) and "slurm" (sbatch/scancel/squeue); callers never
- * test which one they have.
+ * test which one they have. Beside the one --scheduler names, a gateway may make a "pool"
+ * (the warm workers' queue in Redis, sched_pool.c): its has_capacity means "a worker is
+ * alive", its submit moves the job created -> queued itself (the job must still be created),
+ * its cancel and poll do nothing (the workers watch the state, the keeper their heartbeats).
  */
 typedef struct sched sched;
 
@@ -35,17 +38,17 @@ struct sched_config {
 };
 
 /* Creates a scheduler (config strings are copied). *out NULL on failure; PC_EINVAL for an
- * unknown name. */
+ * unknown name. "pool" needs only redis_url and key_prefix. */
 pc_err sched_new(sched **out, const struct sched_config *cfg);
 void sched_free(sched *s);
 
-/* True when a backend is called name (NULL: false). */
+/* True when --scheduler may name a backend called name (NULL, "pool": false). */
 bool sched_known(const char *name);
 
 /* The backends' names for a message, "local, none or slurm", into out (cut to cap). */
 void sched_known_names(char *out, size_t cap);
 
-/* The backend's name: "local", "slurm" or "none". */
+/* The backend's name: "local", "slurm", "none" or "pool". */
 const char *sched_name(const sched *s);
 
 /* True when the backend can take another job now (local: fewer than max_running alive).

@@ -5,9 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "picluster/jobpool.h"
+#include "picluster/jobstore.h"
 #include "picluster/log.h"
 #include "picluster/procid.h"
-#include "picluster/jobstore.h"
 
 /*
  * A submitter takes job ids into processing:<instance> and acknowledges them once submitted.
@@ -20,6 +21,11 @@
  *     owners without a live claim back to the queue (one script, atomic per pass).
  * A job recovered this way may have been submitted already; the duplicate compute loses the
  * queued -> running race in Redis and exits without writing anything.
+ *
+ * The same for the warm workers: a `pi-compute --worker` keeps a heartbeat key with a short
+ * TTL, and every second any gateway gives the processing list of a worker whose heartbeat
+ * has expired back to the pool queue, its running job back to queued (jobpool_recover_dead).
+ * A worker that was only slow and comes back cannot complete that job any more.
  */
 
 #define KEEP_INTERVAL_MS  1000
@@ -100,10 +106,32 @@ static void recover_orphans(jobstore *st)
 			 (unsigned long long)moved);
 }
 
+/* Gives the jobs of pool workers whose heartbeat expired back to the pool queue. The
+ * PC_EUNAVAILABLE of a Redis outage is logged once, until a pass succeeds again. */
+static void recover_pool(jobstore *st, bool *warned)
+{
+	uint64_t moved = 0;
+	pc_err rc = jobpool_recover_dead(st, &moved);
+
+	if (rc != PC_OK) {
+		if (!*warned)
+			log_warn("keeper: recovering jobs of dead pool workers failed: %s",
+				 pc_strerror(rc));
+		*warned = true;
+		return;
+	}
+	*warned = false;
+	if (moved)
+		log_info("keeper: %llu job(s) of pool workers that stopped beating are queued for "
+			 "the pool again",
+			 (unsigned long long)moved);
+}
+
 void *gw_keeper_main(void *arg)
 {
 	struct gateway *gw = arg;
 	bool submits = sched_submits(gw->sched), adopted = false, warned = false;
+	bool pool_warned = false;
 	unsigned pass = 0;
 	jobstore *st = NULL;
 
@@ -119,6 +147,7 @@ void *gw_keeper_main(void *arg)
 			adopted = jobstore_instance_adopt_lists(st) == PC_OK;
 		if (pass++ % ORPHAN_PASS_EVERY == 0)
 			recover_orphans(st);
+		recover_pool(st, &pool_warned);
 		gw_nap(gw, KEEP_INTERVAL_MS);
 	}
 	/* The claim is left to expire: a submitter still finishing its last id keeps it. */

@@ -3,11 +3,17 @@
 
 #include <string.h>
 
-#include "picluster/log.h"
+#include "picluster/jobpool.h"
 #include "picluster/jobstore.h"
+#include "picluster/log.h"
 
 /*
  * The submitter sequence (one job):
+ *   take the next id (as below), and if the job is still created, small enough
+ *   (--pool-max-digits) and a pool worker is alive (counted at most every 500 ms):
+ *   jobpool_submit (created -> queued with sched_name "pool" and the id on pool:queue, one
+ *   script; refused: cancelled meanwhile) and jobstore_queue_ack: the workers do the rest.
+ * Else:
  *   take the next id (round-robin across job owners) into our processing list (jobstore_queue_take)
  *   created -> queued                 (refused: cancelled meanwhile -> just ack)
  *   sched_submit                      (refused -> queued -> errored with its message;
@@ -146,6 +152,58 @@ void gw_record_submission(struct gateway *gw, jobstore *st, struct job *job, con
 	}
 }
 
+/* True when the job goes to the warm workers: created, small enough, and a worker alive. */
+static bool goes_to_pool(struct gateway *gw, const struct job *job)
+{
+	return gw->pool && job->state == JOB_CREATED && job->digits <= gw->cfg.pool_max_digits &&
+	       sched_has_capacity(gw->pool);
+}
+
+/* What became of a job offered to the pool. */
+enum pool_handover {
+	POOL_TOOK,    /* queued there, or nothing more to do (cancelled meanwhile, gone) */
+	POOL_REFUSED, /* could not take it: submit it to the scheduler instead */
+	POOL_STOPPED  /* Redis down and the gateway stopping: leave the id in processing */
+};
+
+/* Offers a created job to the pool (created -> queued and on pool:queue, atomically). A
+ * lost reply is resent safely: the script knows its own write. */
+static enum pool_handover to_pool(struct gateway *gw, const struct job *job)
+{
+	char sched_id[JOB_SCHED_ID_MAX], message[JOB_ERROR_MESSAGE_MAX];
+	pc_err rc;
+
+	rc = RETRY_WHILE_DOWN(
+	    gw, sched_submit(gw->pool, job, sched_id, sizeof(sched_id), message, sizeof(message)));
+	if (rc == PC_OK) {
+		gw_note_transition(gw, job->id, "created", JOB_QUEUED, "to the pool");
+		gw_watch_add(gw, job->id);
+		return POOL_TOOK;
+	}
+	if (rc == PC_EUNAVAILABLE)
+		return POOL_STOPPED;
+	if (rc == PC_ECONFLICT || rc == PC_ENOTFOUND) {
+		log_info("job %s: not queued for the pool (%s: no longer created)", job->id,
+			 pc_strerror(rc));
+		return POOL_TOOK;
+	}
+	log_warn("job %s: %s; submitting it to %s", job->id, message, sched_name(gw->sched));
+	return POOL_REFUSED;
+}
+
+/* Waits until the scheduler can take a job (local: fewer than --max-running computes). The
+ * submitter also takes ids while only the pool has room, so a big job may wait here, its id
+ * safe in our processing list. False: the gateway is stopping. */
+static bool await_capacity(struct gateway *gw)
+{
+	while (!sched_has_capacity(gw->sched)) {
+		if (atomic_load(&gw->stopping))
+			return false;
+		gw_nap(gw, 100);
+	}
+	return !atomic_load(&gw->stopping);
+}
+
 /* Submits one queued job and records the scheduler's id. False: stopping, do not ack. */
 static bool submit(struct gateway *gw, jobstore *st, struct job *job)
 {
@@ -172,7 +230,17 @@ static void handle(struct gateway *gw, jobstore *st, const char *owner, const ch
 		log_warn("job %s: taken from the queue but unreadable: %s", id, pc_strerror(rc));
 		goto out_ack;
 	}
+	if (goes_to_pool(gw, &job)) {
+		enum pool_handover h = to_pool(gw, &job);
+
+		if (h == POOL_STOPPED)
+			return;
+		if (h == POOL_TOOK)
+			goto out_ack;
+	}
 	if (job.state == JOB_CREATED) {
+		if (!await_capacity(gw))
+			return;
 		rc = RETRY_WHILE_DOWN(
 		    gw, jobstore_job_transition(st, id, JOB_QUEUED, &created, NULL, &job));
 		if (rc == PC_EUNAVAILABLE)
@@ -183,11 +251,14 @@ static void handle(struct gateway *gw, jobstore *st, const char *owner, const ch
 			goto out_ack;
 		}
 		gw_note_transition(gw, id, "created", JOB_QUEUED, NULL);
-	} else if (job.state != JOB_QUEUED || job.sched_job_id[0]) {
-		/* Recovered after a crash, and already submitted or over. */
+	} else if (job.state != JOB_QUEUED || job.sched_job_id[0] ||
+		   strcmp(job.sched_name, JOBPOOL_SCHED_NAME) == 0) {
+		/* Recovered after a crash, and already submitted (to the pool too) or over. */
 		goto out_ack;
 	} else {
 		log_info("job %s: recovered queued without a scheduler id: submitting again", id);
+		if (!await_capacity(gw))
+			return;
 	}
 	if (!submit(gw, st, &job))
 		return; /* stopping while the scheduler was away: recovered on restart */
@@ -233,7 +304,7 @@ void *gw_submitter_main(void *arg)
 			log_info("submitter %s: ready (recovered unacknowledged jobs)", owner);
 			recovered = true;
 		}
-		if (!sched_has_capacity(gw->sched)) {
+		if (!sched_has_capacity(gw->sched) && !(gw->pool && sched_has_capacity(gw->pool))) {
 			gw_nap(gw, 100);
 			continue;
 		}

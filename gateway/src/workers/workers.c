@@ -1,4 +1,5 @@
-/* workers.c - starts and joins the submitter, reconciler, keeper and retention threads. */
+/* workers.c - starts and joins the submitter, reconciler, keeper, retention and pool
+ * supervisor threads. */
 #include "workers/workers.h"
 
 #include <errno.h>
@@ -10,8 +11,8 @@
 #include "picluster/log.h"
 
 struct gw_workers {
-	pthread_t submitter, reconciler, keeper, retention;
-	bool has_submitter, has_reconciler, has_keeper, has_retention;
+	pthread_t submitter, reconciler, keeper, retention, pool;
+	bool has_submitter, has_reconciler, has_keeper, has_retention, has_pool;
 };
 
 /* Starts the retention thread unless both TTLs are 0 (then nothing ever expires). */
@@ -79,6 +80,14 @@ pc_err gw_workers_start(struct gateway *gw, gw_workers **out)
 		goto out_stop;
 	}
 	w->has_reconciler = true;
+	if (gw->cfg.pool_workers) {
+		err = pthread_create(&w->pool, NULL, gw_pool_supervisor_main, gw);
+		if (err) {
+			log_error("cannot start the pool supervisor: %s", strerror(err));
+			goto out_stop;
+		}
+		w->has_pool = true;
+	}
 	*out = w;
 	return PC_OK;
 out_stop:
@@ -102,5 +111,7 @@ void gw_workers_stop(gw_workers *w)
 		pthread_join(w->keeper, NULL);
 	if (w->has_retention)
 		pthread_join(w->retention, NULL);
+	if (w->has_pool)
+		pthread_join(w->pool, NULL); /* it stops the workers: up to 10 s */
 	free(w);
 }

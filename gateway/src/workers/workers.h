@@ -1,4 +1,5 @@
-/* workers.h - the gateway's background threads: submitter, reconciler, keeper, retention. */
+/* workers.h - the gateway's background threads: submitter, reconciler, keeper, retention, and
+ * the supervisor of the pool workers. */
 #ifndef PICLUSTER_GATEWAY_WORKERS_H
 #define PICLUSTER_GATEWAY_WORKERS_H
 
@@ -13,15 +14,17 @@ typedef struct gw_workers gw_workers;
  * gateways that are gone, see keeper.c) for gw. They stop when gw->stopping is set and
  * gw_workers_stop joins them. With the "none" scheduler only the keeper runs (an API-only
  * gateway submits nothing, but still recovers what dead gateways left). The retention thread
- * (retention.c) runs in every gateway whose --result-ttl or --job-ttl is not 0. *out NULL on
- * failure.
+ * (retention.c) runs in every gateway whose --result-ttl or --job-ttl is not 0, and the pool
+ * supervisor (pool_supervisor.c: --pool-workers warm `pi-compute --worker` processes) in one
+ * whose --pool-workers is not 0. *out NULL on failure.
  */
 pc_err gw_workers_start(struct gateway *gw, gw_workers **out);
 
 /* Joins the threads (gw->stopping must be set first) and frees. NULL is ignored. */
 void gw_workers_stop(gw_workers *w);
 
-/* Thread bodies (submitter.c, reconciler.c, keeper.c, retention.c). */
+/* Thread bodies (submitter.c, reconciler.c, keeper.c, retention.c, pool_supervisor.c). */
+void *gw_pool_supervisor_main(void *gw);
 void *gw_submitter_main(void *gw);
 void *gw_reconciler_main(void *gw);
 void *gw_keeper_main(void *gw);
