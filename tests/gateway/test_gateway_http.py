@@ -236,7 +236,10 @@ def case_api():
 
 def case_jobs():
     """Real jobs through mpirun: exact digits, Range, DELETE of a finished job, metrics."""
-    with Stack(BIN, scheduler="local", args=["--ranks", "2", "--max-running", "2"]) as s:
+    # --pool-workers 0: about the mpirun path (its processes, its scheduler name); these
+    # jobs are small enough for the warm pool, which test_pool.py covers.
+    with Stack(BIN, scheduler="local", args=["--ranks", "2", "--max-running", "2",
+                                             "--pool-workers", "0"]) as s:
         g = s.gw
         jid = g.submit(3000)
         job = g.wait_state(jid, {"finished", "errored"})
@@ -287,7 +290,10 @@ def case_jobs():
 def case_concurrent():
     """24 submissions at once, all finishing with the digits of pi-reference."""
     n = 24
-    with Stack(BIN, scheduler="local", args=["--ranks", "2", "--max-running", "2"]) as s:
+    # --pool-workers 0: about the mpirun path (its processes, its scheduler name); these
+    # jobs are small enough for the warm pool, which test_pool.py covers.
+    with Stack(BIN, scheduler="local", args=["--ranks", "2", "--max-running", "2",
+                                             "--pool-workers", "0"]) as s:
         g = s.gw
         results, errors = {}, []
 
@@ -341,7 +347,10 @@ def case_concurrent():
 
 def case_cancel():
     """Cancel of a running job (every rank gone) and of a waiting job (never starts)."""
-    with Stack(BIN, scheduler="local", args=["--ranks", "2", "--max-running", "1"]) as s:
+    # --pool-workers 0: about the mpirun path (its processes, its scheduler name); these
+    # jobs are small enough for the warm pool, which test_pool.py covers.
+    with Stack(BIN, scheduler="local", args=["--ranks", "2", "--max-running", "1",
+                                             "--pool-workers", "0"]) as s:
         g = s.gw
         running = g.submit(20000000)
         g.wait_state(running, {"running"})
