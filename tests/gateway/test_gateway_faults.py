@@ -279,7 +279,9 @@ def case_resubmit():
                      os.path.join(bin_dir, "pi-compute"))
         env = dict(os.environ, PICLUSTER_TEST_MARKERS=markers,
                    PICLUSTER_TEST_REAL_COMPUTE=os.path.join(BIN, "pi-compute"))
-        with Stack(bin_dir, scheduler="local", args=["--ranks", "1"], env=env) as s:
+        # --pool-workers 0: the stand-in pi-compute fakes job mode's starts, not a worker.
+        with Stack(bin_dir, scheduler="local", args=["--ranks", "1", "--pool-workers", "0"],
+                   env=env) as s:
             g = s.gw
             jid = g.submit(1234)
             marker = os.path.join(markers, jid)

@@ -459,10 +459,12 @@ def case_redis():
 
 def case_replicas():
     """Two local gateways and an API-only one on one Redis: every job submitted exactly once."""
-    with Stack(BIN, scheduler="local",
-               args=["--ranks", "1", "--max-running", "2", "--instance", "gw-a"]) as s:
+    # --pool-workers 0: the count is of scheduler submissions (the pool has its own tests).
+    with Stack(BIN, scheduler="local", args=["--ranks", "1", "--max-running", "2",
+                                             "--instance", "gw-a", "--pool-workers", "0"]) as s:
         a = s.gw
-        b = s.new_gateway(args=["--ranks", "1", "--max-running", "2", "--instance", "gw-b"])
+        b = s.new_gateway(args=["--ranks", "1", "--max-running", "2", "--instance", "gw-b",
+                                "--pool-workers", "0"])
         api = s.new_gateway(scheduler="none")
         ids = {}
         for i in range(12):

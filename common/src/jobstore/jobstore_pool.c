@@ -9,7 +9,6 @@
 #include "picluster/jobpool.h"
 #include "picluster/log.h"
 
-
 /*
  * The scripts (registered in jobstore_scripts.c's table, so they share the prelude and its
  * job_move: a pool's state write is checked against job.h's machine like every other).
