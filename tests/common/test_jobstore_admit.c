@@ -479,6 +479,29 @@ static void run_race(struct racer *rs, const struct jobstore_admit *lim, int cou
 	}
 }
 
+/* to_pool: the job is born handed to the pool, in the same step: queued with sched "pool",
+ * on its owner's list of the pool's fair queue, not on the submit queue, counted queued. */
+static void test_to_pool(void **state)
+{
+	struct jobstore_admit lim = {.day = DAY1, .to_pool = true};
+	struct jobstore_admit_result res;
+	struct job a, got;
+
+	(void)state;
+	admit_expect(&a, 100, "alice", &lim, JOBSTORE_ADMITTED, &res);
+	assert_true(res.to_pool);
+	assert_int_equal(jobstore_job_get(st, a.id, &got), PC_OK);
+	assert_int_equal(got.state, JOB_QUEUED);
+	assert_string_equal(got.sched_name, "pool");
+	assert_int_equal(raw_num("LPOS %spool:queue:alice %s", prefix, a.id), 0);
+	assert_int_equal(raw_num("LLEN %squeue:alice", prefix), 0);
+	assert_int_not_equal(raw_num("ZSCORE %sstate:queued %s", prefix, a.id), NO_VALUE);
+	assert_int_equal(raw_num("ZSCORE %sstate:created %s", prefix, a.id), NO_VALUE);
+	assert_int_equal(owner_count("alice", "created"), 0);
+	assert_int_equal(owner_count("alice", "queued"), 1);
+	assert_int_equal(usage_of("alice", DAY1), 100);
+}
+
 /* Retries racing with one key create exactly one job; the rest replay it. */
 static void test_concurrent_same_key(void **state)
 {
@@ -525,15 +548,11 @@ static void test_concurrent_quota(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    ADMIT_TEST(test_admitted),
-	    ADMIT_TEST(test_owner_max_queued),
-	    ADMIT_TEST(test_owner_max_running),
-	    ADMIT_TEST(test_daily_digits),
-	    ADMIT_TEST(test_global_full),
-	    ADMIT_TEST(test_idempotency),
-	    ADMIT_TEST(test_no_owner),
-	    ADMIT_TEST(test_bad_input),
-	    ADMIT_TEST(test_concurrent_same_key),
+	    ADMIT_TEST(test_admitted),		ADMIT_TEST(test_owner_max_queued),
+	    ADMIT_TEST(test_owner_max_running), ADMIT_TEST(test_daily_digits),
+	    ADMIT_TEST(test_global_full),	ADMIT_TEST(test_idempotency),
+	    ADMIT_TEST(test_no_owner),		ADMIT_TEST(test_bad_input),
+	    ADMIT_TEST(test_to_pool),		ADMIT_TEST(test_concurrent_same_key),
 	    ADMIT_TEST(test_concurrent_quota),
 	};
 

@@ -115,6 +115,9 @@ struct jobstore_admit {
 	 * two requests the same (e.g. "digits=1000"; at most 128 bytes). */
 	const uint8_t *idem_key_hash;
 	const char *idem_request;
+	/* Hand the job to the warm pool at once (created -> queued, sched "pool", on the pool's
+	 * queue, as jobpool_submit does) instead of queueing it for the submitter. */
+	bool to_pool;
 };
 
 enum jobstore_admit_outcome {
@@ -132,6 +135,7 @@ struct jobstore_admit_result {
 	char job_id[JOB_ID_LEN + 1]; /* JOBSTORE_REPLAYED: the first request's job */
 	uint64_t count;		     /* the count that reached the refused limit */
 	uint64_t digits_today;	     /* the owner's digits on `day` after this call */
+	bool to_pool;		     /* JOBSTORE_ADMITTED: it went to the pool (queued) */
 };
 
 /*

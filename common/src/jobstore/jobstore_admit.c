@@ -15,9 +15,10 @@
 /*
  * KEYS: job, state:created, state:queued, jobs, queue, owner:<n>:jobs, owner:<n>:states,
  * usage:<n>:<day>, idem:<owner>:<hash> (the owner's keys are "" and unused for a job without
- * owner; the idem key "" without idempotency). ARGV: id, created_at, token, retry, owner,
- * digits, max_queued, owner_max_queued, owner_max_running, digits_per_day, idem_request|'',
- * then the job's field/value pairs. Returns {status, number or job id [, number]}.
+ * owner; the idem key "" without idempotency), pool:queue. ARGV: id, created_at, token,
+ * retry, owner, digits, max_queued, owner_max_queued, owner_max_running, digits_per_day,
+ * idem_request|'', to_pool ('1' or '0'), "<prefix>owner:", then the job's field/value pairs.
+ * Returns {status, number or job id [, number]}.
  * The order matters: a replay is answered before any limit (the first request was already
  * admitted), and nothing is written before every check has passed.
  */
@@ -57,17 +58,25 @@ const char jobstore_script_admit[] =
     "  if max > 0 and used + digits > max then return {'OWNER_DAILY', used} end\n"
     "end\n"
     "local h = {'write_id', ARGV[3]}\n"
-    "for i = 12, #ARGV do h[#h + 1] = ARGV[i] end\n"
+    "for i = 14, #ARGV do h[#h + 1] = ARGV[i] end\n"
     "redis.call('HSET', KEYS[1], unpack(h))\n"
     "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
     "redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])\n"
-    /* The id joins its owner's list in the fair queue (jobstore_queue.c). */
-    "queue_push(KEYS[5], KEYS[1], ARGV[1], false)\n"
+    /* The id joins its owner's list in the fair submit queue (jobstore_queue.c), unless it
+     * goes to the warm pool at once. */
+    "if ARGV[12] ~= '1' then queue_push(KEYS[5], KEYS[1], ARGV[1], false) end\n"
     "if owner ~= '' then\n"
     "  redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])\n"
     "  redis.call('HINCRBY', KEYS[7], 'created', 1)\n"
     "  used = redis.call('INCRBY', KEYS[8], digits)\n"
     "  redis.call('EXPIRE', KEYS[8], " USAGE_TTL_S ")\n"
+    "end\n"
+    /* To the pool: the move the submitter would make (jobpool_submit), in the same step.
+     * job_move touches only the sets of the two states (created, queued: indexes 1, 2). */
+    "if ARGV[12] == '1' then\n"
+    "  job_move(KEYS[1], {KEYS[2], KEYS[3]}, ARGV[1], 'queued', 'created', ARGV[2], ARGV[3], "
+    "ARGV[13], {'sched_name', 'pool', 'sched_job_id', ''}, nil)\n"
+    "  queue_push(KEYS[10], KEYS[1], ARGV[1], false)\n"
     "end\n"
     "if ARGV[11] ~= '' then\n"
     "  redis.call('HSET', KEYS[9], 'job', ARGV[1], 'request', ARGV[11])\n"
@@ -225,7 +234,8 @@ static void arg_limits(struct jobstore_args *a, const struct jobstore_admit *lim
 pc_err jobstore_job_admit(jobstore *st, const struct job *job, const struct jobstore_admit *lim,
 			  struct jobstore_admit_result *res)
 {
-	char key[JOBSTORE_KEY_MAX], idem[IDEM_KEY_MAX], token[48], bytes[24], digits[24];
+	char key[JOBSTORE_KEY_MAX], idem[IDEM_KEY_MAX], pool[JOBSTORE_KEY_MAX], token[48];
+	char bytes[24], digits[24];
 	char limits[4][24], fields[4][24];
 	struct owner_keys ok;
 	struct jobstore_args a = {.n = 2};
@@ -244,10 +254,12 @@ pc_err jobstore_job_admit(jobstore *st, const struct job *job, const struct jobs
 		err = owner_keys_of(st, job->owner, lim->day, &ok);
 	if (!err)
 		err = idem_key_of(st, job->owner, lim->idem_key_hash, idem, sizeof(idem));
+	if (!err)
+		err = jobstore_key_of(st, pool, sizeof(pool), "pool:queue", "");
 	if (err)
 		return err;
 	jobstore_next_token(st, token, sizeof(token));
-	jobstore_arg(&a, "9");
+	jobstore_arg(&a, "10");
 	jobstore_arg(&a, key);
 	jobstore_arg(&a, st->state_key[JOB_CREATED]);
 	jobstore_arg(&a, st->state_key[JOB_QUEUED]);
@@ -257,6 +269,7 @@ pc_err jobstore_job_admit(jobstore *st, const struct job *job, const struct jobs
 	jobstore_arg(&a, ok.states);
 	jobstore_arg(&a, ok.usage);
 	jobstore_arg(&a, idem);
+	jobstore_arg(&a, pool);
 	jobstore_arg(&a, job->id);
 	snprintf(fields[3], sizeof(fields[3]), "%" PRId64, job->created_at_ms);
 	jobstore_arg(&a, fields[3]);
@@ -268,12 +281,15 @@ pc_err jobstore_job_admit(jobstore *st, const struct job *job, const struct jobs
 	jobstore_arg(&a, digits);
 	arg_limits(&a, lim, limits);
 	jobstore_arg(&a, lim->idem_key_hash ? lim->idem_request : "");
+	jobstore_arg(&a, lim->to_pool ? "1" : "0");
+	jobstore_arg(&a, st->owner_key_prefix);
 	arg_job_fields(&a, job, fields, bytes);
 	err = jobstore_eval(st, JOBSTORE_SCRIPT_ADMIT, a.n, a.v, a.len, JOBSTORE_RETRY_FLAG,
 			    retry_idx, &r);
 	if (err)
 		return err;
 	err = admit_reply(r, res);
+	res->to_pool = err == PC_OK && res->outcome == JOBSTORE_ADMITTED && lim->to_pool;
 	freeReplyObject(r);
 	return err;
 }

@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "http/request.h"
+#include "picluster/jobpool.h"
+#include "sched/scheduler.h"
 #include "keys/keys.h"
 
 #define IDEM_KEY_MAX 255 /* the longest Idempotency-Key accepted */
@@ -189,6 +191,11 @@ static pc_err admit(struct http_req *r, jobstore *st, const struct job *job, con
 	};
 
 	jobstore_day_of(time(NULL), day);
+	/* A small job goes to the warm pool in the same step when a worker is alive, saving
+	 * the submitter's hand-over; a key with its own max_running still goes through the
+	 * submitter, which paces it. */
+	a.to_pool = r->gw->pool && job->digits <= r->gw->cfg.pool_max_digits &&
+		    lim->max_running == 0 && sched_has_capacity(r->gw->pool);
 	if (idem_key) {
 		/* What makes a retry "the same request": the parsed body, not its bytes. */
 		if (gw_key_secret_hash(idem_key, strlen(idem_key), idem_hash) != PC_OK)
@@ -241,6 +248,11 @@ void http_route_job_post(struct http_req *r)
 	}
 	memcpy(r->id, job.id, sizeof(r->id));
 	gw_note_transition(r->gw, job.id, NULL, JOB_CREATED, "accepted over HTTP");
+	if (res.to_pool) {
+		gw_note_transition(r->gw, job.id, "created", JOB_QUEUED, "to the pool");
+		job.state = JOB_QUEUED;
+		snprintf(job.sched_name, sizeof(job.sched_name), "%s", JOBPOOL_SCHED_NAME);
+	}
 	snprintf(location, sizeof(location), "Location: /job/%s\r\n", job.id);
 	http_send_job(r, 201, &job, location);
 }
