@@ -69,7 +69,8 @@ const char jobstore_script_admit[] =
     "  redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])\n"
     "  redis.call('HINCRBY', KEYS[7], 'created', 1)\n"
     "  used = redis.call('INCRBY', KEYS[8], digits)\n"
-    "  redis.call('EXPIRE', KEYS[8], " USAGE_TTL_S ")\n"
+    /* The day's first job made the counter: it expires after the day. */
+    "  if used == digits then redis.call('EXPIRE', KEYS[8], " USAGE_TTL_S ") end\n"
     "end\n"
     /* To the pool: the move the submitter would make (jobpool_submit), in the same step.
      * job_move touches only the sets of the two states (created, queued: indexes 1, 2). */

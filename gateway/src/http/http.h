@@ -13,12 +13,36 @@
 #include "picluster/objstore.h"
 #include "picluster/jobstore.h"
 
+/*
+ * Short-lived caches of one worker thread (no locks: a thread serves one connection at a
+ * time, usually one client with one key): API keys Redis confirmed, by the SHA-256 of their
+ * secret (http_auth.c), and each key's digits today (http_quota.c). Entries live
+ * HTTP_CACHE_MS, so a revoked key is refused by every thread within that time.
+ */
+#define HTTP_CACHE_MS	 1000
+#define HTTP_CACHE_SLOTS 16
+
+struct http_key_slot {
+	uint8_t hash[API_KEY_HASH_LEN];
+	struct api_key key;
+	int64_t expires_ms; /* monotonic; 0: empty */
+};
+
+struct http_usage_slot {
+	char name[API_KEY_NAME_MAX + 1];
+	char day[JOBSTORE_DAY_LEN + 1];
+	uint64_t digits;
+	int64_t expires_ms; /* monotonic; 0: empty */
+};
+
 /* What each civetweb worker thread owns: its own Redis connection and object store handle,
- * opened on first use (neither is thread-safe). */
+ * opened on first use (neither is thread-safe), and its caches. */
 struct http_thread {
 	jobstore *st;
 	objstore *os;
 	bool error_answered; /* civetweb's error callback answered on the current connection */
+	struct http_key_slot keys[HTTP_CACHE_SLOTS];
+	struct http_usage_slot usage[HTTP_CACHE_SLOTS];
 };
 
 /* One request being answered. */

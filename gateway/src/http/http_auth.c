@@ -1,7 +1,6 @@
 /* http_auth.c - --auth keys: the Authorization: Bearer check, with a short cache of keys. */
 #include "http/http.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -11,57 +10,43 @@
 #include "picluster/log.h"
 
 /*
- * Verified keys, by the SHA-256 of their secret, for HTTP_AUTH_CACHE_MS: a request with a
- * cached key costs no Redis round trip, and a revoked key is refused at most that long
- * after `pi-gateway key revoke`. Only keys Redis confirmed are kept (an unknown secret is
- * asked about every time), in a small table that evicts the entry nearest expiry.
+ * Verified keys in the thread's cache (http.h): a request with a cached key costs no Redis
+ * round trip and takes no lock, and a revoked key is refused at most HTTP_CACHE_MS after
+ * `pi-gateway key revoke`. Only keys Redis confirmed are kept (an unknown secret is asked
+ * about every time); a full cache evicts the entry nearest expiry.
  */
-#define HTTP_AUTH_CACHE_MS    1000
-#define HTTP_AUTH_CACHE_SLOTS 64
-
-struct auth_slot {
-	uint8_t hash[API_KEY_HASH_LEN];
-	struct api_key key;
-	int64_t expires_ms; /* 0: empty */
-};
-
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct auth_slot cache[HTTP_AUTH_CACHE_SLOTS];
-
-static bool cache_get(const uint8_t hash[API_KEY_HASH_LEN], int64_t now, struct api_key *out)
+static bool cache_get(const struct http_thread *thr, const uint8_t hash[API_KEY_HASH_LEN],
+		      int64_t now, struct api_key *out)
 {
-	bool hit = false;
-
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < HTTP_AUTH_CACHE_SLOTS && !hit; i++) {
-		if (cache[i].expires_ms > now &&
-		    memcmp(cache[i].hash, hash, API_KEY_HASH_LEN) == 0) {
-			*out = cache[i].key;
-			hit = true;
+	for (size_t i = 0; thr && i < HTTP_CACHE_SLOTS; i++) {
+		if (thr->keys[i].expires_ms > now &&
+		    memcmp(thr->keys[i].hash, hash, API_KEY_HASH_LEN) == 0) {
+			*out = thr->keys[i].key;
+			return true;
 		}
 	}
-	pthread_mutex_unlock(&cache_lock);
-	return hit;
+	return false;
 }
 
-static void cache_put(const uint8_t hash[API_KEY_HASH_LEN], int64_t now, const struct api_key *k)
+static void cache_put(struct http_thread *thr, const uint8_t hash[API_KEY_HASH_LEN], int64_t now,
+		      const struct api_key *k)
 {
 	size_t victim = 0;
 
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < HTTP_AUTH_CACHE_SLOTS; i++) {
-		if (memcmp(cache[i].hash, hash, API_KEY_HASH_LEN) == 0 ||
-		    cache[i].expires_ms <= now) {
+	if (!thr)
+		return;
+	for (size_t i = 0; i < HTTP_CACHE_SLOTS; i++) {
+		if (memcmp(thr->keys[i].hash, hash, API_KEY_HASH_LEN) == 0 ||
+		    thr->keys[i].expires_ms <= now) {
 			victim = i;
 			break;
 		}
-		if (cache[i].expires_ms < cache[victim].expires_ms)
+		if (thr->keys[i].expires_ms < thr->keys[victim].expires_ms)
 			victim = i;
 	}
-	memcpy(cache[victim].hash, hash, API_KEY_HASH_LEN);
-	cache[victim].key = *k;
-	cache[victim].expires_ms = now + HTTP_AUTH_CACHE_MS;
-	pthread_mutex_unlock(&cache_lock);
+	memcpy(thr->keys[victim].hash, hash, API_KEY_HASH_LEN);
+	thr->keys[victim].key = *k;
+	thr->keys[victim].expires_ms = now + HTTP_CACHE_MS;
 }
 
 /* 401 with the challenge; the body never repeats what the client sent. */
@@ -137,7 +122,7 @@ bool http_authenticate(struct http_req *r)
 		return false;
 	}
 	now = pc_monotonic_ms();
-	if (!cache_get(hash, now, &key)) {
+	if (!cache_get(r->thr, hash, now, &key)) {
 		st = http_store(r);
 		if (!st)
 			return false;
@@ -150,7 +135,7 @@ bool http_authenticate(struct http_req *r)
 			http_send_pc_error(r, rc, "API key");
 			return false;
 		}
-		cache_put(hash, now, &key);
+		cache_put(r->thr, hash, now, &key);
 	}
 	snprintf(r->key_name, sizeof(r->key_name), "%s", key.name);
 	r->admin = key.admin;

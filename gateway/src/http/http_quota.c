@@ -2,7 +2,6 @@
 #include "http/http.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,26 +9,15 @@
 #include "picluster/clock.h"
 
 /*
- * Digits counted today, per key name, for QUOTA_CACHE_MS: the headers of a busy key cost no
- * Redis round trip per request. The count is a hint for clients (the admit script checks the
- * real one), so a second's staleness is harmless; a POST refreshes its own key's entry.
+ * Digits counted today, per key name, in the thread's cache (http.h) for HTTP_CACHE_MS: the
+ * headers of a busy key cost no Redis round trip and no lock per request. The count is a hint
+ * for clients (the admit script checks the real one), so a second's staleness is harmless; a
+ * POST refreshes its own thread's entry.
  */
-#define QUOTA_CACHE_MS	  1000
-#define QUOTA_CACHE_SLOTS 64
-#define DAY_S		  86400
+#define DAY_S 86400
 
 /* The budget's name in RateLimit-Policy and RateLimit. */
 #define POLICY "\"digits-per-day\""
-
-struct quota_slot {
-	char name[API_KEY_NAME_MAX + 1];
-	char day[JOBSTORE_DAY_LEN + 1];
-	uint64_t digits;
-	int64_t expires_ms; /* 0: empty */
-};
-
-static pthread_mutex_t quota_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct quota_slot quota_cache[QUOTA_CACHE_SLOTS];
 
 void http_limits_of(const struct http_req *r, struct http_limits *out)
 {
@@ -48,42 +36,40 @@ unsigned http_quota_reset_s(void)
 	return (unsigned)(DAY_S - (time(NULL) % DAY_S));
 }
 
-static bool cache_get(const char *name, const char *day, int64_t now, uint64_t *digits)
+static bool cache_get(const struct http_thread *thr, const char *name, const char *day, int64_t now,
+		      uint64_t *digits)
 {
-	bool hit = false;
+	for (size_t i = 0; thr && i < HTTP_CACHE_SLOTS; i++) {
+		const struct http_usage_slot *u = &thr->usage[i];
 
-	pthread_mutex_lock(&quota_lock);
-	for (size_t i = 0; i < QUOTA_CACHE_SLOTS && !hit; i++) {
-		const struct quota_slot *s = &quota_cache[i];
-
-		if (s->expires_ms > now && strcmp(s->name, name) == 0 && strcmp(s->day, day) == 0) {
-			*digits = s->digits;
-			hit = true;
+		if (u->expires_ms > now && strcmp(u->name, name) == 0 && strcmp(u->day, day) == 0) {
+			*digits = u->digits;
+			return true;
 		}
 	}
-	pthread_mutex_unlock(&quota_lock);
-	return hit;
+	return false;
 }
 
 /* Stores a count, replacing the name's entry, else an expired one, else the oldest. */
-static void cache_put(const char *name, const char *day, int64_t now, uint64_t digits)
+static void cache_put(struct http_thread *thr, const char *name, const char *day, int64_t now,
+		      uint64_t digits)
 {
 	size_t victim = 0;
 
-	pthread_mutex_lock(&quota_lock);
-	for (size_t i = 0; i < QUOTA_CACHE_SLOTS; i++) {
-		if (strcmp(quota_cache[i].name, name) == 0 || quota_cache[i].expires_ms <= now) {
+	if (!thr)
+		return;
+	for (size_t i = 0; i < HTTP_CACHE_SLOTS; i++) {
+		if (strcmp(thr->usage[i].name, name) == 0 || thr->usage[i].expires_ms <= now) {
 			victim = i;
 			break;
 		}
-		if (quota_cache[i].expires_ms < quota_cache[victim].expires_ms)
+		if (thr->usage[i].expires_ms < thr->usage[victim].expires_ms)
 			victim = i;
 	}
-	snprintf(quota_cache[victim].name, sizeof(quota_cache[victim].name), "%s", name);
-	snprintf(quota_cache[victim].day, sizeof(quota_cache[victim].day), "%s", day);
-	quota_cache[victim].digits = digits;
-	quota_cache[victim].expires_ms = now + QUOTA_CACHE_MS;
-	pthread_mutex_unlock(&quota_lock);
+	snprintf(thr->usage[victim].name, sizeof(thr->usage[victim].name), "%s", name);
+	snprintf(thr->usage[victim].day, sizeof(thr->usage[victim].day), "%s", day);
+	thr->usage[victim].digits = digits;
+	thr->usage[victim].expires_ms = now + HTTP_CACHE_MS;
 }
 
 /* The two header lines (draft-ietf-httpapi-ratelimit-headers): the policy, a budget of q
@@ -117,14 +103,14 @@ void http_quota_headers(struct http_req *r)
 	if (!r->key_name[0])
 		return;
 	jobstore_day_of(time(NULL), day);
-	if (!cache_get(r->key_name, day, now, &digits)) {
+	if (!cache_get(r->thr, r->key_name, day, now, &digits)) {
 		/* Not http_store: a Redis outage must not turn every answer into a 503 here. */
 		if (!r->thr || gw_jobstore_connect(r->gw, &r->thr->st) != PC_OK)
 			return;
 		st = r->thr->st;
 		if (jobstore_key_usage(st, r->key_name, day, &digits) != PC_OK)
 			return;
-		cache_put(r->key_name, day, now, digits);
+		cache_put(r->thr, r->key_name, day, now, digits);
 	}
 	render(r, digits);
 }
@@ -133,6 +119,6 @@ void http_quota_note(struct http_req *r, const char *day, uint64_t digits_today)
 {
 	if (!r->key_name[0])
 		return;
-	cache_put(r->key_name, day, pc_monotonic_ms(), digits_today);
+	cache_put(r->thr, r->key_name, day, pc_monotonic_ms(), digits_today);
 	render(r, digits_today);
 }
