@@ -44,6 +44,7 @@ struct worker {
 
 	pthread_t thread;
 	bool thread_started;
+	bool joined; /* join_pool succeeded: the name's heartbeat is ours (main thread only) */
 	/* lock guards the members below it. */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -203,6 +204,15 @@ static void beat(struct worker *w, jobstore **hs, bool *away)
 		e = jobstore_open(hs, w->args->redis_url, w->args->key_prefix, JOBSTORE_TIMEOUT_MS);
 	if (e == PC_OK)
 		e = jobpool_heartbeat(*hs, w->name, w->info, (int)w->args->heartbeat_ms);
+	if (e == PC_EEXISTS) {
+		/* Our heartbeat lapsed (a pause longer than its TTL) and another process took
+		 * the name: its moves now pass ours, so stop taking jobs. */
+		fprintf(stderr,
+			"pi-compute: worker %s: another process holds this name now: "
+			"stopping\n",
+			w->name);
+		stopping = 1;
+	}
 	if (e != PC_OK && !*away)
 		fprintf(stderr, "pi-compute: worker %s: heartbeat failed: %s\n", w->name,
 			pc_strerror(e));
@@ -425,8 +435,24 @@ static void install_signals(void)
 static int join_pool(struct worker *w)
 {
 	uint64_t moved = 0;
-	pc_err e = jobpool_heartbeat(w->st, w->name, w->info, (int)w->args->heartbeat_ms);
+	bool told = false;
+	pc_err e;
 
+	/* An earlier worker of this name may still drain (its gateway restarted) or have died
+	 * a moment ago: wait until its heartbeat is gone, so the name is ours alone. */
+	while ((e = jobpool_heartbeat(w->st, w->name, w->info, (int)w->args->heartbeat_ms)) ==
+		   PC_EEXISTS &&
+	       !stopping) {
+		if (!told)
+			fprintf(stderr,
+				"pi-compute: worker %s: waiting for the earlier worker of this "
+				"name to stop\n",
+				w->name);
+		told = true;
+		pc_sleep_ms(200);
+	}
+	if (e == PC_EEXISTS)
+		return 0; /* told to stop while waiting: never joined, nothing to leave */
 	if (e == PC_OK)
 		e = jobpool_recover_own(w->st, w->name, &moved);
 	if (e != PC_OK) {
@@ -439,6 +465,7 @@ static int join_pool(struct worker *w)
 			"pi-compute: worker %s: %llu job(s) of an earlier run queued again\n",
 			w->name, (unsigned long long)moved);
 	fprintf(stderr, "pi-compute: worker %s ready\n", w->name);
+	w->joined = true;
 	return 0;
 }
 
@@ -448,7 +475,7 @@ static void leave_pool(struct worker *w)
 	pc_err e = jobpool_recover_own(w->st, w->name, NULL);
 
 	if (e == PC_OK)
-		e = jobpool_leave(w->st, w->name);
+		e = jobpool_leave(w->st, w->name, w->info);
 	if (e != PC_OK)
 		fprintf(stderr, "pi-compute: worker %s: cannot leave the pool cleanly: %s\n",
 			w->name, pc_strerror(e));
@@ -480,11 +507,11 @@ int pi_worker_run(const struct pi_args *args)
 	status = open_stores(w);
 	if (status == 0)
 		status = join_pool(w);
-	if (status == 0 && start_watch(w) != 0) {
+	if (status == 0 && w->joined && start_watch(w) != 0) {
 		fprintf(stderr, "pi-compute: cannot start the heartbeat thread\n");
 		status = 1;
 	}
-	if (status == 0) {
+	if (status == 0 && w->joined) {
 		status = serve(w);
 		stop_watch(w);
 		leave_pool(w);

@@ -301,12 +301,12 @@ static void test_heartbeat(void **state)
 
 	new_pool_job(&j);
 	take_expect("long", j.id);
-	assert_int_equal(jobpool_leave(st, "long"), PC_OK);
+	assert_int_equal(jobpool_leave(st, "long", NULL), PC_OK);
 	assert_int_equal(alive(), 0);
 	/* Its list is not empty: recovery must still find it. */
 	assert_int_equal(raw_int("SISMEMBER picluster:pool:workers long"), 1);
 	assert_int_equal(jobpool_ack(st, "long", j.id), PC_OK);
-	assert_int_equal(jobpool_leave(st, "long"), PC_OK);
+	assert_int_equal(jobpool_leave(st, "long", NULL), PC_OK);
 	assert_int_equal(raw_int("SISMEMBER picluster:pool:workers long"), 0);
 	assert_int_equal(jobpool_heartbeat(st, "long", NULL, 0), PC_EINVAL);
 }
@@ -484,6 +484,23 @@ static void test_start(void **state)
 	assert_state(b.id, JOB_RUNNING, "w2");
 }
 
+/* A name is one process's while its heartbeat lives: another info is refused (PC_EEXISTS)
+ * until the holder leaves or lapses; a leave by another info deletes nothing. */
+static void test_name_held(void **state)
+{
+	(void)state;
+	assert_int_equal(jobpool_heartbeat(st, "w", "host h pid 1", 60000), PC_OK);
+	assert_int_equal(jobpool_heartbeat(st, "w", "host h pid 1", 60000), PC_OK);
+	assert_int_equal(jobpool_heartbeat(st, "w", "host h pid 2", 60000), PC_EEXISTS);
+	assert_int_equal(jobpool_leave(st, "w", "host h pid 2"), PC_OK);
+	assert_int_equal(raw_int("EXISTS picluster:pool:alive:w"), 1);
+	assert_int_equal(jobpool_leave(st, "w", "host h pid 1"), PC_OK);
+	assert_int_equal(raw_int("EXISTS picluster:pool:alive:w"), 0);
+	assert_int_equal(jobpool_heartbeat(st, "w", "host h pid 2", 100), PC_OK);
+	wait_alive(0); /* it lapses: the name is free again */
+	assert_int_equal(jobpool_heartbeat(st, "w", "host h pid 3", 60000), PC_OK);
+}
+
 static int compare_ids(const void *x, const void *y)
 {
 	return strcmp(x, y);
@@ -538,6 +555,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_recover_own, flush),
 	    cmocka_unit_test_setup(test_two_takers, flush),
 	    cmocka_unit_test_setup(test_start, flush),
+	    cmocka_unit_test_setup(test_name_held, flush),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -77,12 +77,16 @@ pc_err jobpool_ack(jobstore *st, const char *worker, const char *id);
 /*
  * Sets worker's heartbeat (pool:alive:<worker>) for ttl_ms and adds it to pool:workers. A
  * worker renews it at least every ttl_ms / 3, from a thread of its own so a long job does not
- * let it lapse. info (e.g. "host pid 123") is stored as its value; NULL for "".
+ * let it lapse. info names the process (e.g. "host h pid 123"; NULL for "") and makes the
+ * name its own: PC_EEXISTS while another process's heartbeat holds the name (an earlier
+ * worker of that name still draining, or dead less than ttl_ms ago), so two live workers
+ * never share a name, whose jobs' moves they would both pass.
  */
 pc_err jobpool_heartbeat(jobstore *st, const char *worker, const char *info, int ttl_ms);
 
-/* Deletes worker's heartbeat at a clean exit (its processing list must be empty). */
-pc_err jobpool_leave(jobstore *st, const char *worker);
+/* Deletes worker's heartbeat at a clean exit, if it is still info's (as given to
+ * jobpool_heartbeat); the name leaves pool:workers only with an empty processing list. */
+pc_err jobpool_leave(jobstore *st, const char *worker, const char *info);
 
 /* *alive = number of workers with a live heartbeat (SCAN-free: from pool:workers). */
 pc_err jobpool_alive(jobstore *st, uint64_t *alive);

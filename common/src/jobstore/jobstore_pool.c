@@ -102,14 +102,17 @@ const char jobstore_script_pool_alive[] =
     "return n\n";
 
 /* KEYS: pool:alive:<w>, pool:workers. ARGV: info, ttl_ms, w. */
-const char jobstore_script_pool_heartbeat[] = "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+const char jobstore_script_pool_heartbeat[] = "local v = redis.call('GET', KEYS[1])\n"
+					      "if v and v ~= ARGV[1] then return 0 end\n"
+					      "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
 					      "redis.call('SADD', KEYS[2], ARGV[3])\n"
 					      "return 1\n";
 
-/* KEYS: pool:alive:<w>, pool:workers, pool:processing:<w>. ARGV: w. The heartbeat goes; the
- * worker leaves the set only with an empty list (else recovery must still find it). */
+/* KEYS: pool:alive:<w>, pool:workers, pool:processing:<w>. ARGV: w, info. The heartbeat goes
+ * (only if it is still the caller's); the worker leaves the set only with an empty list (else
+ * recovery must still find it). */
 const char jobstore_script_pool_leave[] =
-    "redis.call('DEL', KEYS[1])\n"
+    "if redis.call('GET', KEYS[1]) == ARGV[2] then redis.call('DEL', KEYS[1]) end\n"
     "if redis.call('LLEN', KEYS[3]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end\n"
     "return 1\n";
 
@@ -304,6 +307,7 @@ pc_err jobpool_heartbeat(jobstore *st, const char *worker, const char *info, int
 {
 	char alive[JOBSTORE_KEY_MAX], set[JOBSTORE_KEY_MAX], ttl[16];
 	struct jobstore_args a = {.n = 2};
+	uint64_t held = 0;
 	pc_err err = worker_key(st, "alive:", worker, alive, sizeof(alive));
 
 	if (!err)
@@ -319,10 +323,13 @@ pc_err jobpool_heartbeat(jobstore *st, const char *worker, const char *info, int
 	jobstore_arg(&a, info ? info : "");
 	jobstore_arg(&a, ttl);
 	jobstore_arg(&a, worker);
-	return run_count(st, JOBSTORE_SCRIPT_POOL_HEARTBEAT, &a, NULL);
+	err = run_count(st, JOBSTORE_SCRIPT_POOL_HEARTBEAT, &a, &held);
+	if (!err && held == 0)
+		err = PC_EEXISTS;
+	return err;
 }
 
-pc_err jobpool_leave(jobstore *st, const char *worker)
+pc_err jobpool_leave(jobstore *st, const char *worker, const char *info)
 {
 	char alive[JOBSTORE_KEY_MAX], set[JOBSTORE_KEY_MAX], proc[JOBSTORE_KEY_MAX];
 	struct jobstore_args a = {.n = 2};
@@ -339,6 +346,7 @@ pc_err jobpool_leave(jobstore *st, const char *worker)
 	jobstore_arg(&a, set);
 	jobstore_arg(&a, proc);
 	jobstore_arg(&a, worker);
+	jobstore_arg(&a, info ? info : "");
 	return run_count(st, JOBSTORE_SCRIPT_POOL_LEAVE, &a, NULL);
 }
 
