@@ -268,10 +268,10 @@ def case_jobs():
         os.unlink(os.path.join(s.store_dir, "jobs", other, "pi.txt"))
         expect_error(g.request("GET", "/job/download/" + other), 410, "object gone")
         # A scheduler that refuses the job (here: no mpirun on PATH) ends it errored with the
-        # scheduler's message instead of leaving it waiting.
+        # scheduler's message instead of leaving it waiting (no warm pool to take it first).
         env = dict(s.env, PATH="/nonexistent")
         refusing = Gateway(BIN, s.redis.url, s.store_url, s.state_dir, "local",
-                           ["--key-prefix", "nompi:"], env=env)
+                           ["--key-prefix", "nompi:", "--pool-workers", "0"], env=env)
         s.gateways.append(refusing)
         refusing.start()
         job = refusing.wait_state(refusing.submit(100), {"errored", "finished"}, timeout=60)
