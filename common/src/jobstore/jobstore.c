@@ -50,6 +50,9 @@ pc_err jobstore_open(jobstore **out, const char *url, const char *prefix, int ti
 		err = jobstore_key_of(st, st->owner_key_prefix, sizeof(st->owner_key_prefix),
 				      "owner:", "");
 	if (!err)
+		err = jobstore_key_of(st, st->pool_queue_key, sizeof(st->pool_queue_key),
+				      "pool:queue", "");
+	if (!err)
 		err =
 		    jobstore_key_of(st, st->job_key_prefix, sizeof(st->job_key_prefix), "job:", "");
 	if (!err)

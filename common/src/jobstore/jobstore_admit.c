@@ -235,7 +235,7 @@ static void arg_limits(struct jobstore_args *a, const struct jobstore_admit *lim
 pc_err jobstore_job_admit(jobstore *st, const struct job *job, const struct jobstore_admit *lim,
 			  struct jobstore_admit_result *res)
 {
-	char key[JOBSTORE_KEY_MAX], idem[IDEM_KEY_MAX], pool[JOBSTORE_KEY_MAX], token[48];
+	char key[JOBSTORE_KEY_MAX], idem[IDEM_KEY_MAX], token[48];
 	char bytes[24], digits[24];
 	char limits[4][24], fields[4][24];
 	struct owner_keys ok;
@@ -255,8 +255,6 @@ pc_err jobstore_job_admit(jobstore *st, const struct job *job, const struct jobs
 		err = owner_keys_of(st, job->owner, lim->day, &ok);
 	if (!err)
 		err = idem_key_of(st, job->owner, lim->idem_key_hash, idem, sizeof(idem));
-	if (!err)
-		err = jobstore_key_of(st, pool, sizeof(pool), "pool:queue", "");
 	if (err)
 		return err;
 	jobstore_next_token(st, token, sizeof(token));
@@ -270,7 +268,7 @@ pc_err jobstore_job_admit(jobstore *st, const struct job *job, const struct jobs
 	jobstore_arg(&a, ok.states);
 	jobstore_arg(&a, ok.usage);
 	jobstore_arg(&a, idem);
-	jobstore_arg(&a, pool);
+	jobstore_arg(&a, st->pool_queue_key);
 	jobstore_arg(&a, job->id);
 	snprintf(fields[3], sizeof(fields[3]), "%" PRId64, job->created_at_ms);
 	jobstore_arg(&a, fields[3]);

@@ -95,6 +95,7 @@ struct jobstore {
 	char jobs_key[JOBSTORE_KEY_MAX];		   /* <prefix>jobs */
 	char queue_key[JOBSTORE_KEY_MAX];		   /* <prefix>queue */
 	char owner_key_prefix[JOBSTORE_KEY_MAX];	   /* <prefix>owner: */
+	char pool_queue_key[JOBSTORE_KEY_MAX];		   /* <prefix>pool:queue */
 	char job_key_prefix[JOBSTORE_KEY_MAX];		   /* <prefix>job: */
 
 	/* Write tokens: a random per-store base and a counter, so a retried script can tell
@@ -201,6 +202,10 @@ pc_err jobstore_fair_take(jobstore *st, const char *queue, const char *proc, int
 
 /* *length = ids waiting in the fair queue based at queue, whoever owns them. */
 pc_err jobstore_fair_length(jobstore *st, const char *queue, uint64_t *length);
+
+/* Removes one id from the list at key (a processing list: the job was handled). PC_EINVAL
+ * for an invalid id (jobstore_queue.c). */
+pc_err jobstore_list_remove(jobstore *st, const char *key, const char *id);
 
 /* The admit script's body (jobstore_admit.c), registered as JOBSTORE_SCRIPT_ADMIT. */
 extern const char jobstore_script_admit[];

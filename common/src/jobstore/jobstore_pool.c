@@ -145,6 +145,23 @@ static pc_err worker_key(const jobstore *st, const char *what, const char *worke
 	return jobstore_key_of(st, out, cap, tail, worker);
 }
 
+/* The tail the start and recovery scripts share: the six state sets (last keys), then
+ * prefix, now, a write token, "<prefix>owner:" and the worker (now and token are filled in
+ * here and must outlive the call). */
+static void arg_move(jobstore *st, struct jobstore_args *a, char now[24], char token[48],
+		     const char *worker)
+{
+	snprintf(now, 24, "%" PRId64, job_now_ms());
+	jobstore_next_token(st, token, 48);
+	for (int s = 0; s < JOB_STATE_COUNT; s++)
+		jobstore_arg(a, st->state_key[s]);
+	jobstore_arg(a, st->prefix);
+	jobstore_arg(a, now);
+	jobstore_arg(a, token);
+	jobstore_arg(a, st->owner_key_prefix);
+	jobstore_arg(a, worker);
+}
+
 /* Runs a pool script whose reply is an integer >= 0, into *n (may be NULL). */
 static pc_err run_count(jobstore *st, enum jobstore_script script, struct jobstore_args *a,
 			uint64_t *n)
@@ -164,14 +181,12 @@ static pc_err run_count(jobstore *st, enum jobstore_script script, struct jobsto
 
 pc_err jobpool_submit(jobstore *st, const char *id)
 {
-	char key[JOBSTORE_KEY_MAX], queue[JOBSTORE_KEY_MAX], now[24], token[48];
+	char key[JOBSTORE_KEY_MAX], now[24], token[48];
 	struct jobstore_args a = {.n = 2};
 	redisReply *r;
 	int retry_idx;
 	pc_err err = jobstore_job_key(st, id, key, sizeof(key));
 
-	if (!err)
-		err = jobstore_key_of(st, queue, sizeof(queue), "pool:queue", "");
 	if (err)
 		return err;
 	snprintf(now, sizeof(now), "%" PRId64, job_now_ms());
@@ -180,7 +195,7 @@ pc_err jobpool_submit(jobstore *st, const char *id)
 	jobstore_arg(&a, key);
 	for (int s = 0; s < JOB_STATE_COUNT; s++)
 		jobstore_arg(&a, st->state_key[s]);
-	jobstore_arg(&a, queue);
+	jobstore_arg(&a, st->pool_queue_key);
 	jobstore_arg(&a, id);
 	jobstore_arg(&a, now);
 	jobstore_arg(&a, token);
@@ -207,15 +222,13 @@ pc_err jobpool_submit(jobstore *st, const char *id)
 
 pc_err jobpool_take(jobstore *st, const char *worker, int timeout_ms, char id[JOB_ID_LEN + 1])
 {
-	char queue[JOBSTORE_KEY_MAX], proc[JOBSTORE_KEY_MAX];
+	char proc[JOBSTORE_KEY_MAX];
 	pc_err err = worker_key(st, "processing:", worker, proc, sizeof(proc));
 
-	if (!err)
-		err = jobstore_key_of(st, queue, sizeof(queue), "pool:queue", "");
 	if (err)
 		return err;
 	/* The pool's queue is fair like the submit queue: round-robin across API keys. */
-	return jobstore_fair_take(st, queue, proc, timeout_ms, id);
+	return jobstore_fair_take(st, st->pool_queue_key, proc, timeout_ms, id);
 }
 
 pc_err jobstore_pool_processing_key(const jobstore *st, const char *worker, char *out, size_t cap)
@@ -246,27 +259,17 @@ static pc_err start_reply(const redisReply *r, char id[JOB_ID_LEN + 1], struct j
 pc_err jobpool_start(jobstore *st, const char *worker, char id[JOB_ID_LEN + 1], struct job *started,
 		     bool *rerun)
 {
-	char queue[JOBSTORE_KEY_MAX], proc[JOBSTORE_KEY_MAX], now[24], token[48];
+	char proc[JOBSTORE_KEY_MAX], now[24], token[48];
 	struct jobstore_args a = {.n = 2};
 	redisReply *r;
 	pc_err err = worker_key(st, "processing:", worker, proc, sizeof(proc));
 
-	if (!err)
-		err = jobstore_key_of(st, queue, sizeof(queue), "pool:queue", "");
 	if (err)
 		return err;
-	snprintf(now, sizeof(now), "%" PRId64, job_now_ms());
-	jobstore_next_token(st, token, sizeof(token));
 	jobstore_arg(&a, "8");
-	jobstore_arg(&a, queue);
+	jobstore_arg(&a, st->pool_queue_key);
 	jobstore_arg(&a, proc);
-	for (int s = 0; s < JOB_STATE_COUNT; s++)
-		jobstore_arg(&a, st->state_key[s]);
-	jobstore_arg(&a, st->prefix);
-	jobstore_arg(&a, now);
-	jobstore_arg(&a, token);
-	jobstore_arg(&a, st->owner_key_prefix);
-	jobstore_arg(&a, worker);
+	arg_move(st, &a, now, token, worker);
 	if (id[0] && !job_id_is_valid(id))
 		return PC_EINVAL;
 	jobstore_arg(&a, id);
@@ -284,23 +287,9 @@ pc_err jobpool_start(jobstore *st, const char *worker, char id[JOB_ID_LEN + 1], 
 pc_err jobpool_ack(jobstore *st, const char *worker, const char *id)
 {
 	char proc[JOBSTORE_KEY_MAX];
-	const char *argv[4] = {"LREM", proc, "1", id};
-	size_t lens[4] = {4, 0, 1, JOB_ID_LEN};
-	redisReply *r;
 	pc_err err = worker_key(st, "processing:", worker, proc, sizeof(proc));
 
-	if (err)
-		return err;
-	if (!job_id_is_valid(id))
-		return PC_EINVAL;
-	lens[1] = strlen(proc);
-	err = jobstore_call(st, 4, argv, lens, JOBSTORE_RETRY_SAFE, -1, &r);
-	if (err)
-		return err;
-	if (r->type != REDIS_REPLY_INTEGER)
-		err = PC_EPROTO;
-	freeReplyObject(r);
-	return err;
+	return err ? err : jobstore_list_remove(st, proc, id);
 }
 
 pc_err jobpool_heartbeat(jobstore *st, const char *worker, const char *info, int ttl_ms)
@@ -368,27 +357,17 @@ pc_err jobpool_alive(jobstore *st, uint64_t *alive)
 /* The recovery script for one worker, or ("") every dead one. */
 static pc_err recover(jobstore *st, const char *worker, uint64_t *moved)
 {
-	char set[JOBSTORE_KEY_MAX], queue[JOBSTORE_KEY_MAX], now[24], token[48];
+	char set[JOBSTORE_KEY_MAX], now[24], token[48];
 	struct jobstore_args a = {.n = 2};
 	uint64_t n = 0;
 	pc_err err = jobstore_key_of(st, set, sizeof(set), "pool:workers", "");
 
-	if (!err)
-		err = jobstore_key_of(st, queue, sizeof(queue), "pool:queue", "");
 	if (err)
 		goto out;
-	snprintf(now, sizeof(now), "%" PRId64, job_now_ms());
-	jobstore_next_token(st, token, sizeof(token));
 	jobstore_arg(&a, "8");
 	jobstore_arg(&a, set);
-	jobstore_arg(&a, queue);
-	for (int s = 0; s < JOB_STATE_COUNT; s++)
-		jobstore_arg(&a, st->state_key[s]);
-	jobstore_arg(&a, st->prefix);
-	jobstore_arg(&a, now);
-	jobstore_arg(&a, token);
-	jobstore_arg(&a, st->owner_key_prefix);
-	jobstore_arg(&a, worker);
+	jobstore_arg(&a, st->pool_queue_key);
+	arg_move(st, &a, now, token, worker);
 	/* Safe to resend: a second run finds the lists it emptied empty. */
 	err = run_count(st, JOBSTORE_SCRIPT_POOL_RECOVER, &a, &n);
 	if (!err && n > 0)
@@ -417,11 +396,6 @@ pc_err jobpool_recover_own(jobstore *st, const char *worker, uint64_t *moved)
 
 pc_err jobpool_queue_length(jobstore *st, uint64_t *length)
 {
-	char queue[JOBSTORE_KEY_MAX];
-	pc_err err = jobstore_key_of(st, queue, sizeof(queue), "pool:queue", "");
-
 	*length = 0;
-	if (err)
-		return err;
-	return jobstore_fair_length(st, queue, length);
+	return jobstore_fair_length(st, st->pool_queue_key, length);
 }

@@ -272,16 +272,20 @@ pc_err jobstore_fair_take(jobstore *st, const char *queue, const char *proc, int
 pc_err jobstore_queue_ack(jobstore *st, const char *owner, const char *id)
 {
 	char proc[JOBSTORE_KEY_MAX];
-	const char *argv[4] = {"LREM", proc, "1", id};
-	size_t lens[4] = {4, 0, 1, JOB_ID_LEN};
-	redisReply *r;
 	pc_err err = jobstore_processing_key(st, owner, proc, sizeof(proc));
 
-	if (err)
-		return err;
+	return err ? err : jobstore_list_remove(st, proc, id);
+}
+
+pc_err jobstore_list_remove(jobstore *st, const char *key, const char *id)
+{
+	const char *argv[4] = {"LREM", key, "1", id};
+	size_t lens[4] = {4, strlen(key), 1, JOB_ID_LEN};
+	redisReply *r;
+	pc_err err;
+
 	if (!job_id_is_valid(id))
 		return PC_EINVAL;
-	lens[1] = strlen(proc);
 	err = jobstore_call(st, 4, argv, lens, JOBSTORE_RETRY_SAFE, -1, &r);
 	if (err)
 		return err;
