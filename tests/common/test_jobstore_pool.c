@@ -18,38 +18,30 @@
 #include "picluster/job.h"
 #include "picluster/jobpool.h"
 #include "picluster/jobstore.h"
-#include "test_redis.h"
+#include "test_store.h"
 
-static struct test_redis redis;
-static jobstore *st;
-static redisContext *raw; /* a plain connection for looking at keys directly */
+static struct test_store fx; /* the server, the store and a raw connection */
+static jobstore *st;	     /* fx.st */
+static redisContext *raw;    /* fx.raw: for looking at keys directly */
 
 static int group_setup(void **state)
 {
-	struct timeval tv = {.tv_sec = 5};
-
-	if (test_redis_start(&redis) != 0)
+	if (test_store_start(&fx) != 0)
 		return -1;
-	if (jobstore_open(&st, redis.url, NULL, 2000) != PC_OK)
-		return -1;
-	raw = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
-	return raw && !raw->err ? 0 : -1;
+	st = fx.st;
+	raw = fx.raw;
+	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	jobstore_free(st);
-	if (raw)
-		redisFree(raw);
-	test_redis_free(&redis);
+	test_store_free(&fx);
 	return 0;
 }
 
 static int flush(void **state)
 {
-	const char *argv[] = {"FLUSHALL"};
-
-	return test_redis_command(&redis, 1, argv);
+	return test_store_flush(&fx);
 }
 
 /* A new job (created, as POST /job makes it) handed to the pool. */
@@ -232,7 +224,7 @@ static void *taker_main(void *arg)
 	struct taker *t = arg;
 	jobstore *s;
 
-	t->last = jobstore_open(&s, redis.url, NULL, 2000);
+	t->last = jobstore_open(&s, fx.redis.url, NULL, 2000);
 	if (t->last != PC_OK)
 		return NULL;
 	while (t->n < t->max) {

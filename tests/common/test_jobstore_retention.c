@@ -14,38 +14,30 @@
 
 #include "picluster/job.h"
 #include "picluster/jobstore.h"
-#include "test_redis.h"
+#include "test_store.h"
 
-static struct test_redis redis;
-static jobstore *st;
-static redisContext *raw; /* a plain connection for looking at keys directly */
+static struct test_store fx; /* the server, the store and a raw connection */
+static jobstore *st;	     /* fx.st */
+static redisContext *raw;    /* fx.raw: for looking at keys directly */
 
 static int group_setup(void **state)
 {
-	struct timeval tv = {.tv_sec = 5};
-
-	if (test_redis_start(&redis) != 0)
+	if (test_store_start(&fx) != 0)
 		return -1;
-	if (jobstore_open(&st, redis.url, NULL, 2000) != PC_OK)
-		return -1;
-	raw = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
-	return raw && !raw->err ? 0 : -1;
+	st = fx.st;
+	raw = fx.raw;
+	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	jobstore_free(st);
-	if (raw)
-		redisFree(raw);
-	test_redis_free(&redis);
+	test_store_free(&fx);
 	return 0;
 }
 
 static int flush(void **state)
 {
-	const char *argv[] = {"FLUSHALL"};
-
-	return test_redis_command(&redis, 1, argv);
+	return test_store_flush(&fx);
 }
 
 /* The score of member in key; -1 when it is not there. */
@@ -132,7 +124,7 @@ static void test_lease(void **state)
 	struct timespec nap = {0, 20 * 1000000L};
 	int tries = 0;
 
-	assert_int_equal(jobstore_open(&st2, redis.url, NULL, 2000), PC_OK);
+	assert_int_equal(jobstore_open(&st2, fx.redis.url, NULL, 2000), PC_OK);
 	assert_int_equal(jobstore_lease_token_new(a), PC_OK);
 	assert_int_equal(jobstore_lease_token_new(b), PC_OK);
 	assert_int_equal(strlen(a), JOBSTORE_LEASE_TOKEN_LEN);
